@@ -1,0 +1,214 @@
+"""/api/v1 routes. Each parses, calls one service function inside node.work(), and serialises."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from nohaven.api.deps import CurrentSubject, NodeDep
+from nohaven.audit import log as audit
+from nohaven.auth import service as users
+from nohaven.auth.policy import Action
+from nohaven.auth.service import require
+from nohaven.directory import service as directory
+from nohaven.directory.models import NodeIdentity
+from nohaven.directory.schema import DirectoryDocument
+from nohaven.requests import cases
+from nohaven.requests import service as requests
+from nohaven.requests.escalation import notifications_for
+from nohaven.requests.schema import RequestIn
+
+router = APIRouter(prefix="/api/v1")
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, description="the new status, e.g. Preserved")
+    note: str = Field(default="", max_length=2000)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=2000)
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mla_id: int
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    role: str
+    password: str = Field(repr=False)
+    display_name: str = ""
+    email: str | None = None
+
+
+@router.get("/health", tags=["node"])
+def health(node: NodeDep) -> dict[str, Any]:
+    """Liveness, and which State this node serves (no authentication)."""
+    with node.db.session() as session:
+        identity = session.get(NodeIdentity, 1)
+    return {"status": "ok", "state": identity.state_code if identity else None}
+
+
+@router.get("/me", tags=["node"])
+def me(subject: CurrentSubject) -> dict[str, Any]:
+    return {"username": subject.username, "role": subject.role.value}
+
+
+@router.get("/directory/states", tags=["directory"])
+def states(node: NodeDep, subject: CurrentSubject) -> list[dict[str, Any]]:
+    """Every State of the network with its legal profile."""
+    with node.work() as session:
+        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+        return [{"code": s.code, "name": s.name, "fictional": s.fictional, "note": s.note,
+                 "legal_profile": s.legal_profile} for s in directory.list_states(session)]
+
+
+@router.get("/directory/states/{code}", tags=["directory"])
+def state(code: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+        s = directory.get_state(session, code)
+        contacts = [{"key": c.key, "name": c.name, "function": c.function, "agency": a.name, "phones": c.phones,
+                     "email": c.email, "languages": c.languages, "office_hours": c.office_hours}
+                    for a in s.agencies for c in a.contacts]
+        return {"code": s.code, "name": s.name, "fictional": s.fictional, "note": s.note,
+                "legal_profile": s.legal_profile, "contacts": contacts}
+
+
+@router.get("/directory", tags=["directory"])
+def export_directory(node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """The directory as a document `nohaven directory import` accepts."""
+    with node.work() as session:
+        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+        return directory.export_document(session, actor=subject.username)
+
+
+@router.put("/directory", tags=["directory"])
+def import_directory(document: DirectoryDocument, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """Replace the States listed in the document (admin)."""
+    with node.work() as session:
+        require(session, subject, Action.DIRECTORY_WRITE, object_type="directory")
+        return {"imported": directory.import_document(session, document, actor=subject.username)}
+
+
+@router.post("/requests", status_code=201, tags=["requests"])
+def create_request(body: RequestIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """Log an incoming request or draft an outgoing one; the answer carries its clocks."""
+    with node.work() as session:
+        return requests.request_view(requests.create_request(session, subject, body))
+
+
+@router.get("/requests", tags=["requests"])
+def list_requests(node: NodeDep, subject: CurrentSubject,
+                  open_only: Annotated[bool, Query(alias="open")] = False,
+                  status: str | None = None, type: str | None = None,  # noqa: A002
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    """The requests you may see, the one whose deadline is nearest first."""
+    with node.work() as session:
+        rows = requests.list_requests(session, subject, open_only=open_only, status=status, request_type=type,
+                                      limit=limit)
+        return [requests.request_view(r, full=False) for r in rows]
+
+
+@router.get("/requests/{request_id}", tags=["requests"])
+def get_request(request_id: int, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        return requests.request_view(requests.get_request(session, subject, request_id))
+
+
+@router.post("/requests/{request_id}/transitions", tags=["requests"])
+def transition(request_id: int, body: TransitionIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """Change status; 409 lists the allowed statuses when the change is illegal."""
+    with node.work() as session:
+        return requests.request_view(requests.transition(session, subject, request_id, body.to, body.note))
+
+
+@router.post("/requests/{request_id}/acknowledge", tags=["requests"])
+def acknowledge(request_id: int, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        return requests.request_view(requests.acknowledge(session, subject, request_id))
+
+
+@router.post("/requests/{request_id}/written-confirmation", tags=["requests"])
+def written_confirmation(request_id: int, node: NodeDep, subject: CurrentSubject,
+                         body: Annotated[NoteIn | None, Body()] = None) -> dict[str, Any]:
+    with node.work() as session:
+        return requests.request_view(requests.confirm_written(session, subject, request_id,
+                                                              body.note if body else ""))
+
+
+@router.post("/requests/{request_id}/follow-up", tags=["requests"])
+def follow_up(request_id: int, body: FollowUpIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """Link a preservation request to the MLA request that follows it."""
+    with node.work() as session:
+        return requests.request_view(requests.link_follow_up(session, subject, request_id, body.mla_id))
+
+
+@router.post("/cases/{reference}/members", status_code=201, tags=["requests"])
+def add_case_member(reference: str, body: MemberIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        case = cases.add_member(session, subject, reference, body.username)
+        return {"case": case.reference, "added": body.username}
+
+
+@router.get("/notifications", tags=["requests"])
+def notifications(node: NodeDep, subject: CurrentSubject,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """Warnings and escalations sent to on-call supervisors."""
+    with node.work() as session:
+        require(session, subject, Action.NOTIFICATION_READ, object_type="notification")
+        return notifications_for(session, subject, limit)
+
+
+@router.get("/audit", tags=["audit"])
+def audit_entries(node: NodeDep, subject: CurrentSubject,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, before: int | None = None,
+                  actor: str | None = None, object_type: str | None = None,
+                  object_id: str | None = None) -> list[dict[str, Any]]:
+    """The audit log, newest first (auditors)."""
+    with node.work() as session:
+        require(session, subject, Action.AUDIT_READ, object_type="audit")
+        rows = audit.entries(session, limit=limit, before_seq=before, actor=actor, object_type=object_type,
+                             object_id=object_id)
+        out = [audit.entry_view(e) for e in rows]
+        audit.record(session, actor=subject.username, action="audit.read", object_type="audit",
+                     detail={"count": len(out)})
+        return out
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        require(session, subject, Action.AUDIT_READ, object_type="audit")
+        return audit.verify(session).as_dict()
+
+
+@router.post("/users", status_code=201, tags=["users"])
+def add_user(body: UserIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    with node.work() as session:
+        require(session, subject, Action.USER_MANAGE, object_type="user", object_id=body.username)
+        user = users.add_user(session, username=body.username, role=body.role, password=body.password,
+                              actor=subject.username, display_name=body.display_name, email=body.email)
+        return {"username": user.username, "role": user.role}
+
+
+@router.post("/users/{username}/tokens", status_code=201, tags=["users"])
+def create_token(username: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """A new API token (for yourself, or for anyone as admin); shown once."""
+    with node.work() as session:
+        action = Action.TOKEN_CREATE_OWN if username == subject.username else Action.TOKEN_CREATE_ANY
+        require(session, subject, action, object_type="user", object_id=username)
+        token = users.create_token(session, users.get_user(session, username), actor=subject.username)
+        return {"username": username, "token": token}

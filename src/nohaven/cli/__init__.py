@@ -1,0 +1,1 @@
+"""The `nohaven` command line: one module per command group, every command with --json."""

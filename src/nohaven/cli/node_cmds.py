@@ -1,0 +1,115 @@
+"""`nohaven init`, `serve`, `demo` and `clocks`: setting up and running a node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from nohaven.auth import service as users
+from nohaven.cli.common import JsonFlag, console, emit, read_secret_file, state
+from nohaven.directory import service as directory
+from nohaven.directory.schema import iso_country_codes
+from nohaven.errors import InputError
+from nohaven.requests.escalation import ClockWatcher
+
+OPERATOR = "cli-operator"
+SAMPLE_DIRECTORY = Path(__file__).resolve().parent.parent / "demo" / "sample_directory.yaml"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+    app.command("demo-code")(demo_code)
+    clocks = typer.Typer(no_args_is_help=True, help="Legal clocks and their watcher.")
+    clocks.command("tick")(tick)
+    app.add_typer(clocks, name="clocks")
+
+
+def init(ctx: typer.Context,
+         state_code: str = typer.Option(..., "--state", help="ISO 3166 alpha-2 code of this node's State"),
+         agency: str = typer.Option(..., "--agency", help="name of the agency running this node"),
+         admin_user: str = typer.Option(..., "--admin-user"),
+         admin_password_file: Path = typer.Option(..., "--admin-password-file"),
+         directory_file: Path = typer.Option(None, "--directory", help="directory file to import instead of the "
+                                             "illustrative sample"),
+         as_json: bool = JsonFlag) -> None:
+    """Create the database, a secret key, the first admin, and the directory (the fictional sample by default)."""
+    code = state_code.upper()
+    if code not in iso_country_codes():
+        raise InputError.field("--state", f"{state_code!r} is not an ISO 3166-1 alpha-2 code")
+    password = read_secret_file(admin_password_file, "--admin-password-file")
+    document = directory.load_document(directory_file or SAMPLE_DIRECTORY)
+    cli = state(ctx)
+    settings = cli.settings()
+    if not settings.demo_mode:
+        settings.write_new_secret()
+    node = cli.node()
+    with node.work() as session:
+        counts = directory.import_document(session, document, actor=OPERATOR)
+        directory.get_state(session, code)  # the node's own State must be in the directory
+        directory.set_node_identity(session, code, agency)
+        users.add_user(session, username=admin_user, role="admin", password=password, actor=OPERATOR)
+    out = {"state": code, "agency": agency, "admin": admin_user, "directory": counts,
+           "data_dir": str(settings.data_dir)}
+    emit(out, as_json) if as_json else console.print(
+        f"node for {code} initialised: {counts['states']} States in the directory; admin {admin_user}")
+
+
+def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
+          port: int = typer.Option(8470, "--port", min=1, max=65535),
+          no_clock_watcher: bool = typer.Option(False, "--no-clock-watcher",
+                                                help="do not run the in-process clock watcher")) -> None:
+    """Serve the API and web UI."""
+    from nohaven.api.app import create_app
+
+    node = state(ctx).node()
+    directory_ok = node.is_migrated()
+    if not directory_ok:
+        raise InputError.field("--data-dir", "the database is not initialised; run `nohaven init` first")
+    app = create_app(node, watch_clocks=False if no_clock_watcher else None)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
+         port: int = typer.Option(8470, "--port", min=1, max=65535),
+         seed_only: bool = typer.Option(False, "--seed-only", help="prepare the demo data and exit")) -> None:
+    """Start a demo node (State XA) with the sample directory, demo users and requests at every clock stage."""
+    from nohaven.api.app import create_app
+    from nohaven.demo.seed import print_credentials, seed
+
+    cli = state(ctx)
+    cli.demo = True
+    if cli.data_dir is None:
+        cli.data_dir = Path("nohaven-data") / "demo"
+    node = cli.node()
+    credentials = seed(node)
+    print_credentials(credentials, f"http://{host}:{port}/")
+    if seed_only:
+        return
+    uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+
+
+def tick(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
+    """Run the clock watcher once: warn, escalate, expire; send pending e-mail."""
+    cli = state(ctx)
+    node = cli.node()
+    result = ClockWatcher(node.db, node.settings).run_once()
+    emit(result.as_dict(), as_json) if as_json else console.print(
+        f"warned {result.warned}, escalated {result.escalated}, expired {result.expired}")
+
+
+def demo_code(user: str = typer.Argument(..., help="a demo user name")) -> None:
+    """Print the current TOTP code of a demo user (their secrets are public)."""
+    import pyotp
+
+    from nohaven.demo.seed import DEMO_USERS
+
+    for demo_user in DEMO_USERS:
+        if demo_user.username == user:
+            console.print(pyotp.TOTP(demo_user.totp_secret).now())
+            return
+    raise InputError.field("USER", f"{user!r} is not a demo user; demo users: "
+                           + ", ".join(u.username for u in DEMO_USERS))

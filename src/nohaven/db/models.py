@@ -1,0 +1,39 @@
+"""Every table, imported in one place so that metadata and migrations see them all."""
+
+from __future__ import annotations
+
+from nohaven.audit.models import AuditEntry, AuditHead
+from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
+from nohaven.db.base import Base
+from nohaven.directory.models import Agency, Contact, NodeIdentity, OnCallShift, State
+from nohaven.requests.models import (
+    Case,
+    CaseMember,
+    Clock,
+    CooperationRequest,
+    Notification,
+    RequestDataItem,
+    RequestEvent,
+)
+
+__all__ = [
+    "Agency",
+    "ApiToken",
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "Case",
+    "CaseMember",
+    "Clock",
+    "Contact",
+    "CooperationRequest",
+    "LoginAttempt",
+    "NodeIdentity",
+    "Notification",
+    "OnCallShift",
+    "RequestDataItem",
+    "RequestEvent",
+    "State",
+    "User",
+    "WebSession",
+]

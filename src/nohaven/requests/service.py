@@ -1,0 +1,348 @@
+"""Cooperation requests: create, read, list, change status, acknowledge, confirm, link — each decided by the
+policy, recorded on the request's timeline and in the audit log, and followed by a clock update."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from nohaven.audit import log as audit
+from nohaven.auth.policy import Action, Subject, Target, visible_requests
+from nohaven.auth.service import require
+from nohaven.directory import service as directory
+from nohaven.errors import ConflictError, InputError, NotFoundError
+from nohaven.requests import clocks as clocks_mod
+from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
+from nohaven.requests.models import Case, CaseMember, Clock, CooperationRequest, RequestDataItem, RequestEvent
+from nohaven.requests.schema import RequestIn
+from nohaven.timeutil import utcnow
+from nohaven.validation import parse_model
+
+__all__ = [
+    "acknowledge",
+    "confirm_written",
+    "create_request",
+    "get_request",
+    "link_follow_up",
+    "list_requests",
+    "transition",
+]
+
+
+def _target(session: Session, req: CooperationRequest) -> Target:
+    members = session.execute(select(CaseMember.user_id).where(CaseMember.case_id == req.case_id)).scalars()
+    return Target(case_members=frozenset(members), request_type=req.type)
+
+
+def _load(session: Session, request_id: int) -> CooperationRequest | None:
+    return session.execute(
+        select(CooperationRequest).where(CooperationRequest.id == request_id).options(
+            selectinload(CooperationRequest.data_items), selectinload(CooperationRequest.clocks),
+            selectinload(CooperationRequest.events))
+    ).scalar_one_or_none()
+
+
+def _visible(session: Session, subject: Subject, request_id: int, action: Action) -> CooperationRequest:
+    """The request if the subject may act on it; otherwise 'not found', so existence does not leak."""
+    req = _load(session, request_id)
+    if req is None:
+        raise NotFoundError(f"request {request_id} not found")
+    require(session, subject, Action.REQUEST_READ, object_type="request", object_id=request_id,
+            target=_target(session, req), hide=True)
+    if action is not Action.REQUEST_READ:
+        require(session, subject, action, object_type="request", object_id=request_id, target=_target(session, req))
+    return req
+
+
+def _event(req: CooperationRequest, actor: str, kind: str, now: datetime, *, note: str = "",
+           from_status: str | None = None, to_status: str | None = None) -> None:
+    req.events.append(RequestEvent(at=now, actor=actor, kind=kind, note=note, from_status=from_status,
+                                   to_status=to_status))
+
+
+def _resolve_case(session: Session, subject: Subject, reference: str | None, title: str,
+                  now: datetime) -> tuple[Case, bool]:
+    if reference:
+        case = session.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
+        if case is not None:
+            return case, False
+    require(session, subject, Action.CASE_CREATE, object_type="case", object_id=reference or "(new)")
+    case = Case(reference=reference or f"tmp-{uuid.uuid4()}", title=title, created_at=now,
+                created_by=subject.user_id)
+    session.add(case)
+    session.flush()
+    if not reference:
+        case.reference = f"CASE-{now.year}-{case.id:05d}"
+    case.members.append(CaseMember(user_id=subject.user_id, added_at=now))
+    audit.record(session, actor=subject.username, action="case.create", object_type="case",
+                 object_id=case.reference)
+    return case, True
+
+
+def create_request(session: Session, subject: Subject, payload: RequestIn | dict[str, Any],
+                   now: datetime | None = None) -> CooperationRequest:
+    """Log or draft a request; nothing is stored unless every field is valid and the policy allows it."""
+    now = now or utcnow()
+    data = payload if isinstance(payload, RequestIn) else parse_model(RequestIn, payload, "request")
+    problems = data.problems()
+    if problems:
+        raise InputError(f"request: {problems[0]['field']}: {problems[0]['message']}", errors=problems)
+    node = directory.node_identity(session)
+    requested_state = data.requested_state or (node.state_code if data.direction == "incoming" else None)
+    if requested_state is None:
+        raise InputError.field("requested_state", "an outgoing request names the State it is sent to")
+    profile = directory.legal_profile(session, requested_state)
+    directory.get_state(session, data.requesting_state)
+
+    existing_case = None
+    if data.case_reference:
+        existing_case = session.execute(select(Case).where(Case.reference == data.case_reference)).scalar_one_or_none()
+    members = frozenset(
+        session.execute(select(CaseMember.user_id).where(CaseMember.case_id == existing_case.id)).scalars()
+    ) if existing_case else frozenset()
+    require(session, subject, Action.REQUEST_CREATE, object_type="request", object_id="(new)",
+            target=Target(case_members=members, request_type=data.type.value, new_case=existing_case is None))
+    original = _linked_original(session, subject, data)
+    preservation = _linked_preservation(session, subject, data)
+    case, _ = _resolve_case(session, subject, data.case_reference, data.case_title or data.offence, now)
+
+    req = CooperationRequest(
+        reference=f"tmp-{uuid.uuid4()}", case_id=case.id, type=data.type.value, direction=data.direction,
+        channel=data.channel, priority=data.priority, status=initial_status(data.type),
+        requesting_state=data.requesting_state, requested_state=requested_state,
+        their_reference=data.their_reference, request_date=data.request_date or now,
+        received_at=data.received_at or now, is_extension=data.is_extension,
+        extends_id=original.id if original else None, template=data.template(), created_at=now,
+        created_by=subject.user_id, updated_at=now,
+    )
+    for item in data.data_items:
+        req.data_items.append(RequestDataItem(
+            identifier_type=item.identifier_type, value=item.value, data_category=item.data_category,
+            time_from=item.start(), time_to=item.end(), time_from_text=item.time_from or "",
+            time_to_text=item.time_to or ""))
+    session.add(req)
+    session.flush()
+    req.reference = f"{node.state_code}-{now.year}-{req.id:06d}"
+    _event(req, subject.username, "created", now, to_status=req.status,
+           note=f"{req.direction} {req.type} request by {req.channel}, {req.priority}")
+    audit.record(session, actor=subject.username, action="request.create", object_type="request", object_id=req.id,
+                 detail={"reference": req.reference, "type": req.type, "case": case.reference})
+    refresh_clocks(session, req, now)
+    if original is not None:
+        _event(original, subject.username, "extension_requested", now, note=f"extended by {req.reference}")
+        refresh_clocks(session, original, now)
+    if preservation is not None:
+        preservation.follow_up_mla_id = req.id
+        _event(preservation, subject.username, "mla_follow_up_linked", now, note=f"MLA request {req.reference}")
+        _event(req, subject.username, "follows_preservation", now, note=f"follows {preservation.reference}")
+        refresh_clocks(session, preservation, now)
+    return req
+
+
+def _linked_original(session: Session, subject: Subject, data: RequestIn) -> CooperationRequest | None:
+    if data.extends_id is None:
+        return None
+    try:
+        original = _visible(session, subject, data.extends_id, Action.REQUEST_LINK)
+    except NotFoundError:
+        raise InputError.field("extends_id", f"request {data.extends_id} not found") from None
+    if original.type != RequestType.PRESERVATION:
+        raise InputError.field("extends_id", f"request {original.reference} is not a preservation request")
+    if original.status != "Preserved":
+        raise InputError.field("extends_id", f"request {original.reference} is {original.status}; only preserved "
+                               "data can have its preservation extended")
+    return original
+
+
+def _linked_preservation(session: Session, subject: Subject, data: RequestIn) -> CooperationRequest | None:
+    if data.follows_preservation_id is None:
+        return None
+    try:
+        preservation = _visible(session, subject, data.follows_preservation_id, Action.REQUEST_LINK)
+    except NotFoundError:
+        raise InputError.field("follows_preservation_id", f"request {data.follows_preservation_id} not found") from None
+    if preservation.type != RequestType.PRESERVATION:
+        raise InputError.field("follows_preservation_id", f"{preservation.reference} is not a preservation request")
+    if preservation.follow_up_mla_id is not None:
+        raise ConflictError(f"{preservation.reference} already has its MLA follow-up request")
+    return preservation
+
+
+def refresh_clocks(session: Session, req: CooperationRequest, now: datetime) -> None:
+    """Recompute the request's clocks from the requested State's profile and its links."""
+    profile = directory.legal_profile(session, req.requested_state)
+    extensions = list(session.execute(
+        select(CooperationRequest).where(CooperationRequest.extends_id == req.id)).scalars()) if req.id else []
+    original_expiry = None
+    if req.extends_id is not None:
+        original_expiry = session.execute(
+            select(Clock.due_at).where(Clock.request_id == req.extends_id,
+                                       Clock.kind == clocks_mod.ClockKind.PRESERVATION_EXPIRES_AT)
+        ).scalar_one_or_none()
+    links = clocks_mod.Links(has_extension=bool(extensions),
+                             extension_preserved=any(e.preserved_at is not None for e in extensions),
+                             original_expires_at=original_expiry)
+    clocks_mod.sync(session, req, clocks_mod.plan(req, profile, links), now)
+
+
+def get_request(session: Session, subject: Subject, request_id: int) -> CooperationRequest:
+    """One request, if the subject may see it (audited)."""
+    req = _visible(session, subject, request_id, Action.REQUEST_READ)
+    audit.record(session, actor=subject.username, action="request.read", object_type="request", object_id=req.id)
+    return req
+
+
+def list_requests(session: Session, subject: Subject, *, open_only: bool = False, status: str | None = None,
+                  request_type: str | None = None, limit: int = 200) -> list[CooperationRequest]:
+    """The requests the subject may see, the one whose data is lost first at the top (audited)."""
+    next_due = (select(func.min(Clock.due_at)).where(Clock.request_id == CooperationRequest.id,
+                                                      Clock.state.in_(("running", "warned", "escalated")))
+                .correlate(CooperationRequest).scalar_subquery())
+    query = select(CooperationRequest).where(visible_requests(subject)).options(
+        selectinload(CooperationRequest.clocks), selectinload(CooperationRequest.data_items))
+    if open_only:
+        query = query.where(CooperationRequest.status.not_in(CLOSED))
+    if status:
+        query = query.where(CooperationRequest.status == status)
+    if request_type:
+        query = query.where(CooperationRequest.type == request_type)
+    query = query.order_by(next_due.is_(None), next_due, CooperationRequest.id.desc()).limit(limit)
+    rows = list(session.execute(query).scalars())
+    audit.record(session, actor=subject.username, action="request.list", object_type="request",
+                 detail={"count": len(rows), "ids": [r.id for r in rows][:200]})
+    return rows
+
+
+def transition(session: Session, subject: Subject, request_id: int, to: str, note: str = "",
+               now: datetime | None = None) -> CooperationRequest:
+    """Change status if the lifecycle allows it (else IllegalTransitionError listing what is allowed)."""
+    now = now or utcnow()
+    req = _visible(session, subject, request_id, Action.REQUEST_TRANSITION)
+    check_transition(req.type, req.status, to)
+    before = req.status
+    req.status = to
+    req.updated_at = now
+    if to == "Preserved":
+        req.preserved_at = now
+    _event(req, subject.username, "status", now, from_status=before, to_status=to, note=note)
+    audit.record(session, actor=subject.username, action="request.transition", object_type="request",
+                 object_id=req.id, detail={"from": before, "to": to, "note": note})
+    refresh_clocks(session, req, now)
+    if req.extends_id is not None and to == "Preserved":
+        original = _load(session, req.extends_id)
+        if original is not None:
+            refresh_clocks(session, original, now)
+    return req
+
+
+def acknowledge(session: Session, subject: Subject, request_id: int, now: datetime | None = None) -> CooperationRequest:
+    """Record that an officer has taken the request in hand; stops the acknowledge-by clock."""
+    now = now or utcnow()
+    req = _visible(session, subject, request_id, Action.REQUEST_ACKNOWLEDGE)
+    if req.acknowledged_at is not None:
+        raise ConflictError(f"{req.reference} was acknowledged already at {req.acknowledged_at.isoformat()}")
+    req.acknowledged_at = now
+    req.acknowledged_by = subject.user_id
+    req.updated_at = now
+    _event(req, subject.username, "acknowledged", now)
+    audit.record(session, actor=subject.username, action="request.acknowledge", object_type="request",
+                 object_id=req.id)
+    refresh_clocks(session, req, now)
+    return req
+
+
+def confirm_written(session: Session, subject: Subject, request_id: int, note: str = "",
+                    now: datetime | None = None) -> CooperationRequest:
+    """Record the written confirmation of a request made by voice, fax, e-mail or in person."""
+    now = now or utcnow()
+    req = _visible(session, subject, request_id, Action.REQUEST_LINK)
+    if req.channel not in clocks_mod.WRITTEN_CHANNELS:
+        raise ConflictError(f"{req.reference} came through the platform; it needs no written confirmation")
+    if req.written_confirmation_at is not None:
+        raise ConflictError(f"{req.reference} was confirmed in writing already")
+    req.written_confirmation_at = now
+    req.updated_at = now
+    _event(req, subject.username, "written_confirmation", now, note=note)
+    audit.record(session, actor=subject.username, action="request.confirm_written", object_type="request",
+                 object_id=req.id, detail={"note": note})
+    refresh_clocks(session, req, now)
+    return req
+
+
+def link_follow_up(session: Session, subject: Subject, preservation_id: int, mla_id: int,
+                   now: datetime | None = None) -> CooperationRequest:
+    """Link a preservation request to the MLA request that follows it (stops the MLA follow-up clock)."""
+    now = now or utcnow()
+    preservation = _visible(session, subject, preservation_id, Action.REQUEST_LINK)
+    mla = _visible(session, subject, mla_id, Action.REQUEST_LINK)
+    if preservation.type != RequestType.PRESERVATION:
+        raise InputError.field("id", f"{preservation.reference} is not a preservation request")
+    if mla.type != RequestType.MLA:
+        raise InputError.field("mla_id", f"{mla.reference} is not an MLA request")
+    if preservation.follow_up_mla_id is not None:
+        raise ConflictError(f"{preservation.reference} already has its MLA follow-up request")
+    preservation.follow_up_mla_id = mla.id
+    _event(preservation, subject.username, "mla_follow_up_linked", now, note=f"MLA request {mla.reference}")
+    _event(mla, subject.username, "follows_preservation", now, note=f"follows {preservation.reference}")
+    audit.record(session, actor=subject.username, action="request.link", object_type="request",
+                 object_id=preservation.id, detail={"mla": mla.id})
+    refresh_clocks(session, preservation, now)
+    return preservation
+
+
+def request_view(req: CooperationRequest, now: datetime | None = None, *, full: bool = True) -> dict[str, Any]:
+    """The request as the API, CLI and web UI show it."""
+    now = now or utcnow()
+    clocks = {}
+    for clock in req.clocks:
+        clocks[clock.kind] = {
+            "label": clocks_mod.LABELS.get(clocks_mod.ClockKind(clock.kind), clock.kind),
+            "due_at": clock.due_at.isoformat(),
+            "warn_at": clock.warn_at.isoformat(),
+            "state": clock.state,
+            "urgency": clocks_mod.urgency(clock, now),
+            "seconds_left": int((clock.due_at - now).total_seconds()),
+            "basis": clock.basis,
+        }
+    running = [c for c in req.clocks if c.state in ("running", "warned", "escalated")]
+    nearest = min(running, key=lambda c: c.due_at) if running else None
+    view: dict[str, Any] = {
+        "id": req.id,
+        "reference": req.reference,
+        "type": req.type,
+        "direction": req.direction,
+        "channel": req.channel,
+        "priority": req.priority,
+        "status": req.status,
+        "allowed_transitions": allowed_transitions(req.type, req.status),
+        "requesting_state": req.requesting_state,
+        "requested_state": req.requested_state,
+        "their_reference": req.their_reference,
+        "case_id": req.case_id,
+        "request_date": req.request_date.isoformat(),
+        "received_at": req.received_at.isoformat(),
+        "acknowledged_at": req.acknowledged_at.isoformat() if req.acknowledged_at else None,
+        "written_confirmation_at": req.written_confirmation_at.isoformat() if req.written_confirmation_at else None,
+        "preserved_at": req.preserved_at.isoformat() if req.preserved_at else None,
+        "is_extension": req.is_extension,
+        "extends_id": req.extends_id,
+        "follow_up_mla_id": req.follow_up_mla_id,
+        "clocks": clocks,
+        "next_clock": ({"kind": nearest.kind, "due_at": nearest.due_at.isoformat(),
+                        "urgency": clocks_mod.urgency(nearest, now)} if nearest else None),
+        "data_items": [{"identifier_type": d.identifier_type, "value": d.value, "data_category": d.data_category,
+                        "time_from": d.time_from_text or None, "time_to": d.time_to_text or None,
+                        "time_from_utc": d.time_from.isoformat() if d.time_from else None,
+                        "time_to_utc": d.time_to.isoformat() if d.time_to else None} for d in req.data_items],
+        "created_at": req.created_at.isoformat(),
+        "updated_at": req.updated_at.isoformat(),
+    }
+    if full:
+        view["template"] = req.template
+        view["events"] = [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "from_status": e.from_status,
+                           "to_status": e.to_status, "note": e.note} for e in req.events]
+    return view
