@@ -6,7 +6,6 @@ import logging
 import sys
 from pathlib import Path
 
-import click
 import typer
 from rich.markup import escape
 
@@ -14,6 +13,11 @@ from nohaven import __version__
 from nohaven.cli import audit_cmds, directory_cmds, node_cmds, request_cmds, user_cmds
 from nohaven.cli.common import CliState, err_console
 from nohaven.errors import NohavenError
+
+try:  # newer Typer releases vendor Click; their exceptions are not Click's
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - Typer that uses Click itself
+    from click import exceptions as click_exceptions
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="nohaven: the 24/7 high-tech crime network node.")
@@ -51,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="nohaven", standalone_mode=False)
-    except click.exceptions.UsageError as exc:
+    except click_exceptions.UsageError as exc:
         err_console.print(f"[red]error:[/red] {escape(exc.format_message())}", highlight=False)
         if exc.ctx is not None:
             err_console.print(f"see `{exc.ctx.command_path} --help`", highlight=False)
         return 2
-    except click.exceptions.Exit as exc:
+    except click_exceptions.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except click_exceptions.Abort:
         err_console.print("aborted")
         return 1
     except NohavenError as exc:
