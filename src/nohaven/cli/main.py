@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad arguments exit 2, refusals 1, never a traceback for bad input."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="nohaven", standalone_mode=False)
+        # Outside standalone mode click hands back the code of a `typer.Exit` instead of raising it.
+        returned = command.main(args=argv, prog_name="nohaven", standalone_mode=False)
     except click_exceptions.UsageError as exc:
         err_console.print(f"[red]error:[/red] {escape(exc.format_message())}", highlight=False)
         if exc.ctx is not None:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[red]internal error:[/red] {escape(type(exc).__name__)}: {escape(str(exc)[:300])}",
                           highlight=False)
         return 1
-    return 0
+    return returned if isinstance(returned, int) and not isinstance(returned, bool) else 0
 
 
 def run() -> None:
