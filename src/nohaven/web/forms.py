@@ -208,12 +208,16 @@ def read_form(form: Mapping[str, str]) -> RequestForm:
     payload, row_of = _payload(result)
     try:
         result.model = RequestIn.model_validate(payload)
+        problems = result.model.problems()
     except ValidationError as exc:
         for error in errors_of(exc):
             result.add_error(_form_name(error["field"], row_of), error["message"])
-    else:
-        for problem in result.model.problems():
-            result.add_error(_form_name(problem["field"], row_of), problem["message"])
+        # What the request type needs is worth saying now too, not only after every format error is fixed.
+        problems = RequestIn.model_construct(**payload).problems()  # type: ignore[arg-type]
+    for problem in problems:
+        name = _form_name(problem["field"], row_of)
+        if name not in result.errors:
+            result.add_error(name, problem["message"])
     if result.errors:
         result.model = None
     return result

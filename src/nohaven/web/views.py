@@ -92,7 +92,7 @@ def navigation(subject: Subject) -> list[tuple[str, str]]:
         ("/", "Open requests", _may_on_some_request(subject, Action.REQUEST_READ)),
         ("/requests/new", "New request", _may_on_some_request(subject, Action.REQUEST_CREATE)),
         ("/notifications", "Notifications", decide(subject, Action.NOTIFICATION_READ).allowed),
-        ("/directory", "Directory", decide(subject, Action.DIRECTORY_READ).allowed),
         ("/audit", "Audit log", decide(subject, Action.AUDIT_READ).allowed),
+        ("/directory", "Directory", decide(subject, Action.DIRECTORY_READ).allowed),
     ]
     return [(href, label) for href, label, allowed in items if allowed]
