@@ -43,6 +43,7 @@ class FormField:
     options: tuple[str, ...] = ()
     hint: str = ""
     required: bool = False
+    default: str = ""  # what the field starts with (the schema's default)
 
 
 def _choices(literal: object) -> tuple[str, ...]:
@@ -52,7 +53,7 @@ def _choices(literal: object) -> tuple[str, ...]:
 SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     ("The request", (
         FormField("type", "Type of request", "select", tuple(t.value for t in RequestType), required=True),
-        FormField("direction", "Direction", "select", ("incoming", "outgoing"),
+        FormField("direction", "Direction", "select", ("incoming", "outgoing"), default="incoming",
                   hint="incoming: another State asks us; outgoing: we draft a request to another State"),
         FormField("channel", "Received by / sent by", "select", _choices(Channel), required=True,
                   hint="voice, fax, e-mail and in-person requests need a written confirmation"),
@@ -91,7 +92,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
         FormField("requesting_authority.office_hours", "Office hours", hint="e.g. 24/7, or Mon–Fri 08:00–18:00"),
         FormField("requesting_authority.time_zone", "Their time zone", "zone", required=True,
                   hint="IANA name of the zone the requesting authority works in"),
-        FormField("requesting_authority.preferred_channel", "Preferred channel", "select", _choices(Channel)),
+        FormField("requesting_authority.preferred_channel", "Preferred channel", "select", _choices(Channel),
+                  default="email"),
     )),
     ("Contacts", (
         FormField("confirmation_contact", "Contact for the confirmation"),
