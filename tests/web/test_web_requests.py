@@ -161,6 +161,9 @@ def test_auditor_reads_the_audit_log_and_the_reading_is_audited(client: Any, nod
     assert (last.actor, last.action, last.detail["actor"]) == ("aldo", "audit.read", "olga")
     verified = client.post("/audit/verify", headers={"X-CSRF-Token": form_token(page.text), "HX-Request": "true"})
     assert verified.status_code == 200 and "Chain intact" in verified.text
+    assert "<html" not in verified.text
+    without_htmx = client.post("/audit/verify", data={"csrf_token": form_token(page.text)})
+    assert "Chain intact" in without_htmx.text and "<html" in without_htmx.text
 
 
 def test_officer_may_not_read_the_audit_log_and_is_not_offered_it(client: Any, node: Any, people: Any) -> None:
@@ -186,3 +189,37 @@ def test_demo_banner_only_in_demo_mode(client: Any, node: Any, people: Any) -> N
     assert "DEMO" not in client.get("/login").text
     node.settings.demo_mode = True
     assert "DEMO" in client.get("/login").text
+
+
+def test_supervisor_sees_the_escalation_of_an_overdue_clock(client: Any, node: Any, people: Any) -> None:
+    from datetime import timedelta
+
+    from nohaven.requests import service as requests
+    from nohaven.requests.escalation import tick
+    from nohaven.timeutil import utcnow
+
+    with node.work() as session:
+        requests.create_request(session, people["olga"], request_body(), now=utcnow() - timedelta(hours=3))
+        tick(session)
+    log_in(client, "sam", enrol(node, "sam"))
+    assert 'href="/notifications"' in client.get("/").text
+    page = client.get("/notifications")
+    assert page.status_code == 200
+    assert "ESCALATION" in page.text and "acknowledge by" in page.text
+
+
+def test_an_expired_session_sends_htmx_to_the_login_page(client: Any, node: Any, people: Any) -> None:
+    _officer(client, node)
+    client.cookies.set("nohaven_session", "not-a-session")
+    refreshed = client.get("/fragments/dashboard", headers={"HX-Request": "true"})
+    assert refreshed.headers.get("HX-Redirect") == "/login"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_verify_button_reports_an_altered_entry(client: Any, node: Any, people: Any) -> None:
+    token = log_in(client, "aldo", enrol(node, "aldo"))
+    with node.work() as session:
+        entry = session.execute(select(AuditEntry).where(AuditEntry.seq == 2)).scalar_one()
+        entry.actor = "mallory"
+    verified = client.post("/audit/verify", headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert "CHAIN BROKEN at entry 2" in verified.text and "altered" in verified.text

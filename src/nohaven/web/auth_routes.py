@@ -22,6 +22,7 @@ from nohaven.web.session import (
     AnyCsrfUser,
     PartialCsrfUser,
     PartialUser,
+    Viewer,
     clear_cookie,
     node_of,
     prelogin_csrf,
@@ -104,35 +105,36 @@ def totp_submit(request: Request, viewer: PartialCsrfUser, code: Annotated[str, 
     return response
 
 
+def _enrol_form(request: Request, viewer: Viewer, *, status: int = 200, error: str = "") -> HTMLResponse:
+    """The secret being enrolled (a new one if none is pending) and its otpauth URI."""
+    with node_of(request).work() as session:
+        user = auth.get_user(session, viewer.subject.username)
+        secret = user.totp_secret or auth.begin_totp_enrolment(user)
+        uri = totp.provisioning_uri(secret, user.username, directory.node_identity(session).state_code)
+    return page(request, "enrol.html", viewer, status=status, error=error, secret=secret, uri=uri)
+
+
 @router.get("/enrol")
 def enrol_page(request: Request, viewer: PartialUser) -> Response:
     """Start (or continue) TOTP enrolment: the secret and its otpauth URI, and a field for the first code."""
     if viewer.totp_enabled:
         return RedirectResponse("/login/totp", status_code=303)
-    node = node_of(request)
-    with node.work() as session:
-        user = auth.get_user(session, viewer.subject.username)
-        secret = user.totp_secret or auth.begin_totp_enrolment(user)
-        label = directory.node_identity(session).state_code
-    return page(request, "enrol.html", viewer, secret=secret,
-                uri=totp.provisioning_uri(secret, user.username, label))
+    return _enrol_form(request, viewer)
 
 
 @router.post("/enrol")
 def enrol_submit(request: Request, viewer: PartialCsrfUser, code: Annotated[str, Form()] = "") -> Response:
+    """Confirm the first code; the recovery codes are shown once and the session becomes full."""
     node = node_of(request)
+    if viewer.totp_enabled:
+        return RedirectResponse("/login/totp", status_code=303)
     try:
         with node.work() as session:
             user = auth.get_user(session, viewer.subject.username)
             codes = auth.confirm_totp_enrolment(session, user, code)
             new = _upgrade(request, session, user, viewer.cookie)
     except (InputError, ConflictError) as exc:
-        with node.work() as session:
-            user = auth.get_user(session, viewer.subject.username)
-            secret = user.totp_secret or auth.begin_totp_enrolment(user)
-            label = directory.node_identity(session).state_code
-        return page(request, "enrol.html", viewer, status=exc.http_status, error=exc.diagnostics(), secret=secret,
-                    uri=totp.provisioning_uri(secret, user.username, label))
+        return _enrol_form(request, viewer, status=exc.http_status, error=exc.diagnostics())
     response = page(request, "recovery_codes.html", None, codes=codes)
     set_cookie(response, node, new)
     return response

@@ -12,7 +12,7 @@ from nohaven.directory.schema import LegalProfile
 from nohaven.timeutil import utcnow
 from nohaven.web import reading, views
 from nohaven.web.session import CsrfUser, WebUser, node_of
-from nohaven.web.templating import page
+from nohaven.web.templating import is_htmx, page
 
 __all__ = ["router"]
 
@@ -66,4 +66,9 @@ def audit_verify(request: Request, viewer: CsrfUser) -> Response:
     """Walk the whole hash chain and say whether, and where, it is broken."""
     with node_of(request).work() as session:
         verification = reading.verify_audit(session, viewer.subject)
-    return page(request, "_audit_verification.html", viewer, verification=verification)
+        if is_htmx(request):
+            return page(request, "_audit_verification.html", viewer, verification=verification)
+        rows = reading.audit_page(session, viewer.subject, before=None, actor=None, object_type=None,
+                                  object_id=None)
+    return page(request, "audit.html", viewer, rows=rows, filters={}, before=None, verification=verification,
+                older=rows[-1]["seq"] if len(rows) == reading.AUDIT_PAGE else None)
