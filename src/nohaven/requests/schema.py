@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nohaven.directory.schema import AwareDateTime, Channel, CountryCode, Email, Phone, Priority, TimeZoneName
 from nohaven.errors import InputError
@@ -42,6 +42,12 @@ class DataItemIn(Strict):
     data_category: DataCategory = "traffic"
     time_from: str | None = None
     time_to: str | None = None
+
+    @field_validator("time_from", "time_to")
+    @classmethod
+    def _with_offset(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _aware_or_error(value, info.field_name or "timestamp")
+        return value
 
     @model_validator(mode="after")
     def _times(self) -> DataItemIn:

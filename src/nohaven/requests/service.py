@@ -14,6 +14,7 @@ from nohaven.audit import log as audit
 from nohaven.auth.policy import Action, Subject, Target, visible_requests
 from nohaven.auth.service import require
 from nohaven.directory import service as directory
+from nohaven.directory.models import State
 from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests import clocks as clocks_mod
 from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
@@ -95,8 +96,12 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     requested_state = data.requested_state or (node.state_code if data.direction == "incoming" else None)
     if requested_state is None:
         raise InputError.field("requested_state", "an outgoing request names the State it is sent to")
+    unknown = [{"field": field, "message": f"State {code!r} is not in the directory"}
+               for field, code in (("requesting_state", data.requesting_state), ("requested_state", requested_state))
+               if session.get(State, code) is None]
+    if unknown:
+        raise InputError(f"request: {unknown[0]['field']}: {unknown[0]['message']}", errors=unknown)
     profile = directory.legal_profile(session, requested_state)
-    directory.get_state(session, data.requesting_state)
 
     existing_case = None
     if data.case_reference:
