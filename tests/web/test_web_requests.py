@@ -72,6 +72,8 @@ def test_a_bad_field_is_named_and_the_users_values_stay(client: Any, node: Any, 
     assert "should match pattern" in _field_error(page, "requesting_authority-phones")
     assert "custodian" in _field_error(page, "custodian")
     assert _field_error(page, "offence") == ""
+    empty_state = client.post("/requests/new", data=request_form(csrf_token=token, requesting_state=""))
+    assert _field_error(empty_state.text, "requesting_state") == "required"
     assert "Keep this text, please.</textarea>" in page
     assert 'value="0800 not a phone"' in page
     assert 'value="198.51.100.23:51515"' in page

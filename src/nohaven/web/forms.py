@@ -252,7 +252,7 @@ def _payload(result: RequestForm) -> tuple[dict[str, object], list[int]]:
             value = [p.strip() for p in re.split(r"[,;\n]", raw) if p.strip()]
         elif not raw and (name in _OPTIONAL_TEXT or name == "direction"):
             continue
-        elif not raw and _FIELDS[name].kind == "select":
+        elif not raw and _FIELDS[name].kind in ("select", "state", "zone"):
             continue  # pydantic reports the missing choice by name
         else:
             value = raw
