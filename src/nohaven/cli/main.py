@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         if exc.ctx is not None:
             err_console.print(f"see `{exc.ctx.command_path} --help`", highlight=False)
         return 2
-    except click_exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click_exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 1
     except NohavenError as exc:

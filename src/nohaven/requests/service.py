@@ -20,7 +20,7 @@ from nohaven.requests import clocks as clocks_mod
 from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
 from nohaven.requests.models import Case, CaseMember, Clock, CooperationRequest, RequestDataItem, RequestEvent
 from nohaven.requests.schema import RequestIn
-from nohaven.timeutil import utcnow
+from nohaven.timeutil import as_utc, utcnow
 from nohaven.validation import parse_model
 
 __all__ = [
@@ -341,8 +341,8 @@ def request_view(req: CooperationRequest, now: datetime | None = None, *, full: 
                         "urgency": clocks_mod.urgency(nearest, now)} if nearest else None),
         "data_items": [{"identifier_type": d.identifier_type, "value": d.value, "data_category": d.data_category,
                         "time_from": d.time_from_text or None, "time_to": d.time_to_text or None,
-                        "time_from_utc": d.time_from.isoformat() if d.time_from else None,
-                        "time_to_utc": d.time_to.isoformat() if d.time_to else None} for d in req.data_items],
+                        "time_from_utc": as_utc(d.time_from).isoformat() if d.time_from else None,
+                        "time_to_utc": as_utc(d.time_to).isoformat() if d.time_to else None} for d in req.data_items],
         "created_at": req.created_at.isoformat(),
         "updated_at": req.updated_at.isoformat(),
     }
