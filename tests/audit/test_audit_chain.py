@@ -119,7 +119,7 @@ def test_altering_any_field_of_a_middle_row_is_found(client: Any, node: Any, peo
     last = _populate(node, client)
     target = last // 2
     cast = "CAST(:v AS JSON)" if column == "detail" and node.db.engine.dialect.name == "postgresql" else ":v"
-    _sql(node, f"UPDATE audit_entries SET {column} = {cast} WHERE seq = :s", v=value, s=target)  # noqa: S608
+    _sql(node, f"UPDATE audit_entries SET {column} = {cast} WHERE seq = :s", v=value, s=target)
     result = _verify(node)
     assert not result.ok
     assert result.first_broken_seq == target

@@ -87,7 +87,7 @@ def test_officer_workflow_from_the_command_line(initialised: tuple[Run, Path]) -
 
     shown = run.json("request", "show", rid, "--as", "olga")
     assert shown["template"]["offence"] == "Ransomware attack on a hospital"
-    assert [e["kind"] for e in shown["events"]][0] == "created"
+    assert next(e["kind"] for e in shown["events"]) == "created"
 
     acknowledged = run.json("request", "acknowledge", rid, "--as", "olga")
     assert acknowledged["clocks"]["acknowledge_by"]["state"] == "satisfied"

@@ -101,7 +101,7 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
                if session.get(State, code) is None]
     if unknown:
         raise InputError(f"request: {unknown[0]['field']}: {unknown[0]['message']}", errors=unknown)
-    profile = directory.legal_profile(session, requested_state)
+    directory.legal_profile(session, requested_state)
 
     existing_case = None
     if data.case_reference:
