@@ -260,6 +260,14 @@ async def load(target: Target, *, clients: int, seconds: float, max_requests: in
 
 # --- processes ------------------------------------------------------------------------------------------------------
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM when the benchmark dies, even if it is killed outright."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Processes:
     """Every server this run starts; all are stopped on the way out, whatever happens."""
 
@@ -268,7 +276,8 @@ class Processes:
 
     def start(self, argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self.running.append(proc)
         return proc
 
@@ -462,7 +471,7 @@ def print_table(doc: dict[str, Any]) -> None:
     print("cpu columns: cores busy on average (server process, load generator, whole machine)")
     print()
     for g in doc["goals"]:
-        print(f"nohaven ({g['database']}): throughput {g['throughput_ratio_vs_hello']:.2f} x hello-world "
+        print(f"nohaven ({g['database']}): throughput {g['throughput_ratio_vs_hello']:.3f} x hello-world "
               f"(goal >= {g['ratio_goal']}: {'met' if g['ratio_met'] else 'MISSED'}); "
               f"p99 {g['p99_ms']:.1f} ms (goal < {g['p99_goal_ms']:g}: {'met' if g['p99_met'] else 'MISSED'})"
               + ("" if g["no_errors"] else "; ERRORS, see below"))
