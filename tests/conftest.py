@@ -33,6 +33,19 @@ PASSWORD = "correct horse battery"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Tests hash hundreds of passwords; argon2id at minimum cost keeps the suite fast (production keeps defaults)."""
+    from argon2 import PasswordHasher
+
+    from nohaven.auth import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
 def _pg_admin_engine() -> Any:
     return create_engine(f"{PG_SERVER}/test", isolation_level="AUTOCOMMIT")
 

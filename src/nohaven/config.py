@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nohaven.errors import ConfigError
@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             return "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _demo_cookie(self) -> Settings:
+        # The demo serves plain HTTP on loopback; a Secure cookie would not come back on every browser.
+        if self.demo_mode and "cookie_secure" not in self.model_fields_set:
+            self.cookie_secure = False
+        return self
 
     @property
     def effective_database_url(self) -> str:

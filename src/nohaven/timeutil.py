@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -75,9 +76,15 @@ def format_duration(delta: timedelta) -> str:
     return out
 
 
+@cache
+def zone_names() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk at every call; once per process is enough.
+    return frozenset(available_timezones())
+
+
 def zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """An IANA time zone by name, with a clear error for an unknown one."""
-    if name not in available_timezones():
+    if name not in zone_names():
         raise InputError.field(field, f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin)")
     try:
         return ZoneInfo(name)

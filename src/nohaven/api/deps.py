@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from nohaven.auth.policy import Subject
-from nohaven.auth.service import authenticate_token, subject_of
+from nohaven.auth.service import authenticate_token, note_token_use, subject_of, token_use_is_stale
 from nohaven.errors import AuthenticationError
 from nohaven.node import Node
 
@@ -28,8 +28,14 @@ def current_subject(request: Request, node: NodeDep) -> Subject:
         raise AuthenticationError("this endpoint needs an API token: send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-    with node.db.session() as session:
-        return subject_of(authenticate_token(session, token.strip()))
+    token = token.strip()
+    with node.db.read_session() as session:
+        subject = subject_of(authenticate_token(session, token))
+        stale = token_use_is_stale(session, token)
+    if stale:
+        with node.db.session() as session:
+            note_token_use(session, token)
+    return subject
 
 
 CurrentSubject = Annotated[Subject, Depends(current_subject)]

@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
-TOKEN_PREFIX = "nhv_"
+TOKEN_PREFIX = "nhv_"  # noqa: S105 - a prefix, not a secret
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
 
 
 def subject_of(user: User) -> Subject:
@@ -108,8 +109,20 @@ def authenticate_token(session: Session, token: str) -> User:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise AuthenticationError("the token's user is disabled")
-    row.last_used_at = utcnow()
     return user
+
+
+def token_use_is_stale(session: Session, token: str) -> bool:
+    """Whether the token's last-use time is older than TOKEN_USE_RESOLUTION (so worth a write)."""
+    last = session.execute(select(ApiToken.last_used_at).where(ApiToken.token_hash == _sha256(token))).scalar()
+    return last is None or utcnow() - last > TOKEN_USE_RESOLUTION
+
+
+def note_token_use(session: Session, token: str) -> None:
+    """Record when a token was last used (to the nearest few minutes, to keep API reads free of writes)."""
+    row = session.execute(select(ApiToken).where(ApiToken.token_hash == _sha256(token))).scalar_one_or_none()
+    if row is not None:
+        row.last_used_at = utcnow()
 
 
 def _sha256(text: str) -> str:

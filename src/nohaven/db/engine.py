@@ -32,8 +32,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Every node transaction writes (reads are audited), and the audit chain needs one writer at a time.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Node transactions write (reads are audited) and the audit chain needs one writer at a time, so they
+            # take the write lock up front; only sessions marked read-only (never writing) begin deferred.
+            read_only = conn.get_execution_options().get("nohaven_read_only")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
@@ -49,11 +51,19 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_session_factory = sessionmaker(self.engine.execution_options(nohaven_read_only=True),
+                                                 expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error."""
         with self.session_factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it does not take the write lock. Never write through it."""
+        with self.read_session_factory() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

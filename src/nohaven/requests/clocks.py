@@ -161,8 +161,9 @@ def sync(session: Session, req: CooperationRequest, plans: list[ClockPlan], now:
             clock.settled_at = now
     closed = req.status in CLOSED
     for kind, clock in existing.items():
-        # What is still running once the request is closed, or no longer applies, stops without being met.
-        if clock.state in ("running", "warned", "escalated") and (kind not in planned or closed):
+        # What is still running once the request is closed, or no longer applies, stops without being met;
+        # an escalated clock keeps saying that its deadline passed unmet.
+        if clock.state in ("running", "warned") and (kind not in planned or closed):
             clock.state = "cancelled"
             clock.settled_at = now
     session.flush()

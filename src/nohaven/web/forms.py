@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
 from typing import get_args
-from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 
@@ -22,7 +21,7 @@ from nohaven.directory.schema import Channel, Priority
 from nohaven.errors import InputError
 from nohaven.requests.lifecycle import RequestType
 from nohaven.requests.schema import DataCategory, IdentifierType, RequestIn
-from nohaven.timeutil import zone
+from nohaven.timeutil import zone, zone_names
 from nohaven.validation import errors_of
 
 __all__ = ["SECTIONS", "FormField", "RequestForm", "dom_id", "read_form", "zone_choices"]
@@ -129,7 +128,7 @@ def zone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Offsets first (they are what most requests carry), then IANA zones, for every date-time's zone select."""
     offsets = ["UTC"] + [f"{'+' if m > 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in sorted(
         [h * 60 for h in range(-12, 15) if h] + [-570, -210, 210, 270, 330, 345, 390, 525, 570, 630, 765, 825])]
-    names = sorted(z for z in available_timezones() if z.startswith(_ZONE_AREAS))
+    names = sorted(z for z in zone_names() if z.startswith(_ZONE_AREAS))
     return (("UTC offset", tuple(offsets)), ("IANA time zone", tuple(names)))
 
 
