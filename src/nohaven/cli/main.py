@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from nohaven import __version__
-from nohaven.cli import audit_cmds, directory_cmds, node_cmds, request_cmds, user_cmds
+from nohaven.cli import audit_cmds, directory_cmds, federation_cmds, node_cmds, request_cmds, user_cmds
 from nohaven.cli.common import CliState, err_console
 from nohaven.errors import NohavenError
 
@@ -48,6 +48,7 @@ app.add_typer(request_cmds.app, name="request")
 app.add_typer(request_cmds.case_app, name="case")
 app.add_typer(directory_cmds.app, name="directory")
 app.add_typer(audit_cmds.app, name="audit")
+app.add_typer(federation_cmds.app, name="federation")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from nohaven.audit.models import AuditEntry, AuditHead
 from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
 from nohaven.db.base import Base
 from nohaven.directory.models import Agency, Contact, NodeIdentity, OnCallShift, State
+from nohaven.federation.models import InstalledDirectory, SeenTransaction  # noqa: F401  (registers the tables)
 from nohaven.requests.models import (
     Case,
     CaseMember,
