@@ -43,8 +43,10 @@ def _entry_hash(seq: int, at: datetime, actor: str, action: str, object_type: st
 
 def record(session: Session, *, actor: str, action: str, object_type: str, object_id: object = "",
            outcome: str = "ok", detail: dict[str, Any] | None = None) -> AuditEntry:
-    """Append one entry in the caller's transaction, so it commits or rolls back with the change it records."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    """Append one entry in the caller's transaction, so it commits or rolls back with the change it records.
+
+    The entry is written with the transaction's next flush (at the latest, its commit), not here."""
+    head = _locked_head(session)
     at = utcnow()
     clean_detail = json.loads(json.dumps(detail or {}, default=str))
     seq = head.seq + 1
@@ -55,8 +57,24 @@ def record(session: Session, *, actor: str, action: str, object_type: str, objec
     session.add(entry)
     head.seq = seq
     head.entry_hash = entry_hash
-    session.flush()
     return entry
+
+
+_HEAD = "nohaven.audit.head"
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked (FOR UPDATE) by the first entry of a transaction and held until it ends, so later
+    entries of the same transaction reuse it instead of asking again."""
+    transaction = session.get_transaction()
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is transaction and held[1] in session:
+        head: AuditHead = held[1]
+        return head
+    with session.no_autoflush:  # pending changes of other tables do not bear on the head; they flush later
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    session.info[_HEAD] = (session.get_transaction(), head)  # begun by the query if it was not yet
+    return head
 
 
 @dataclass(frozen=True)

@@ -142,9 +142,11 @@ def _data_at_risk(req: CooperationRequest, profile: LegalProfile) -> tuple[datet
     return earliest
 
 
-def sync(session: Session, req: CooperationRequest, plans: list[ClockPlan], now: datetime) -> None:
+def sync(session: Session, req: CooperationRequest, plans: list[ClockPlan], now: datetime, *,
+         flush: bool = True) -> None:
     """Write the plan: new clocks start running, moved ones move, settled ones stop; clocks no longer planned
-    are cancelled; nothing is deleted, so the timeline keeps what was."""
+    are cancelled; nothing is deleted, so the timeline keeps what was. `flush=False` leaves the writing to the
+    caller's next flush (a request being created is written in one)."""
     existing = {clock.kind: clock for clock in req.clocks}
     planned = {p.kind.value for p in plans}
     for p in plans:
@@ -166,7 +168,8 @@ def sync(session: Session, req: CooperationRequest, plans: list[ClockPlan], now:
         if clock.state in ("running", "warned") and (kind not in planned or closed):
             clock.state = "cancelled"
             clock.settled_at = now
-    session.flush()
+    if flush:
+        session.flush()
 
 
 def urgency(clock: Clock, now: datetime) -> str:

@@ -15,6 +15,7 @@ from nohaven.auth.policy import Action, Subject, Target, visible_requests
 from nohaven.auth.service import require
 from nohaven.directory import service as directory
 from nohaven.directory.models import State
+from nohaven.directory.schema import LegalProfile
 from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests import clocks as clocks_mod
 from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
@@ -65,25 +66,6 @@ def _event(req: CooperationRequest, actor: str, kind: str, now: datetime, *, not
                                    to_status=to_status))
 
 
-def _resolve_case(session: Session, subject: Subject, reference: str | None, title: str,
-                  now: datetime) -> tuple[Case, bool]:
-    if reference:
-        case = session.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
-        if case is not None:
-            return case, False
-    require(session, subject, Action.CASE_CREATE, object_type="case", object_id=reference or "(new)")
-    case = Case(reference=reference or f"tmp-{uuid.uuid4()}", title=title, created_at=now,
-                created_by=subject.user_id)
-    session.add(case)
-    session.flush()
-    if not reference:
-        case.reference = f"CASE-{now.year}-{case.id:05d}"
-    case.members.append(CaseMember(user_id=subject.user_id, added_at=now))
-    audit.record(session, actor=subject.username, action="case.create", object_type="case",
-                 object_id=case.reference)
-    return case, True
-
-
 def create_request(session: Session, subject: Subject, payload: RequestIn | dict[str, Any],
                    now: datetime | None = None) -> CooperationRequest:
     """Log or draft a request; nothing is stored unless every field is valid and the policy allows it."""
@@ -96,12 +78,15 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     requested_state = data.requested_state or (node.state_code if data.direction == "incoming" else None)
     if requested_state is None:
         raise InputError.field("requested_state", "an outgoing request names the State it is sent to")
+    # Both States in one query; the references held here keep them in the identity map for the rest of the work.
+    states = {s.code: s for s in session.execute(
+        select(State).where(State.code.in_({data.requesting_state, requested_state}))).scalars()}
     unknown = [{"field": field, "message": f"State {code!r} is not in the directory"}
                for field, code in (("requesting_state", data.requesting_state), ("requested_state", requested_state))
-               if session.get(State, code) is None]
+               if code not in states]
     if unknown:
         raise InputError(f"request: {unknown[0]['field']}: {unknown[0]['message']}", errors=unknown)
-    directory.legal_profile(session, requested_state)
+    profile = LegalProfile.model_validate(states[requested_state].legal_profile)
 
     existing_case = None
     if data.case_reference:
@@ -113,30 +98,39 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
             target=Target(case_members=members, request_type=data.type.value, new_case=existing_case is None))
     original = _linked_original(session, subject, data)
     preservation = _linked_preservation(session, subject, data)
-    case, _ = _resolve_case(session, subject, data.case_reference, data.case_title or data.offence, now)
+    case = existing_case
+    if case is None:
+        require(session, subject, Action.CASE_CREATE, object_type="case", object_id=data.case_reference or "(new)")
+        case = Case(reference=data.case_reference or f"tmp-{uuid.uuid4()}", title=data.case_title or data.offence,
+                    created_at=now, created_by=subject.user_id,
+                    members=[CaseMember(user_id=subject.user_id, added_at=now)])
 
+    # The whole request is built in memory, clocks included, and written in one flush; its collections start
+    # out loaded (empty), so nothing is read back. Only the references need the new ids.
     req = CooperationRequest(
-        reference=f"tmp-{uuid.uuid4()}", case_id=case.id, type=data.type.value, direction=data.direction,
+        reference=f"tmp-{uuid.uuid4()}", case=case, type=data.type.value, direction=data.direction,
         channel=data.channel, priority=data.priority, status=initial_status(data.type),
         requesting_state=data.requesting_state, requested_state=requested_state,
         their_reference=data.their_reference, request_date=data.request_date or now,
         received_at=data.received_at or now, is_extension=data.is_extension,
         extends_id=original.id if original else None, template=data.template(), created_at=now,
-        created_by=subject.user_id, updated_at=now,
-    )
-    for item in data.data_items:
-        req.data_items.append(RequestDataItem(
+        created_by=subject.user_id, updated_at=now, events=[], clocks=[],
+        data_items=[RequestDataItem(
             identifier_type=item.identifier_type, value=item.value, data_category=item.data_category,
             time_from=item.start(), time_to=item.end(), time_from_text=item.time_from or "",
-            time_to_text=item.time_to or ""))
-    session.add(req)
-    session.flush()
-    req.reference = f"{node.state_code}-{now.year}-{req.id:06d}"
+            time_to_text=item.time_to or "") for item in data.data_items],
+    )
     _event(req, subject.username, "created", now, to_status=req.status,
            note=f"{req.direction} {req.type} request by {req.channel}, {req.priority}")
-    audit.record(session, actor=subject.username, action="request.create", object_type="request", object_id=req.id,
-                 detail={"reference": req.reference, "type": req.type, "case": case.reference})
-    refresh_clocks(session, req, now)
+    # A new request has no extension of its own yet; what it extends is loaded with its clocks already.
+    links = clocks_mod.Links(original_expires_at=_preservation_expiry(original))
+    clocks_mod.sync(session, req, clocks_mod.plan(req, profile, links), now, flush=False)
+    session.add(req)
+    session.flush()
+    if existing_case is None and not data.case_reference:
+        case.reference = f"CASE-{now.year}-{case.id:05d}"
+    req.reference = f"{node.state_code}-{now.year}-{req.id:06d}"
+
     if original is not None:
         _event(original, subject.username, "extension_requested", now, note=f"extended by {req.reference}")
         refresh_clocks(session, original, now)
@@ -145,7 +139,20 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
         _event(preservation, subject.username, "mla_follow_up_linked", now, note=f"MLA request {req.reference}")
         _event(req, subject.username, "follows_preservation", now, note=f"follows {preservation.reference}")
         refresh_clocks(session, preservation, now)
+    # Audited last: on PostgreSQL the audit head stays locked from the first entry until commit, and every
+    # writer of the node waits for it, so the entries come when the rest of the work is done.
+    if existing_case is None:
+        audit.record(session, actor=subject.username, action="case.create", object_type="case",
+                     object_id=case.reference)
+    audit.record(session, actor=subject.username, action="request.create", object_type="request", object_id=req.id,
+                 detail={"reference": req.reference, "type": req.type, "case": case.reference})
     return req
+
+
+def _preservation_expiry(req: CooperationRequest | None) -> datetime | None:
+    if req is None:
+        return None
+    return next((c.due_at for c in req.clocks if c.kind == clocks_mod.ClockKind.PRESERVATION_EXPIRES_AT), None)
 
 
 def _linked_original(session: Session, subject: Subject, data: RequestIn) -> CooperationRequest | None:
@@ -180,16 +187,18 @@ def _linked_preservation(session: Session, subject: Subject, data: RequestIn) ->
 def refresh_clocks(session: Session, req: CooperationRequest, now: datetime) -> None:
     """Recompute the request's clocks from the requested State's profile and its links."""
     profile = directory.legal_profile(session, req.requested_state)
-    extensions = list(session.execute(
-        select(CooperationRequest).where(CooperationRequest.extends_id == req.id)).scalars()) if req.id else []
+    # Only whether extensions exist and whether one is preserved matters here, not the extensions themselves.
+    extension_preserved_at = list(session.execute(
+        select(CooperationRequest.preserved_at).where(CooperationRequest.extends_id == req.id)).scalars()
+    ) if req.id else []
     original_expiry = None
     if req.extends_id is not None:
         original_expiry = session.execute(
             select(Clock.due_at).where(Clock.request_id == req.extends_id,
                                        Clock.kind == clocks_mod.ClockKind.PRESERVATION_EXPIRES_AT)
         ).scalar_one_or_none()
-    links = clocks_mod.Links(has_extension=bool(extensions),
-                             extension_preserved=any(e.preserved_at is not None for e in extensions),
+    links = clocks_mod.Links(has_extension=bool(extension_preserved_at),
+                             extension_preserved=any(at is not None for at in extension_preserved_at),
                              original_expires_at=original_expiry)
     clocks_mod.sync(session, req, clocks_mod.plan(req, profile, links), now)
 
