@@ -25,6 +25,9 @@ FederationError (mixin)                   every federation refusal carries a mac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nohaven.errors import (
     AuthenticationError,
     ConflictError,
@@ -81,7 +84,17 @@ class DirectoryRefusedError(FederationError):
 
 
 class MalformedDirectoryError(DirectoryRefusedError):
+    """Not a signed directory, or content that does not validate; `errors` names each bad field."""
+
     reason = "malformed"
+
+    def __init__(self, message: str, errors: Sequence[dict[str, str]] | None = None, **detail: Any) -> None:
+        self.errors = list(errors or [])
+        super().__init__(message, errors=self.errors or None, **detail)
+
+    def diagnostics(self) -> str:
+        lines = [super().diagnostics()] + [f"  {e['field']}: {e['message']}" for e in self.errors[1:]]
+        return "\n".join(lines)
 
 
 class UnknownAuthorityKeyError(DirectoryRefusedError):
