@@ -59,7 +59,8 @@ def make_network() -> Network:
 
 def create_payload(**overrides: Any) -> CreatePayload:
     return CreatePayload.model_validate({"action": "CREATE", "object_id": str(uuid.uuid4()),
-                                         "request": request_body(**overrides)})
+                                         "request": request_body(**{"requesting_state": "XA",
+                                                                    "requested_state": "XB", **overrides})})
 
 
 def envelope_from_xa(net: Network, *, key: str = "xa", now: datetime = NOW, receiver: EndpointID = XB,

@@ -65,7 +65,7 @@ def test_a_create_envelope_from_xa_is_accepted_by_xb() -> None:
     accepted = verify(envelope)
     assert accepted.sender.endpoint == XA and accepted.key_id == NET.keys["xa"].key_id
     assert accepted.payload.action == "CREATE"
-    assert accepted.payload.request.requesting_state == "XB"
+    assert accepted.payload.request.requesting_state == "XA"
     assert accepted.raw == wire(envelope)
     header = wire(envelope)["header"]
     assert header["Version"]["ETSIVersion"] == "V1.23.1" and "InReplyTo" not in header
@@ -196,6 +196,8 @@ def test_refused_envelope_is_not_remembered() -> None:
 @pytest.mark.parametrize("change, field", [
     (lambda r: r.pop("offence"), "payload.request.offence"),
     (lambda r: r.update(requesting_state="Borvania"), "payload.request.requesting_state"),
+    (lambda r: r.update(requesting_state="XC"), "payload.request.requesting_state"),  # not in XA's name
+    (lambda r: r.update(requested_state="XC"), "payload.request.requested_state"),
     (lambda r: r.update(unexpected="x"), "payload.request.unexpected"),
     (lambda r: r.update(mla_to_follow=False), "payload.request.mla_to_follow"),  # T-CY rule of preservation
     (lambda r: r["data_items"][0].update(time_from="2026-11-26T10:00:00"), "payload.request.data_items[0].time_from"),

@@ -14,7 +14,8 @@ Wire form (JSON):
 The signature is Ed25519 over the RFC 8785 canonical JSON of {"header": ..., "payload": ...} as received.
 `verify_envelope` checks, in this order, and raises the matching EnvelopeRefusedError: shape, sender known,
 key id known for the sender, key valid at the envelope's timestamp, signature, receiver is this node,
-timestamp within the skew of now, payload valid, transaction id never seen (recorded in the replay store).
+timestamp within the skew of now, payload valid (a CREATE names the sender's State as requesting
+State), transaction id never seen (recorded in the replay store).
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def verify_envelope(envelope: bytes | str | Mapping[str, Any], directory: Networ
         raise ctx.refuse(FutureTimestampError, f"timestamp {header.Timestamp} is more than {skew} after this "
                                                f"node's clock ({now.isoformat()})")
     payload = _payload(raw["payload"], ctx)
+    _speaks_for_its_state(payload, header, ctx)
     try:
         replay_store.remember(header.TransactionIdentifier, header.SenderIdentifier, at, now)
     except EnvelopeRefusedError as exc:
@@ -275,6 +277,22 @@ def _payload(value: Any, ctx: _Context) -> Payload:
             errors = [{"field": f"payload.request.{p['field']}", "message": p["message"]} for p in problems]
             raise ctx.refuse(InvalidPayloadError, f"{errors[0]['field']}: {errors[0]['message']}", errors)
     return payload
+
+
+def _speaks_for_its_state(payload: Payload, header: Header, ctx: _Context) -> None:
+    """A node files requests in the name of its own State, addressed to the State it sends them to."""
+    if payload.action != "CREATE":
+        return
+    request = payload.request
+    sender, receiver = header.SenderIdentifier.CountryCode, header.ReceiverIdentifier.CountryCode
+    if request.requesting_state != sender:
+        raise ctx.refuse(InvalidPayloadError, f"payload.request.requesting_state: {request.requesting_state} is not "
+                         f"the sender's State {sender}", [{"field": "payload.request.requesting_state",
+                                                           "message": f"must be the sender's State {sender}"}])
+    if request.requested_state is not None and request.requested_state != receiver:
+        raise ctx.refuse(InvalidPayloadError, f"payload.request.requested_state: {request.requested_state} is not "
+                         f"the receiver's State {receiver}", [{"field": "payload.request.requested_state",
+                                                               "message": f"must be the receiver's State {receiver}"}])
 
 
 def error_reply(error: EnvelopeRefusedError, *, me: EndpointID, key: SigningKey, now: datetime) -> Envelope | None:
