@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -53,11 +54,17 @@ class Database:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.read_session_factory = sessionmaker(self.engine.execution_options(nohaven_read_only=True),
                                                  expire_on_commit=False)
+        # SQLite lets one transaction write at a time; the others retry in its busy handler, sleeping up to
+        # 100 ms between tries, so under load the lock sits free while every waiter sleeps and the unluckiest
+        # wait seconds. Within this process, writers queue on a lock instead and start the moment it is free.
+        # Reentrant, so a nested session behaves as before (SQLite's own busy timeout); other processes still
+        # meet the busy handler.
+        self._writer = threading.RLock() if self.url.startswith("sqlite") else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error."""
-        with self.session_factory() as session, session.begin():
+        with self._writer or nullcontext(), self.session_factory() as session, session.begin():
             yield session
 
     @contextmanager
