@@ -83,6 +83,7 @@ class Target:
     url: str
     headers: dict[str, str]
     pid: int
+    workers: int = 1
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Outcome:
     database: str | None
     clients: int
     seconds: float
+    workers: int = 1
     latencies: list[float] = field(default_factory=list)  # seconds, successful and failed alike
     errors: Counter[str] = field(default_factory=Counter)
     first_error: str = ""
@@ -122,7 +124,7 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "database": self.database, "clients": self.clients,
+            "target": self.target, "database": self.database, "workers": self.workers, "clients": self.clients,
             "seconds": round(self.seconds, 3), "requests": self.count, "ok": self.ok,
             "errors": sum(self.errors.values()), "errors_by_kind": dict(self.errors), "first_error": self.first_error,
             "throughput_rps": round(self.throughput, 1),
@@ -147,12 +149,18 @@ def machine_busy_seconds() -> float | None:
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    """User + system CPU time of a process and every live process of its group (the servers run in their own
+    process group, so this takes in uvicorn's workers), from Linux /proc; None elsewhere."""
+    total = 0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(stat.parent.name) == pid or int(fields[2]) == pid:
+                    total += int(fields[11]) + int(fields[12])
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total / os.sysconf("SC_CLK_TCK") if Path(f"/proc/{pid}").exists() else None
 
 
 class Connection:
@@ -198,7 +206,7 @@ class Connection:
 async def load(target: Target, *, clients: int, seconds: float, max_requests: int, body_offset: int,
                use_httpx: bool = False) -> Outcome:
     """Closed loop: `clients` workers, one connection each, send one request at a time until time or count runs out."""
-    outcome = Outcome(target.name, target.database, clients, seconds)
+    outcome = Outcome(target.name, target.database, clients, seconds, target.workers)
     url = httpx.URL(target.url)
     head = (f"POST {url.raw_path.decode()} HTTP/1.1\r\nhost: {url.host}:{url.port}\r\n"
             "content-type: application/json\r\naccept: application/json\r\n"
@@ -386,21 +394,22 @@ def measure(target: Target, args: argparse.Namespace, offset: int) -> Outcome:
     return outcome
 
 
-def run_node(database: str, args: argparse.Namespace, procs: Processes, workdir: Path) -> Outcome:
+def run_node(database: str, workers: int, args: argparse.Namespace, procs: Processes, workdir: Path) -> Outcome:
     with contextlib.ExitStack() as stack:
         url = None
         if database == "postgresql":
             url = stack.enter_context(postgres_database(args.postgres))
-        log(f"nohaven ({database}): setting up a fresh node with the CLI ...")
-        base, token = setup_node(workdir / database, url)
+        log(f"nohaven ({database}, {workers} worker{'s' if workers > 1 else ''}): setting up a fresh node ...")
+        base, token = setup_node(workdir / f"{database}-{workers}", url)
         port = free_port()
-        log_path = workdir / f"nohaven-{database}.log"
-        proc = procs.start([*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-clock-watcher"],
-                           log_path, clean_env())
+        log_path = workdir / f"nohaven-{database}-{workers}.log"
+        proc = procs.start([*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-clock-watcher",
+                            "--workers", str(workers)], log_path, clean_env())
         stack.callback(procs.stop, proc)  # stopped before the database is dropped
         root = f"http://127.0.0.1:{port}"
         wait_until_up(proc, f"{root}/api/v1/health", log_path)
-        target = Target("nohaven", database, f"{root}/api/v1/requests", {"authorization": f"Bearer {token}"}, proc.pid)
+        target = Target("nohaven", database, f"{root}/api/v1/requests", {"authorization": f"Bearer {token}"},
+                        proc.pid, workers)
         probe = httpx.post(target.url, json=preservation_body(0), headers=target.headers, timeout=30)
         if probe.status_code != 201:
             raise SystemExit(f"the node refused a valid request ({probe.status_code}): {probe.text[:500]}")
@@ -437,7 +446,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, started: datetime)
         ratio = o.throughput / peer.throughput if peer.throughput else 0.0
         p99 = o.percentile_ms(99)
         verdicts.append({
-            "database": o.database, "throughput_ratio_vs_hello": round(ratio, 3), "p99_ms": round(p99, 2),
+            "database": o.database, "workers": o.workers, "throughput_ratio_vs_hello": round(ratio, 3),
+            "p99_ms": round(p99, 2),
             "p99_goal_ms": GOAL_P99_MS, "ratio_goal": GOAL_RATIO,
             "p99_met": p99 < GOAL_P99_MS, "ratio_met": ratio >= GOAL_RATIO, "no_errors": not o.errors,
         })
@@ -447,6 +457,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, started: datetime)
                     "note": "load generator, servers and PostgreSQL share this machine"},
         "versions": versions(),
         "settings": {"client": args.client, "clients": args.clients, "seconds": args.seconds,
+                     "workers": args.workers, "postgres_workers": args.postgres_workers,
                      "warmup_seconds": args.warmup, "max_requests": args.max_requests},
         "results": [o.as_dict() for o in outcomes],
         "goals": verdicts,
@@ -454,24 +465,26 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, started: datetime)
 
 
 def print_table(doc: dict[str, Any]) -> None:
-    head = (f"{'target':<22}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    head = (f"{'target':<28}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
             f"{'max ms':>9}{'srv cpu':>9}{'gen cpu':>9}{'box cpu':>9}")
     print(f"api_load {doc['started']}  {doc['machine']['cpus']} CPUs, {doc['settings']['clients']} clients, "
           f"{doc['settings']['seconds']:g} s per target, {doc['settings']['client']} client on the same machine")
     print(head)
     print("-" * len(head))
     for r in doc["results"]:
-        name = r["target"] + (f" ({r['database']})" if r["database"] else "")
+        name = r["target"] + (f" ({r['database']}" + (f", {r['workers']} w" if r["workers"] > 1 else "") + ")"
+                              if r["database"] else "")
         lat = r["latency_ms"]
         srv = "-" if r["server_cpu_cores"] is None else f"{r['server_cpu_cores']:.2f}"
         box = "-" if r["machine_cpu_cores"] is None else f"{r['machine_cpu_cores']:.2f}"
-        print(f"{name:<22}{r['requests']:>9}{r['errors']:>8}{r['throughput_rps']:>9.1f}{lat['p50']:>9.1f}"
+        print(f"{name:<28}{r['requests']:>9}{r['errors']:>8}{r['throughput_rps']:>9.1f}{lat['p50']:>9.1f}"
               f"{lat['p95']:>9.1f}{lat['p99']:>9.1f}{lat['max']:>9.1f}{srv:>9}{r['load_generator_cpu_cores']:>9.2f}"
               f"{box:>9}")
     print("cpu columns: cores busy on average (server process, load generator, whole machine)")
     print()
     for g in doc["goals"]:
-        print(f"nohaven ({g['database']}): throughput {g['throughput_ratio_vs_hello']:.3f} x hello-world "
+        print(f"nohaven ({g['database']}, {g['workers']} worker(s)): "
+              f"throughput {g['throughput_ratio_vs_hello']:.3f} x hello-world "
               f"(goal >= {g['ratio_goal']}: {'met' if g['ratio_met'] else 'MISSED'}); "
               f"p99 {g['p99_ms']:.1f} ms (goal < {g['p99_goal_ms']:g}: {'met' if g['p99_met'] else 'MISSED'})"
               + ("" if g["no_errors"] else "; ERRORS, see below"))
@@ -487,6 +500,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of load before each phase")
     parser.add_argument("--max-requests", type=int, default=200_000, help="stop a phase after this many requests")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=1, help="`nohaven serve --workers` for every node target")
+    parser.add_argument("--postgres-workers", type=int, default=2, metavar="N",
+                        help="also measure PostgreSQL with `serve --workers N` (0: do not)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES,
                         help="libpq URL of a PostgreSQL server where a scratch database may be created and dropped")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw",
@@ -494,8 +510,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed or a request failed")
     args = parser.parse_args()
-    if args.clients < 1 or args.seconds <= 0 or args.max_requests < 1:
-        parser.error("--clients, --seconds and --max-requests must be positive")
+    if args.clients < 1 or args.seconds <= 0 or args.max_requests < 1 or args.workers < 1:
+        parser.error("--clients, --seconds, --max-requests and --workers must be positive")
 
     # A SIGTERM becomes SystemExit, so the finally blocks below stop the servers and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -504,7 +520,10 @@ def main() -> int:
     procs = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="nohaven-bench-"))
     try:
-        outcomes = [run_node(db, args, procs, workdir) for db in databases]
+        runs = [(db, args.workers) for db in databases]
+        if "postgresql" in databases and args.postgres_workers not in (0, args.workers):
+            runs.append(("postgresql", args.postgres_workers))
+        outcomes = [run_node(db, workers, args, procs, workdir) for db, workers in runs]
         outcomes.append(run_peer(args, procs, workdir))
     finally:
         procs.stop_all()

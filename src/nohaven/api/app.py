@@ -13,12 +13,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nohaven import __version__
 from nohaven.api import problems
 from nohaven.api.routes import router as api_router
+from nohaven.config import load_settings
 from nohaven.node import Node
 from nohaven.requests.escalation import ClockWatcher
 from nohaven.web.routes import render_error
 from nohaven.web.routes import router as web_router
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_environment"]
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -82,3 +83,9 @@ def create_app(node: Node, *, watch_clocks: bool | None = None) -> FastAPI:
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The application of the node the NOHAVEN_* environment names, for `uvicorn --factory` and the workers of
+    `nohaven serve --workers N`. The database must be migrated already."""
+    return create_app(Node(load_settings()))

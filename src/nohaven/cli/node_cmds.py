@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -9,6 +10,7 @@ import uvicorn
 
 from nohaven.auth import service as users
 from nohaven.cli.common import JsonFlag, console, emit, read_secret_file, state
+from nohaven.config import Settings
 from nohaven.directory import service as directory
 from nohaven.directory.schema import iso_country_codes
 from nohaven.errors import InputError
@@ -61,7 +63,9 @@ def init(ctx: typer.Context,
 def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
           port: int = typer.Option(8470, "--port", min=1, max=65535),
           no_clock_watcher: bool = typer.Option(False, "--no-clock-watcher",
-                                                help="do not run the in-process clock watcher")) -> None:
+                                                help="do not run the in-process clock watcher"),
+          workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                      help="server processes (more than one needs PostgreSQL)")) -> None:
     """Serve the API and web UI."""
     from nohaven.api.app import create_app
 
@@ -69,8 +73,36 @@ def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
     directory_ok = node.is_migrated()
     if not directory_ok:
         raise InputError.field("--data-dir", "the database is not initialised; run `nohaven init` first")
-    app = create_app(node, watch_clocks=False if no_clock_watcher else None)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    if workers == 1:
+        app = create_app(node, watch_clocks=False if no_clock_watcher else None)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    if node.db.engine.dialect.name == "sqlite":
+        raise InputError.field("--workers", "SQLite lets one transaction write at a time and every API call "
+                               "writes (reads are audited), so more processes only queue for its lock; "
+                               "serve a SQLite node with one worker, or use PostgreSQL (--database-url)")
+    node.settings.secret()  # refuse a missing or default secret here, once, not in every worker
+    # Workers are fresh interpreters (uvicorn spawns them); they build the app from the environment, so it
+    # carries what this command resolved. The clock watcher runs once, here in the supervising process.
+    os.environ.update(worker_environment(node.settings))
+    watcher = None if no_clock_watcher or not node.settings.scheduler_enabled else ClockWatcher(
+        node.db, node.settings)
+    if watcher:
+        watcher.start()
+    try:
+        uvicorn.run("nohaven.api.app:create_app_from_environment", factory=True, workers=workers, host=host,
+                    port=port, log_level="info", access_log=False)
+    finally:
+        if watcher:
+            watcher.stop()
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """NOHAVEN_* variables that make a worker's settings those this command resolved, without its watcher."""
+    return {"NOHAVEN_DATA_DIR": str(settings.data_dir.resolve()),
+            "NOHAVEN_DATABASE_URL": settings.effective_database_url,
+            "NOHAVEN_DEMO_MODE": "true" if settings.demo_mode else "false",
+            "NOHAVEN_SCHEDULER_ENABLED": "false"}
 
 
 def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
