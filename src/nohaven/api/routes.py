@@ -8,10 +8,8 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from nohaven.api.deps import CurrentSubject, NodeDep
-from nohaven.audit import log as audit
+from nohaven.audit import reading as audit_reading
 from nohaven.auth import service as users
-from nohaven.auth.policy import Action
-from nohaven.auth.service import require
 from nohaven.directory import service as directory
 from nohaven.directory.models import NodeIdentity
 from nohaven.directory.schema import DirectoryDocument
@@ -70,16 +68,14 @@ def me(subject: CurrentSubject) -> dict[str, Any]:
 def states(node: NodeDep, subject: CurrentSubject) -> list[dict[str, Any]]:
     """Every State of the network with its legal profile."""
     with node.work() as session:
-        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
         return [{"code": s.code, "name": s.name, "fictional": s.fictional, "note": s.note,
-                 "legal_profile": s.legal_profile} for s in directory.list_states(session)]
+                 "legal_profile": s.legal_profile} for s in directory.states_for(session, subject)]
 
 
 @router.get("/directory/states/{code}", tags=["directory"])
 def state(code: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     with node.work() as session:
-        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
-        s = directory.get_state(session, code)
+        s = directory.state_for(session, subject, code)
         contacts = [{"key": c.key, "name": c.name, "function": c.function, "agency": a.name, "phones": c.phones,
                      "email": c.email, "languages": c.languages, "office_hours": c.office_hours}
                     for a in s.agencies for c in a.contacts]
@@ -91,16 +87,14 @@ def state(code: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
 def export_directory(node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     """The directory as a document `nohaven directory import` accepts."""
     with node.work() as session:
-        require(session, subject, Action.DIRECTORY_READ, object_type="directory")
-        return directory.export_document(session, actor=subject.username)
+        return directory.export_for(session, subject)
 
 
 @router.put("/directory", tags=["directory"])
 def import_directory(document: DirectoryDocument, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     """Replace the States listed in the document (admin)."""
     with node.work() as session:
-        require(session, subject, Action.DIRECTORY_WRITE, object_type="directory")
-        return {"imported": directory.import_document(session, document, actor=subject.username)}
+        return {"imported": directory.import_for(session, subject, document)}
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
@@ -113,7 +107,7 @@ def create_request(body: RequestIn, node: NodeDep, subject: CurrentSubject) -> d
 @router.get("/requests", tags=["requests"])
 def list_requests(node: NodeDep, subject: CurrentSubject,
                   open_only: Annotated[bool, Query(alias="open")] = False,
-                  status: str | None = None, type: str | None = None,  # noqa: A002
+                  status: str | None = None, type: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
     """The requests you may see, the one whose deadline is nearest first."""
     with node.work() as session:
@@ -168,7 +162,6 @@ def notifications(node: NodeDep, subject: CurrentSubject,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Warnings and escalations sent to on-call supervisors."""
     with node.work() as session:
-        require(session, subject, Action.NOTIFICATION_READ, object_type="notification")
         return notifications_for(session, subject, limit)
 
 
@@ -179,28 +172,21 @@ def audit_entries(node: NodeDep, subject: CurrentSubject,
                   object_id: str | None = None) -> list[dict[str, Any]]:
     """The audit log, newest first (auditors)."""
     with node.work() as session:
-        require(session, subject, Action.AUDIT_READ, object_type="audit")
-        rows = audit.entries(session, limit=limit, before_seq=before, actor=actor, object_type=object_type,
-                             object_id=object_id)
-        out = [audit.entry_view(e) for e in rows]
-        audit.record(session, actor=subject.username, action="audit.read", object_type="audit",
-                     detail={"count": len(out)})
-        return out
+        return audit_reading.read_page(session, subject, limit=limit, before=before, actor=actor,
+                                       object_type=object_type, object_id=object_id)
 
 
 @router.get("/audit/verify", tags=["audit"])
 def audit_verify(node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     with node.work() as session:
-        require(session, subject, Action.AUDIT_READ, object_type="audit")
-        return audit.verify(session).as_dict()
+        return audit_reading.verify_as(session, subject).as_dict()
 
 
 @router.post("/users", status_code=201, tags=["users"])
 def add_user(body: UserIn, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     with node.work() as session:
-        require(session, subject, Action.USER_MANAGE, object_type="user", object_id=body.username)
-        user = users.add_user(session, username=body.username, role=body.role, password=body.password,
-                              actor=subject.username, display_name=body.display_name, email=body.email)
+        user = users.add_user_as(session, subject, username=body.username, role=body.role, password=body.password,
+                                 display_name=body.display_name, email=body.email)
         return {"username": user.username, "role": user.role}
 
 
@@ -208,7 +194,5 @@ def add_user(body: UserIn, node: NodeDep, subject: CurrentSubject) -> dict[str, 
 def create_token(username: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     """A new API token (for yourself, or for anyone as admin); shown once."""
     with node.work() as session:
-        action = Action.TOKEN_CREATE_OWN if username == subject.username else Action.TOKEN_CREATE_ANY
-        require(session, subject, action, object_type="user", object_id=username)
-        token = users.create_token(session, users.get_user(session, username), actor=subject.username)
+        token = users.create_token_as(session, subject, username)
         return {"username": username, "token": token}

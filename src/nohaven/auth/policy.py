@@ -31,8 +31,8 @@ class Action(StrEnum):
     DIRECTORY_WRITE = "directory.write"
     AUDIT_READ = "audit.read"
     USER_MANAGE = "user.manage"
-    TOKEN_CREATE_OWN = "token.create_own"
-    TOKEN_CREATE_ANY = "token.create_any"
+    TOKEN_CREATE_OWN = "token.create_own"  # noqa: S105 - an action name
+    TOKEN_CREATE_ANY = "token.create_any"  # noqa: S105 - an action name
     NOTIFICATION_READ = "notification.read"
 
 

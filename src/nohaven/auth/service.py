@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -83,6 +84,19 @@ def add_user(session: Session, *, username: str, role: str, password: str, actor
     audit.record(session, actor=actor, action="user.create", object_type="user", object_id=user.username,
                  detail={"role": role_value.value})
     return user
+
+
+def add_user_as(session: Session, subject: Subject, **fields: Any) -> User:
+    """add_user for a caller the policy lets manage users."""
+    require(session, subject, Action.USER_MANAGE, object_type="user", object_id=fields.get("username", ""))
+    return add_user(session, actor=subject.username, **fields)
+
+
+def create_token_as(session: Session, subject: Subject, username: str, label: str = "") -> str:
+    """A token for yourself, or for anyone if you may manage tokens of others."""
+    action = Action.TOKEN_CREATE_OWN if username == subject.username else Action.TOKEN_CREATE_ANY
+    require(session, subject, action, object_type="user", object_id=username)
+    return create_token(session, get_user(session, username), actor=subject.username, label=label)
 
 
 def list_users(session: Session) -> list[User]:

@@ -78,7 +78,8 @@ class PerPriority(Strict):
 class LegalProfile(Strict):
     """The requested State's deadlines and practices; every clock is computed from these, never from code."""
 
-    preservation_period: Duration = Field(description="how long preserved data is kept (Budapest Art. 29(7): ≥ 60 days)")
+    preservation_period: Duration = Field(
+        description="how long preserved data is kept (Budapest Art. 29(7): ≥ 60 days)")
     preservation_extension: Duration = Field(description="length of one extension")
     extension_notice: Duration = Field(description="an extension must be asked this long before expiry")
     mla_follow_up: Duration = Field(description="the formal MLA request must arrive within this after preservation")

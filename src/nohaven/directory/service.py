@@ -13,11 +13,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from nohaven.audit import log as audit
+from nohaven.auth.policy import Action, Subject
+from nohaven.auth.service import require
 from nohaven.directory.models import Agency, Contact, NodeIdentity, OnCallShift, State
 from nohaven.directory.schema import FORMAT, DirectoryDocument, LegalProfile
-from nohaven.validation import errors_of
 from nohaven.errors import ConflictError, DirectoryFileError, InputError, NotFoundError
 from nohaven.timeutil import utcnow
+from nohaven.validation import errors_of
 
 __all__ = [
     "export_document",
@@ -138,6 +140,27 @@ def dump(document: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+def states_for(session: Session, subject: Subject) -> list[State]:
+    """Every State of the directory, for anyone the policy lets read it."""
+    require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+    return list_states(session)
+
+
+def state_for(session: Session, subject: Subject, code: str) -> State:
+    require(session, subject, Action.DIRECTORY_READ, object_type="directory", object_id=code)
+    return get_state(session, code)
+
+
+def export_for(session: Session, subject: Subject) -> dict[str, Any]:
+    require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+    return export_document(session, actor=subject.username)
+
+
+def import_for(session: Session, subject: Subject, doc: DirectoryDocument) -> dict[str, int]:
+    require(session, subject, Action.DIRECTORY_WRITE, object_type="directory")
+    return import_document(session, doc, actor=subject.username)
 
 
 def list_states(session: Session) -> list[State]:

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from nohaven.audit import log as audit
 from nohaven.auth.models import User
-from nohaven.auth.policy import Subject, visible_requests
+from nohaven.auth.policy import Action, Subject, visible_requests
+from nohaven.auth.service import require
 from nohaven.config import Settings
 from nohaven.db.engine import Database
 from nohaven.directory import service as directory
@@ -146,6 +147,7 @@ def _send(settings: Settings, note: Notification) -> None:
 
 def notifications_for(session: Session, subject: Subject, limit: int = 100) -> list[dict[str, object]]:
     """Recent notifications about requests the subject may see, newest first."""
+    require(session, subject, Action.NOTIFICATION_READ, object_type="notification")
     rows = session.execute(
         select(Notification, CooperationRequest.reference).join(
             CooperationRequest, Notification.request_id == CooperationRequest.id)

@@ -8,11 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from nohaven.audit import reading as audit_reading
+from nohaven.directory import service as directory
 from nohaven.directory.schema import LegalProfile
+from nohaven.requests.escalation import notifications_for
 from nohaven.timeutil import utcnow
-from nohaven.web import reading, views
+from nohaven.web import views
 from nohaven.web.session import CsrfUser, WebUser, node_of
 from nohaven.web.templating import is_htmx, page
+
+AUDIT_PAGE = 50
 
 __all__ = ["router"]
 
@@ -30,7 +35,7 @@ def directory_page(request: Request, viewer: WebUser) -> Response:
                                                "email": c.email, "fax": c.fax, "languages": c.languages,
                                                "hours": c.office_hours} for c in a.contacts]}
                                 for a in s.agencies]}
-                  for s in reading.states(session, viewer.subject)]
+                  for s in directory.states_for(session, viewer.subject)]
     return page(request, "directory.html", viewer, states=states)
 
 
@@ -38,7 +43,7 @@ def directory_page(request: Request, viewer: WebUser) -> Response:
 def notifications_page(request: Request, viewer: WebUser) -> Response:
     with node_of(request).work() as session:
         local = views.node_zone(session)
-        rows = reading.notifications(session, viewer.subject)
+        rows = notifications_for(session, viewer.subject)
     now = utcnow()
     for row in rows:
         row["when"] = views.instant(datetime.fromisoformat(str(row["created_at"])), local, now)
@@ -55,8 +60,8 @@ def audit_page(request: Request, viewer: WebUser, before: Annotated[int | None, 
     """The audit log, newest first, fifty entries a page; each reading is audited."""
     filters = {"actor": _clean(actor), "object_type": _clean(object_type), "object_id": _clean(object_id)}
     with node_of(request).work() as session:
-        rows = reading.audit_page(session, viewer.subject, before=before, **filters)
-    older = rows[-1]["seq"] if len(rows) == reading.AUDIT_PAGE else None
+        rows = audit_reading.read_page(session, viewer.subject, limit=AUDIT_PAGE, before=before, **filters)
+    older = rows[-1]["seq"] if len(rows) == AUDIT_PAGE else None
     return page(request, "audit.html", viewer, rows=rows, filters=filters, older=older, before=before,
                 verification=None)
 
@@ -65,10 +70,9 @@ def audit_page(request: Request, viewer: WebUser, before: Annotated[int | None, 
 def audit_verify(request: Request, viewer: CsrfUser) -> Response:
     """Walk the whole hash chain and say whether, and where, it is broken."""
     with node_of(request).work() as session:
-        verification = reading.verify_audit(session, viewer.subject)
+        verification = audit_reading.verify_as(session, viewer.subject)
         if is_htmx(request):
             return page(request, "_audit_verification.html", viewer, verification=verification)
-        rows = reading.audit_page(session, viewer.subject, before=None, actor=None, object_type=None,
-                                  object_id=None)
+        rows = audit_reading.read_page(session, viewer.subject, limit=AUDIT_PAGE)
     return page(request, "audit.html", viewer, rows=rows, filters={}, before=None, verification=verification,
-                older=rows[-1]["seq"] if len(rows) == reading.AUDIT_PAGE else None)
+                older=rows[-1]["seq"] if len(rows) == AUDIT_PAGE else None)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from nohaven.directory import service as directory
 from nohaven.errors import NohavenError
 from nohaven.requests import service as requests
 from nohaven.requests.lifecycle import allowed_transitions
 from nohaven.timeutil import utcnow
-from nohaven.web import reading, views
+from nohaven.web import views
 from nohaven.web.forms import (
     DATA_CATEGORIES,
     IDENTIFIER_TYPES,
@@ -60,7 +61,7 @@ def dashboard_rows(request: Request, viewer: WebUser) -> Response:
 
 def _form_context(session: Session, viewer: Viewer, form: RequestForm | None) -> dict[str, Any]:
     return {"sections": SECTIONS, "form": form or RequestForm(values={}, rows=[0]),
-            "states": [(s.code, s.name) for s in reading.states(session, viewer.subject)],
+            "states": [(s.code, s.name) for s in directory.states_for(session, viewer.subject)],
             "zones": zone_choices(), "iana_zones": iana_zones(), "identifier_types": IDENTIFIER_TYPES,
             "data_categories": DATA_CATEGORIES}
 
