@@ -15,7 +15,7 @@ __all__ = ["DEMO_SECRET", "Settings", "load_settings"]
 
 # The only secret that ships in the code; refused unless demo mode is on.
 DEMO_SECRET = "nohaven-demo-secret-not-for-production"  # noqa: S105
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name
 
 
 class Settings(BaseSettings):
@@ -83,7 +83,8 @@ class Settings(BaseSettings):
                     "or set NOHAVEN_SECRET_KEY"
                 )
         if value == DEMO_SECRET and not self.demo_mode:
-            raise ConfigError("the demo secret key is refused outside demo mode; set NOHAVEN_SECRET_KEY to a random value")
+            raise ConfigError(
+                "the demo secret key is refused outside demo mode; set NOHAVEN_SECRET_KEY to a random value")
         if len(value) < 16:
             raise ConfigError("the secret key is too short; use at least 16 random characters")
         return value

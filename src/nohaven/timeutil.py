@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from nohaven.errors import InputError
@@ -34,7 +34,8 @@ def parse_aware(text: str, field: str = "timestamp") -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise InputError.field(field, f"{raw!r} is not an ISO 8601 timestamp (e.g. 2026-11-27T03:14:07+01:00)") from None
+        raise InputError.field(
+            field, f"{raw!r} is not an ISO 8601 timestamp (e.g. 2026-11-27T03:14:07+01:00)") from None
     return require_aware(value, field)
 
 

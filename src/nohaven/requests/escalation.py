@@ -116,6 +116,7 @@ def deliver_email(db: Database, settings: Settings, limit: int = 100) -> int:
     with db.session() as session:
         pending = session.execute(
             select(Notification).where(Notification.email_status == "pending").order_by(Notification.id).limit(limit)
+            .with_for_update(skip_locked=True)  # several watchers on one PostgreSQL database send each e-mail once
         ).scalars().all()
         for note in pending:
             try:
