@@ -10,10 +10,12 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from nohaven.audit import log as audit
+from nohaven.auth.models import LoginAttempt
 from nohaven.config import Settings
 from nohaven.db.engine import Database
 from nohaven.db.migrate import upgrade
 from nohaven.errors import NohavenError
+from nohaven.timeutil import utcnow
 
 __all__ = ["Node"]
 
@@ -36,18 +38,24 @@ class Node:
 
     @contextmanager
     def work(self) -> Iterator[Session]:
-        """One transaction. When the policy refuses, the refusal is audited in a transaction of its own,
-        because the work's own transaction is rolled back."""
+        """One transaction. When the policy refuses or a log-in step fails, the refusal (and the failed attempt,
+        for rate limiting) is recorded in a transaction of its own, because the work's own is rolled back."""
         try:
             with self.db.session() as session:
                 yield session
         except NohavenError as exc:
             trail = getattr(exc, "audit", None)
-            if trail:
+            attempt = getattr(exc, "login_attempt", None)
+            if trail or attempt:
                 with self.db.session() as session:
-                    audit.record(session, actor=trail["actor"], action=trail["action"],
-                                 object_type=trail["object_type"], object_id=trail["object_id"], outcome="denied",
-                                 detail={"reason": trail["reason"]})
+                    if attempt:
+                        session.add(LoginAttempt(username=attempt[0], client=attempt[1], at=utcnow(), success=False))
+                    if trail:
+                        fixed = ("actor", "action", "object_type", "object_id", "outcome")
+                        audit.record(session, actor=trail["actor"], action=trail["action"],
+                                     object_type=trail["object_type"], object_id=trail["object_id"],
+                                     outcome=trail.get("outcome", "denied"),
+                                     detail={k: v for k, v in trail.items() if k not in fixed})
             raise
 
     def close(self) -> None:

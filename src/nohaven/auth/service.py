@@ -166,12 +166,24 @@ def login_password(session: Session, settings: Settings, username: str, password
     _check_rate(session, settings, username, client)
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, password) and user is not None and user.active
-    session.add(LoginAttempt(username=username[:64], client=client[:64], at=utcnow(), success=ok))
-    audit.record(session, actor=username[:64] or "-", action="login.password", object_type="user",
-                 object_id=username[:64], outcome="ok" if ok else "failed", detail={"client": client})
     if not ok or user is None:
-        raise AuthenticationError("user name or password is wrong")
+        raise _failed_login("user name or password is wrong", username, client, "login.password",
+                            {"client": client})
+    session.add(LoginAttempt(username=username[:64], client=client[:64], at=utcnow(), success=True))
+    audit.record(session, actor=username[:64], action="login.password", object_type="user",
+                 object_id=username[:64], detail={"client": client})
     return user
+
+
+def _failed_login(message: str, username: str, client: str, action: str, detail: dict[str, Any]) -> AuthenticationError:
+    """The error for a failed log-in step. The caller's transaction is rolled back with it, so the attempt (for
+    rate limiting) and its audit entry travel on the error and Node.work() records them in a transaction of
+    their own — a failure can never be lost by a caller that lets the error escape."""
+    error = AuthenticationError(message)
+    error.audit = {"actor": username[:64] or "-", "action": action, "object_type": "user",  # type: ignore[attr-defined]
+                   "object_id": username[:64], "outcome": "failed", "reason": message, **detail}
+    error.login_attempt = (username[:64], client[:64])  # type: ignore[attr-defined]
+    return error
 
 
 def begin_totp_enrolment(user: User) -> str:
@@ -213,11 +225,12 @@ def check_second_factor(session: Session, settings: Settings, user: User, code: 
                 user.recovery_codes = [c for c in user.recovery_codes if c != hashed]
                 ok = True
                 how = "recovery_code"
-    session.add(LoginAttempt(username=user.username, client=client[:64], at=utcnow(), success=ok))
-    audit.record(session, actor=user.username, action="login.second_factor", object_type="user",
-                 object_id=user.username, outcome="ok" if ok else "failed", detail={"method": how})
     if not ok:
-        raise AuthenticationError("the code is wrong or was used already")
+        raise _failed_login("the code is wrong or was used already", user.username, client, "login.second_factor",
+                            {"method": how})
+    session.add(LoginAttempt(username=user.username, client=client[:64], at=utcnow(), success=True))
+    audit.record(session, actor=user.username, action="login.second_factor", object_type="user",
+                 object_id=user.username, detail={"method": how})
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,13 @@ def login(request: Request, username: Annotated[str, Form()] = "",
           password: Annotated[str, Form()] = "") -> Response:
     node = node_of(request)
     error: NohavenError | None = None
-    with node.work() as session:
-        try:
+    try:  # outside the unit of work, so that node.work() records the failed attempt after the rollback
+        with node.work() as session:
             user = auth.login_password(session, node.settings, username.strip(), password, _client(request))
-        except AuthenticationError as exc:  # includes RateLimitedError (429)
-            error = exc
-        else:
             new = auth.open_web_session(session, node.settings, user, "password")
             enrolled = user.totp_enabled
+    except AuthenticationError as exc:  # includes RateLimitedError (429)
+        error = exc
     if error is not None:
         return _login_form(request, username=username, error=error.diagnostics(), status=error.http_status)
     response = RedirectResponse("/login/totp" if enrolled else "/enrol", status_code=303)
@@ -90,14 +89,13 @@ def _upgrade(request: Request, session: Session, user: User, old_cookie: str) ->
 def totp_submit(request: Request, viewer: PartialCsrfUser, code: Annotated[str, Form()] = "") -> Response:
     node = node_of(request)
     error: NohavenError | None = None
-    with node.work() as session:
-        user = auth.get_user(session, viewer.subject.username)
-        try:
+    try:  # outside the unit of work, so that node.work() records the failed attempt after the rollback
+        with node.work() as session:
+            user = auth.get_user(session, viewer.subject.username)
             auth.check_second_factor(session, node.settings, user, code, _client(request))
-        except AuthenticationError as exc:
-            error = exc
-        else:
             new = _upgrade(request, session, user, viewer.cookie)
+    except AuthenticationError as exc:
+        error = exc
     if error is not None:
         return page(request, "login_totp.html", viewer, status=error.http_status, error=error.diagnostics())
     response = RedirectResponse("/", status_code=303)
