@@ -28,6 +28,7 @@ class State(Base):
     code: Mapped[str] = mapped_column(String(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     fictional: Mapped[bool] = mapped_column(default=False)
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # where the State's 24/7 desk keeps its clock
     note: Mapped[str] = mapped_column(Text, default="")
     legal_profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

@@ -153,6 +153,8 @@ class StateEntry(Strict):
     code: CountryCode
     name: str = Field(min_length=1, max_length=200)
     fictional: bool = False
+    time_zone: TimeZoneName | None = Field(default=None, description="the IANA zone the State's 24/7 desk works in; "
+                                           "times are shown in it beside UTC")
     note: str = ""
     legal_profile: LegalProfile
     agencies: list[AgencyEntry] = Field(default_factory=list)

@@ -67,6 +67,7 @@ def import_document(session: Session, doc: DirectoryDocument, *, actor: str) -> 
             session.delete(existing)
             session.flush()
         state = State(code=entry.code, name=entry.name, fictional=entry.fictional, note=entry.note,
+                      time_zone=entry.time_zone,
                       legal_profile=entry.legal_profile.model_dump(mode="json"))
         session.add(state)
         by_key: dict[str, Contact] = {}
@@ -123,6 +124,7 @@ def export_document(session: Session, *, actor: str) -> dict[str, Any]:
             agencies.append({"name": agency.name, "kind": agency.kind, "address": agency.address,
                              "point_of_contact": agency.point_of_contact, "contacts": contacts})
         out_states.append({"code": state.code, "name": state.name, "fictional": state.fictional, "note": state.note,
+                           **({"time_zone": state.time_zone} if state.time_zone else {}),
                            "legal_profile": state.legal_profile, "agencies": agencies,
                            "on_call": sorted(shifts, key=lambda s: s["starts_at"])})
     audit.record(session, actor=actor, action="directory.export", object_type="directory",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from nohaven.auth.policy import Action, Subject, Target, decide
 from nohaven.directory import service as directory
-from nohaven.directory.models import Agency, Contact
+from nohaven.directory.models import Agency, Contact, State
 from nohaven.requests.clocks import LABELS, ClockKind, urgency
 from nohaven.requests.lifecycle import RequestType
 from nohaven.requests.models import Clock, CooperationRequest
@@ -30,11 +30,12 @@ class LocalZone:
 
 
 def node_zone(session: Session) -> LocalZone:
-    """The node's local zone: the one its point-of-contact desk keeps office hours in (UTC if none is listed).
-
-    The directory records zones per contact, not per State, so the 24/7 desk of this node's State decides.
-    """
+    """The node's local zone: its State's `time_zone` in the directory, else the zone its point-of-contact desk
+    keeps office hours in, else UTC."""
     code = directory.node_identity(session).state_code
+    state = session.get(State, code)
+    if state is not None and state.time_zone:
+        return LocalZone(state.time_zone, zone(state.time_zone))
     rows = session.execute(
         select(Contact.office_hours).join(Agency).where(Agency.state_code == code)
         .order_by(Agency.point_of_contact.desc(), Agency.id, Contact.id)
