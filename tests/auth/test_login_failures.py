@@ -42,7 +42,7 @@ def test_wrong_second_factor_escaping_is_recorded(node: Node) -> None:
     make_user(node, "olga", "officer")
     with node.work() as session:
         user = auth.get_user(session, "olga")
-        secret = auth.begin_totp_enrolment(user)
+        secret = auth.begin_totp_enrolment(user, node.settings)
         user.totp_enabled = True
     assert secret
     with pytest.raises(AuthenticationError), node.work() as session:

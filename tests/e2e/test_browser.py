@@ -66,9 +66,10 @@ def _enrol(data_dir: Path, username: str) -> pyotp.TOTP:
     try:
         with node.work() as session:
             user = users.get_user(session, username)
-            user.totp_secret = totp.new_secret()
+            secret = totp.new_secret()
+            users.set_totp_secret(user, node.settings, secret)
             user.totp_enabled = True
-            return pyotp.TOTP(user.totp_secret)
+            return pyotp.TOTP(secret)
     finally:
         node.close()
 

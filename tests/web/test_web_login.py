@@ -79,8 +79,8 @@ def test_wrong_totp_is_refused(client: Any, node: Any, people: Any) -> None:
 def test_recovery_code_works_once(client: Any, node: Any, people: Any) -> None:
     with node.work() as session:
         user = users.get_user(session, "olga")
-        users.begin_totp_enrolment(user)
-        codes = users.confirm_totp_enrolment(session, user, pyotp.TOTP(user.totp_secret).now())
+        secret = users.begin_totp_enrolment(user, node.settings)
+        codes = users.confirm_totp_enrolment(session, node.settings, user, pyotp.TOTP(secret).now())
     password_step(client, "olga")
     page = client.get("/login/totp")
     used = client.post("/login/totp", data={"code": codes[0], "csrf_token": form_token(page.text)},

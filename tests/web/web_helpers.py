@@ -20,10 +20,10 @@ def enrol(node: Node, username: str) -> pyotp.TOTP:
     """Give the user an active TOTP secret, as if they had enrolled; returns the generator for their codes."""
     with node.work() as session:
         user = users.get_user(session, username)
-        user.totp_secret = totp.new_secret()
+        secret = totp.new_secret()
+        users.set_totp_secret(user, node.settings, secret)
         user.totp_enabled = True
-        user.totp_last_step = 0
-        return pyotp.TOTP(user.totp_secret)
+        return pyotp.TOTP(secret)
 
 
 def form_token(html: str) -> str:

@@ -20,7 +20,7 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(255))  # sealed: see auth.totp.seal
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int] = mapped_column(default=0)  # refuses a code used once already
     recovery_codes: Mapped[list[Any]] = mapped_column(default=list)

@@ -186,19 +186,31 @@ def _failed_login(message: str, username: str, client: str, action: str, detail:
     return error
 
 
-def begin_totp_enrolment(user: User) -> str:
-    """A fresh secret, kept on the user but not active until a code from it is confirmed."""
-    user.totp_secret = totp.new_secret()
+def begin_totp_enrolment(user: User, settings: Settings) -> str:
+    """A fresh secret, stored encrypted on the user but not active until a code from it is confirmed."""
+    secret = totp.new_secret()
+    set_totp_secret(user, settings, secret)
     user.totp_enabled = False
+    return secret
+
+
+def set_totp_secret(user: User, settings: Settings, secret: str) -> None:
+    """Store a TOTP secret, encrypted under the node's secret key."""
+    user.totp_secret = totp.seal(secret, settings.secret())
     user.totp_last_step = 0
-    return user.totp_secret
 
 
-def confirm_totp_enrolment(session: Session, user: User, code: str) -> list[str]:
+def totp_secret(user: User, settings: Settings) -> str | None:
+    """The user's TOTP secret in clear (for enrolment display and code checks), or None."""
+    return totp.unseal(user.totp_secret, settings.secret()) if user.totp_secret else None
+
+
+def confirm_totp_enrolment(session: Session, settings: Settings, user: User, code: str) -> list[str]:
     """Activate TOTP after a correct code; returns the recovery codes, shown once."""
-    if not user.totp_secret:
+    secret = totp_secret(user, settings)
+    if not secret:
         raise ConflictError("enrolment was not started")
-    step = totp.verify_code(user.totp_secret, code, user.totp_last_step)
+    step = totp.verify_code(secret, code, user.totp_last_step)
     if step is None:
         raise InputError.field("code", "the code does not match; check the clock of your device and try again")
     codes = totp.new_recovery_codes()
@@ -214,8 +226,9 @@ def check_second_factor(session: Session, settings: Settings, user: User, code: 
     _check_rate(session, settings, user.username, client)
     ok = False
     how = "totp"
-    if user.totp_secret and user.totp_enabled:
-        step = totp.verify_code(user.totp_secret, code, user.totp_last_step)
+    secret = totp_secret(user, settings) if user.totp_enabled else None
+    if secret:
+        step = totp.verify_code(secret, code, user.totp_last_step)
         if step is not None:
             user.totp_last_step = step
             ok = True

@@ -61,7 +61,7 @@ def seed(node: Node) -> tuple[DemoUser, ...]:
                 user = users.add_user(session, username=demo.username, role=demo.role, password=demo.password,
                                       actor="demo", display_name=demo.display_name,
                                       email=f"{demo.username}@ncu.xa.example")
-                user.totp_secret = demo.totp_secret
+                users.set_totp_secret(user, node.settings, demo.totp_secret)
                 user.totp_enabled = True
         _renew_rota(session, now)
     if first_run:

@@ -107,7 +107,8 @@ def _enrol_form(request: Request, viewer: Viewer, *, status: int = 200, error: s
     """The secret being enrolled (a new one if none is pending) and its otpauth URI."""
     with node_of(request).work() as session:
         user = auth.get_user(session, viewer.subject.username)
-        secret = user.totp_secret or auth.begin_totp_enrolment(user)
+        secret = auth.totp_secret(user, node_of(request).settings) or auth.begin_totp_enrolment(
+            user, node_of(request).settings)
         uri = totp.provisioning_uri(secret, user.username, directory.node_identity(session).state_code)
     return page(request, "enrol.html", viewer, status=status, error=error, secret=secret, uri=uri)
 
@@ -129,7 +130,7 @@ def enrol_submit(request: Request, viewer: PartialCsrfUser, code: Annotated[str,
     try:
         with node.work() as session:
             user = auth.get_user(session, viewer.subject.username)
-            codes = auth.confirm_totp_enrolment(session, user, code)
+            codes = auth.confirm_totp_enrolment(session, node.settings, user, code)
             new = _upgrade(request, session, user, viewer.cookie)
     except (InputError, ConflictError) as exc:
         return _enrol_form(request, viewer, status=exc.http_status, error=exc.diagnostics())
