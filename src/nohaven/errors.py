@@ -26,6 +26,11 @@ class NohavenError(Exception):
     title = "Internal error"
     exit_code = 1
 
+    # What Node.work() records after rolling the failed transaction back: an audit trail (actor, action,
+    # object_type, object_id, reason, optional outcome) and, for a failed log-in step, (username, client).
+    audit: dict[str, Any] | None = None
+    login_attempt: tuple[str, str] | None = None
+
     def __init__(self, message: str, **detail: Any) -> None:
         super().__init__(message)
         self.message = message

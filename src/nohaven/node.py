@@ -44,8 +44,7 @@ class Node:
             with self.db.session() as session:
                 yield session
         except NohavenError as exc:
-            trail = getattr(exc, "audit", None)
-            attempt = getattr(exc, "login_attempt", None)
+            trail, attempt = exc.audit, exc.login_attempt
             if trail or attempt:
                 with self.db.session() as session:
                     if attempt:

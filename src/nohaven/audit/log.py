@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nohaven.audit.models import AuditEntry, AuditHead
@@ -149,11 +148,3 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
     return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
             "object_type": entry.object_type, "object_id": entry.object_id, "outcome": entry.outcome,
             "detail": entry.detail, "entry_hash": entry.entry_hash}
-
-
-def count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
-
-
-def iter_all(session: Session) -> Iterator[AuditEntry]:
-    yield from session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()

@@ -18,7 +18,7 @@ def read_page(session: Session, subject: Subject, *, limit: int = 50, before: in
               actor: str | None = None, object_type: str | None = None,
               object_id: str | None = None) -> list[dict[str, Any]]:
     """One page of the log, newest first; who read what is recorded in the log too."""
-    require(session, subject, Action.AUDIT_READ, object_type="audit")
+    require(subject, Action.AUDIT_READ, object_type="audit")
     rows = [log.entry_view(e) for e in log.entries(session, limit=limit, before_seq=before, actor=actor,
                                                     object_type=object_type, object_id=object_id)]
     log.record(session, actor=subject.username, action="audit.read", object_type="audit",
@@ -29,7 +29,7 @@ def read_page(session: Session, subject: Subject, *, limit: int = 50, before: in
 
 def verify_as(session: Session, subject: Subject) -> AuditVerification:
     """Walk the chain for an auditor."""
-    require(session, subject, Action.AUDIT_READ, object_type="audit")
+    require(subject, Action.AUDIT_READ, object_type="audit")
     result = log.verify(session)
     log.record(session, actor=subject.username, action="audit.verify", object_type="audit",
                outcome="ok" if result.ok else "broken", detail=result.as_dict())

@@ -16,10 +16,17 @@ from nohaven.audit import log as audit
 from nohaven.auth import totp
 from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
 from nohaven.auth.passwords import check_strength, hash_password, verify_password
-from nohaven.auth.policy import Action, Subject, decide
+from nohaven.auth.policy import Action, Subject, Target, decide
 from nohaven.auth.roles import Role
 from nohaven.config import Settings
-from nohaven.errors import AuthenticationError, ConflictError, InputError, NotFoundError, PermissionDeniedError
+from nohaven.errors import (
+    AuthenticationError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
 from nohaven.timeutil import utcnow
 
 __all__ = [
@@ -39,12 +46,10 @@ def subject_of(user: User) -> Subject:
     return Subject(user_id=user.id, username=user.username, role=Role(user.role))
 
 
-def require(session: Session, subject: Subject, action: Action, *, object_type: str, object_id: object = "",
-            target: object = None, hide: bool = False) -> None:
-    """Ask the policy; a refusal is audited by the caller's error handler and raised (404 when hidden)."""
-    from nohaven.auth.policy import Target
-
-    decision = decide(subject, action, target if isinstance(target, Target) else None)
+def require(subject: Subject, action: Action, *, object_type: str, object_id: object = "",
+            target: Target | None = None, hide: bool = False) -> None:
+    """Ask the policy; a refusal is raised (404 when hidden) and audited by Node.work() after the rollback."""
+    decision = decide(subject, action, target)
     if decision.allowed:
         return
     trail = {"actor": subject.username, "action": action.value, "object_type": object_type,
@@ -53,7 +58,7 @@ def require(session: Session, subject: Subject, action: Action, *, object_type: 
         error: NotFoundError | PermissionDeniedError = NotFoundError(f"{object_type} {object_id} not found")
     else:
         error = PermissionDeniedError(decision.reason)
-    error.audit = trail  # type: ignore[attr-defined]
+    error.audit = trail
     raise error
 
 
@@ -88,14 +93,14 @@ def add_user(session: Session, *, username: str, role: str, password: str, actor
 
 def add_user_as(session: Session, subject: Subject, **fields: Any) -> User:
     """add_user for a caller the policy lets manage users."""
-    require(session, subject, Action.USER_MANAGE, object_type="user", object_id=fields.get("username", ""))
+    require(subject, Action.USER_MANAGE, object_type="user", object_id=fields.get("username", ""))
     return add_user(session, actor=subject.username, **fields)
 
 
 def create_token_as(session: Session, subject: Subject, username: str, label: str = "") -> str:
     """A token for yourself, or for anyone if you may manage tokens of others."""
     action = Action.TOKEN_CREATE_OWN if username == subject.username else Action.TOKEN_CREATE_ANY
-    require(session, subject, action, object_type="user", object_id=username)
+    require(subject, action, object_type="user", object_id=username)
     return create_token(session, get_user(session, username), actor=subject.username, label=label)
 
 
@@ -153,8 +158,6 @@ def _check_rate(session: Session, settings: Settings, username: str, client: str
         )
     ).scalar_one()
     if failures >= settings.login_max_failures:
-        from nohaven.errors import RateLimitedError
-
         raise RateLimitedError(
             f"too many failed log-ins for this account or address; try again in "
             f"{settings.login_window_seconds // 60} minutes"
@@ -180,9 +183,9 @@ def _failed_login(message: str, username: str, client: str, action: str, detail:
     rate limiting) and its audit entry travel on the error and Node.work() records them in a transaction of
     their own — a failure can never be lost by a caller that lets the error escape."""
     error = AuthenticationError(message)
-    error.audit = {"actor": username[:64] or "-", "action": action, "object_type": "user",  # type: ignore[attr-defined]
+    error.audit = {"actor": username[:64] or "-", "action": action, "object_type": "user",
                    "object_id": username[:64], "outcome": "failed", "reason": message, **detail}
-    error.login_attempt = (username[:64], client[:64])  # type: ignore[attr-defined]
+    error.login_attempt = (username[:64], client[:64])
     return error
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyotp
 import typer
 import uvicorn
 
 from nohaven.auth import service as users
 from nohaven.cli.common import JsonFlag, console, emit, read_secret_file, state
 from nohaven.config import Settings
+from nohaven.demo.seed import DEMO_STATE, DEMO_USERS, DemoUser
 from nohaven.directory import service as directory
 from nohaven.directory.schema import iso_country_codes
 from nohaven.errors import InputError
@@ -110,7 +112,7 @@ def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
          seed_only: bool = typer.Option(False, "--seed-only", help="prepare the demo data and exit")) -> None:
     """Start a demo node (State XA) with the sample directory, demo users and requests at every clock stage."""
     from nohaven.api.app import create_app
-    from nohaven.demo.seed import print_credentials, seed
+    from nohaven.demo.seed import seed
 
     cli = state(ctx)
     cli.demo = True
@@ -118,7 +120,7 @@ def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
         cli.data_dir = Path("nohaven-data") / "demo"
     node = cli.node()
     credentials = seed(node)
-    print_credentials(credentials, f"http://{host}:{port}/")
+    _print_credentials(credentials, f"http://{host}:{port}/")
     if seed_only:
         return
     uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
@@ -135,13 +137,20 @@ def tick(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
 
 def demo_code(user: str = typer.Argument(..., help="a demo user name")) -> None:
     """Print the current TOTP code of a demo user (their secrets are public)."""
-    import pyotp
-
-    from nohaven.demo.seed import DEMO_USERS
-
     for demo_user in DEMO_USERS:
         if demo_user.username == user:
             console.print(pyotp.TOTP(demo_user.totp_secret).now())
             return
     raise InputError.field("USER", f"{user!r} is not a demo user; demo users: "
                            + ", ".join(u.username for u in DEMO_USERS))
+
+
+def _print_credentials(demo_users: tuple[DemoUser, ...], url: str) -> None:
+    """Demo mode only: the public demo log-ins, with the current TOTP code of each."""
+    console.print(f"\n[bold]nohaven demo node for State {DEMO_STATE} (fictional)[/bold] at {url}")
+    console.print("DEMO credentials (demo mode only; never use these anywhere else):")
+    for demo in demo_users:
+        code = pyotp.TOTP(demo.totp_secret).now()
+        console.print(f"  {demo.username:5} {demo.role:18} password {demo.password:22} TOTP secret "
+                      f"{demo.totp_secret} (code now: {code})", highlight=False)
+    console.print("Current TOTP codes any time: `nohaven demo-code USER`; add a secret to any authenticator app.\n")

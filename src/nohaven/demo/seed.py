@@ -10,13 +10,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyotp
 from sqlalchemy import delete, select
 
 from nohaven.auth import service as users
 from nohaven.auth.models import User
 from nohaven.auth.service import subject_of
-from nohaven.cli.common import console
 from nohaven.directory import service as directory
 from nohaven.directory.models import Contact, OnCallShift
 from nohaven.errors import ConfigError
@@ -167,14 +165,3 @@ def _seed_requests(node: Node, now: datetime) -> None:
                     requests.transition(session, olga, req.id, step, "demo", now=at)
                 at += timedelta(minutes=20)
             requests.refresh_clocks(session, req, now)
-
-
-def print_credentials(demo_users: tuple[DemoUser, ...], url: str) -> None:
-    """Demo mode only: the public demo log-ins, with the current TOTP code of each."""
-    console.print(f"\n[bold]nohaven demo node for State {DEMO_STATE} (fictional)[/bold] at {url}")
-    console.print("DEMO credentials (demo mode only; never use these anywhere else):")
-    for demo in demo_users:
-        code = pyotp.TOTP(demo.totp_secret).now()
-        console.print(f"  {demo.username:5} {demo.role:18} password {demo.password:22} TOTP secret "
-                      f"{demo.totp_secret} (code now: {code})", highlight=False)
-    console.print("Current TOTP codes any time: `nohaven demo-code USER`; add a secret to any authenticator app.\n")

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from nohaven.audit import log as audit
@@ -146,22 +146,22 @@ def dump(document: dict[str, Any], fmt: str) -> str:
 
 def states_for(session: Session, subject: Subject) -> list[State]:
     """Every State of the directory, for anyone the policy lets read it."""
-    require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+    require(subject, Action.DIRECTORY_READ, object_type="directory")
     return list_states(session)
 
 
 def state_for(session: Session, subject: Subject, code: str) -> State:
-    require(session, subject, Action.DIRECTORY_READ, object_type="directory", object_id=code)
+    require(subject, Action.DIRECTORY_READ, object_type="directory", object_id=code)
     return get_state(session, code)
 
 
 def export_for(session: Session, subject: Subject) -> dict[str, Any]:
-    require(session, subject, Action.DIRECTORY_READ, object_type="directory")
+    require(subject, Action.DIRECTORY_READ, object_type="directory")
     return export_document(session, actor=subject.username)
 
 
 def import_for(session: Session, subject: Subject, doc: DirectoryDocument) -> dict[str, int]:
-    require(session, subject, Action.DIRECTORY_WRITE, object_type="directory")
+    require(subject, Action.DIRECTORY_WRITE, object_type="directory")
     return import_document(session, doc, actor=subject.username)
 
 
@@ -214,8 +214,3 @@ def on_call(session: Session, state_code: str, role: str, at: datetime) -> list[
         .order_by(Contact.id)
     ).scalars().all()
     return [c for c in desk if c.office_hours.get("always")]
-
-
-def delete_shifts_before(session: Session, before: datetime) -> int:
-    result = session.execute(delete(OnCallShift).where(OnCallShift.ends_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)

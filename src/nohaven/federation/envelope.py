@@ -176,7 +176,7 @@ class _Context:
         error = cls(message, **detail)
         claimed = f" (claimed sender {self.sender})" if self.sender else ""
         # Node.work() audits a refusal carrying a trail, in a transaction of its own.
-        error.audit = {"actor": AUDIT_ACTOR, "action": "federation.envelope.receive",  # type: ignore[attr-defined]
+        error.audit = {"actor": AUDIT_ACTOR, "action": "federation.envelope.receive",
                        "object_type": "envelope", "object_id": self.transaction_id or "",
                        "reason": f"{error.reason}: {message}{claimed}"}
         return error

@@ -257,7 +257,7 @@ def verify_directory(data: bytes | str, authority_keys: Sequence[VerifyKey]) -> 
 
 def _refuse(error: DirectoryRefusedError, actor: str, serial: object = "") -> DirectoryRefusedError:
     # Node.work() audits a refusal carrying a trail, in a transaction of its own.
-    error.audit = {"actor": actor, "action": "federation.directory.install",  # type: ignore[attr-defined]
+    error.audit = {"actor": actor, "action": "federation.directory.install",
                    "object_type": "network_directory", "object_id": str(serial),
                    "reason": f"{error.reason}: {error.message}"}
     return error

@@ -13,14 +13,7 @@ from nohaven.errors import ConflictError, NotFoundError
 from nohaven.requests.models import Case, CaseMember
 from nohaven.timeutil import utcnow
 
-__all__ = ["add_member", "get_case"]
-
-
-def get_case(session: Session, reference: str) -> Case:
-    case = session.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
-    if case is None:
-        raise NotFoundError(f"case {reference!r} not found")
-    return case
+__all__ = ["add_member"]
 
 
 def members_of(session: Session, case: Case) -> frozenset[int]:
@@ -32,7 +25,7 @@ def add_member(session: Session, subject: Subject, reference: str, username: str
     case = session.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
     if case is None:
         raise NotFoundError(f"case {reference!r} not found")
-    require(session, subject, Action.CASE_ADD_MEMBER, object_type="case", object_id=reference,
+    require(subject, Action.CASE_ADD_MEMBER, object_type="case", object_id=reference,
             target=Target(case_members=members_of(session, case)), hide=True)
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:

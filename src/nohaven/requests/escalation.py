@@ -25,6 +25,7 @@ from nohaven.db.engine import Database
 from nohaven.directory import service as directory
 from nohaven.requests.clocks import LABELS, ClockKind
 from nohaven.requests.models import Clock, CooperationRequest, Notification, RequestEvent
+from nohaven.requests.service import refresh_clocks
 from nohaven.timeutil import humanize_delta, utcnow
 
 __all__ = ["ClockWatcher", "deliver_email", "tick"]
@@ -73,8 +74,6 @@ def _notify(session: Session, req: CooperationRequest, clock: Clock, level: str,
 
 def tick(session: Session, now: datetime | None = None) -> TickResult:
     """One pass over clocks whose warning time has come: warn, escalate, expire preserved data."""
-    from nohaven.requests.service import refresh_clocks
-
     now = now or utcnow()
     node = directory.node_identity(session)
     due = session.execute(
@@ -148,7 +147,7 @@ def _send(settings: Settings, note: Notification) -> None:
 
 def notifications_for(session: Session, subject: Subject, limit: int = 100) -> list[dict[str, object]]:
     """Recent notifications about requests the subject may see, newest first."""
-    require(session, subject, Action.NOTIFICATION_READ, object_type="notification")
+    require(subject, Action.NOTIFICATION_READ, object_type="notification")
     rows = session.execute(
         select(Notification, CooperationRequest.reference).join(
             CooperationRequest, Notification.request_id == CooperationRequest.id)

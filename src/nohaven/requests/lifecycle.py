@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from nohaven.errors import IllegalTransitionError, InputError
 
-__all__ = ["RequestType", "allowed_transitions", "check_transition", "initial_status", "statuses"]
+__all__ = ["RequestType", "allowed_transitions", "check_transition", "initial_status"]
 
 
 class RequestType(StrEnum):
@@ -52,10 +52,6 @@ CLOSED = frozenset({"PreservationNotAvailable", "Rejected", "Cancelled", "Expire
 
 def _table(request_type: str) -> Mapping[str, tuple[str, ...]]:
     return LP_TRANSITIONS if request_type == RequestType.PRESERVATION else LD_TRANSITIONS
-
-
-def statuses(request_type: str) -> list[str]:
-    return list(_table(request_type))
 
 
 def initial_status(request_type: str) -> str:

@@ -53,10 +53,10 @@ def _visible(session: Session, subject: Subject, request_id: int, action: Action
     req = _load(session, request_id)
     if req is None:
         raise NotFoundError(f"request {request_id} not found")
-    require(session, subject, Action.REQUEST_READ, object_type="request", object_id=request_id,
+    require(subject, Action.REQUEST_READ, object_type="request", object_id=request_id,
             target=_target(session, req), hide=True)
     if action is not Action.REQUEST_READ:
-        require(session, subject, action, object_type="request", object_id=request_id, target=_target(session, req))
+        require(subject, action, object_type="request", object_id=request_id, target=_target(session, req))
     return req
 
 
@@ -94,13 +94,13 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     members = frozenset(
         session.execute(select(CaseMember.user_id).where(CaseMember.case_id == existing_case.id)).scalars()
     ) if existing_case else frozenset()
-    require(session, subject, Action.REQUEST_CREATE, object_type="request", object_id="(new)",
+    require(subject, Action.REQUEST_CREATE, object_type="request", object_id="(new)",
             target=Target(case_members=members, request_type=data.type.value, new_case=existing_case is None))
     original = _linked_original(session, subject, data)
     preservation = _linked_preservation(session, subject, data)
     case = existing_case
     if case is None:
-        require(session, subject, Action.CASE_CREATE, object_type="case", object_id=data.case_reference or "(new)")
+        require(subject, Action.CASE_CREATE, object_type="case", object_id=data.case_reference or "(new)")
         case = Case(reference=data.case_reference or f"tmp-{uuid.uuid4()}", title=data.case_title or data.offence,
                     created_at=now, created_by=subject.user_id,
                     members=[CaseMember(user_id=subject.user_id, added_at=now)])
