@@ -14,10 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from sqlalchemy import create_engine, text
 
 from nohaven.auth import service as users
+from nohaven.auth import totp
 from nohaven.auth.policy import Subject
 from nohaven.auth.service import subject_of
 from nohaven.config import Settings
@@ -121,6 +123,16 @@ def make_user(node: Node, username: str, role: str, email: str | None = None) ->
     with node.work() as session:
         return subject_of(users.add_user(session, username=username, role=role, password=PASSWORD,
                                          actor="test", email=email))
+
+
+def enrol(node: Node, username: str) -> pyotp.TOTP:
+    """Give the user an active TOTP secret, as if they had enrolled; returns the generator for their codes."""
+    with node.work() as session:
+        user = users.get_user(session, username)
+        secret = totp.new_secret()
+        users.set_totp_secret(user, node.settings, secret)
+        user.totp_enabled = True
+        return pyotp.TOTP(secret)
 
 
 def make_token(node: Node, username: str) -> str:

@@ -57,19 +57,13 @@ def _env() -> dict[str, str]:
 
 def _enrol(data_dir: Path, username: str) -> pyotp.TOTP:
     """Activate a TOTP secret for the user directly in the node's database, as if they had enrolled."""
-    from nohaven.auth import service as users
-    from nohaven.auth import totp
+    from conftest import enrol
     from nohaven.config import Settings
     from nohaven.node import Node
 
     node = Node(Settings(data_dir=data_dir))
     try:
-        with node.work() as session:
-            user = users.get_user(session, username)
-            secret = totp.new_secret()
-            users.set_totp_secret(user, node.settings, secret)
-            user.totp_enabled = True
-            return pyotp.TOTP(secret)
+        return enrol(node, username)
     finally:
         node.close()
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pyotp
 from sqlalchemy import func, select
-from web_helpers import enrol, form_token, log_in, password_step, request_form
+from web_helpers import form_token, log_in, password_step, request_form
 
+from conftest import enrol
 from nohaven.auth import service as users
 from nohaven.auth.models import WebSession
 from nohaven.requests.models import CooperationRequest

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 from sqlalchemy import func, select
-from web_helpers import enrol, form_token, log_in, request_form
+from web_helpers import form_token, log_in, request_form
 
-from conftest import make_token, request_body
+from conftest import enrol, make_token, request_body
 from nohaven.audit.models import AuditEntry
 from nohaven.requests.models import CooperationRequest
 

@@ -8,22 +8,9 @@ from typing import Any
 import pyotp
 
 from conftest import PASSWORD
-from nohaven.auth import service as users
-from nohaven.auth import totp
-from nohaven.node import Node
 
 _META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 _FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def enrol(node: Node, username: str) -> pyotp.TOTP:
-    """Give the user an active TOTP secret, as if they had enrolled; returns the generator for their codes."""
-    with node.work() as session:
-        user = users.get_user(session, username)
-        secret = totp.new_secret()
-        users.set_totp_secret(user, node.settings, secret)
-        user.totp_enabled = True
-        return pyotp.TOTP(secret)
 
 
 def form_token(html: str) -> str:
