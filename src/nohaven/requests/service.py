@@ -18,6 +18,7 @@ from nohaven.directory.models import State
 from nohaven.directory.schema import LegalProfile
 from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests import clocks as clocks_mod
+from nohaven.requests.cases import members_of
 from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
 from nohaven.requests.models import Case, CaseMember, Clock, CooperationRequest, RequestDataItem, RequestEvent
 from nohaven.requests.schema import RequestIn
@@ -36,8 +37,7 @@ __all__ = [
 
 
 def _target(session: Session, req: CooperationRequest) -> Target:
-    members = session.execute(select(CaseMember.user_id).where(CaseMember.case_id == req.case_id)).scalars()
-    return Target(case_members=frozenset(members), request_type=req.type)
+    return Target(case_members=members_of(session, req.case_id), request_type=req.type)
 
 
 def _load(session: Session, request_id: int) -> CooperationRequest | None:
@@ -53,10 +53,10 @@ def _visible(session: Session, subject: Subject, request_id: int, action: Action
     req = _load(session, request_id)
     if req is None:
         raise NotFoundError(f"request {request_id} not found")
-    require(subject, Action.REQUEST_READ, object_type="request", object_id=request_id,
-            target=_target(session, req), hide=True)
+    target = _target(session, req)
+    require(subject, Action.REQUEST_READ, object_type="request", object_id=request_id, target=target, hide=True)
     if action is not Action.REQUEST_READ:
-        require(subject, action, object_type="request", object_id=request_id, target=_target(session, req))
+        require(subject, action, object_type="request", object_id=request_id, target=target)
     return req
 
 
@@ -91,9 +91,7 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     existing_case = None
     if data.case_reference:
         existing_case = session.execute(select(Case).where(Case.reference == data.case_reference)).scalar_one_or_none()
-    members = frozenset(
-        session.execute(select(CaseMember.user_id).where(CaseMember.case_id == existing_case.id)).scalars()
-    ) if existing_case else frozenset()
+    members = members_of(session, existing_case.id) if existing_case else frozenset()
     require(subject, Action.REQUEST_CREATE, object_type="request", object_id="(new)",
             target=Target(case_members=members, request_type=data.type.value, new_case=existing_case is None))
     original = _linked_original(session, subject, data)
