@@ -39,6 +39,22 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    # Federation: this node's name in the signed network directory turns it on.
+    federation_node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$")
+    federation_key_file: Path | None = None  # default: DATA_DIR/federation/node.key
+    federation_authority_keys: str | None = None  # pinned authority public key files, comma-separated
+    federation_directory_file: Path | None = None  # installed at start when newer than the current one
+    federation_skew_seconds: float = Field(default=300.0, gt=0)
+    federation_ca_file: Path | None = None  # CA bundle that verifies other nodes' HTTPS certificates
+    federation_allow_loopback_http: bool = False  # plain HTTP to loopback inboxes; demo mode allows it anyway
+    federation_retry_base_seconds: float = Field(default=1.0, gt=0)
+    federation_retry_max_seconds: float = Field(default=300.0, gt=0)
+    federation_poll_seconds: float = Field(default=2.0, gt=0)
+    federation_timeout_seconds: float = Field(default=30.0, gt=0)
+    federation_max_delivery_bytes: int = Field(default=64 * 2**30, gt=0)
+    dispatcher_enabled: bool = True
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +76,27 @@ class Settings(BaseSettings):
         if self.demo_mode and "cookie_secure" not in self.model_fields_set:
             self.cookie_secure = False
         return self
+
+    @property
+    def federation_enabled(self) -> bool:
+        return self.federation_node_id is not None
+
+    @property
+    def federation_key_path(self) -> Path:
+        return self.federation_key_file or self.data_dir / "federation" / "node.key"
+
+    @property
+    def authority_key_paths(self) -> list[Path]:
+        text = self.federation_authority_keys or ""
+        return [Path(part.strip()) for part in text.split(",") if part.strip()]
+
+    @property
+    def loopback_http_allowed(self) -> bool:
+        return self.demo_mode or self.federation_allow_loopback_http
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def effective_database_url(self) -> str:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from nohaven.auth.roles import Role
 from nohaven.requests.models import CaseMember, CooperationRequest
 
-__all__ = ["POLICY", "Action", "Decision", "Subject", "Target", "decide", "visible_requests"]
+__all__ = ["POLICY", "Action", "Decision", "Exchange", "Peer", "PeerAction", "Subject", "Target", "decide",
+           "decide_peer", "visible_requests"]
 
 
 class Action(StrEnum):
@@ -52,6 +53,7 @@ class Target:
     case_members: frozenset[int] = field(default_factory=frozenset)
     request_type: str | None = None
     new_case: bool = False
+    unassigned_incoming: bool = False  # received from another State's node, nobody has taken it yet
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,17 @@ class CaseMemberOrNewCase:
 
     def describe(self) -> str:
         return "member of the case"
+
+
+@dataclass(frozen=True)
+class UnassignedIncoming:
+    """The 24/7 desk: a request received from another node that nobody has taken in hand yet."""
+
+    def check(self, subject: Subject, target: Target) -> bool:
+        return target.unassigned_incoming
+
+    def describe(self) -> str:
+        return "an incoming request nobody has taken yet"
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ def role(*roles: Role) -> HasRole:
 
 MEMBER = CaseMemberOrNewCase()
 MLA = RequestTypeIs("mla")
+UNASSIGNED = UnassignedIncoming()
 
 # Supervisors see every request of the node (they answer escalations); officers through case membership;
 # the central authority through membership and, for the formal MLA requests it owns, by role.
@@ -132,6 +146,7 @@ _HANDLE_REQUEST = AnyOf((
     role(Role.SUPERVISOR),
     AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MEMBER)),
     AllOf((role(Role.CENTRAL_AUTHORITY), MLA)),
+    AllOf((role(Role.OFFICER), UNASSIGNED)),
 ))
 _CHANGE_REQUEST = AnyOf((
     role(Role.SUPERVISOR),
@@ -143,7 +158,8 @@ POLICY: dict[Action, Rule] = {
     Action.REQUEST_CREATE: _CHANGE_REQUEST,
     Action.REQUEST_READ: _HANDLE_REQUEST,
     Action.REQUEST_TRANSITION: _CHANGE_REQUEST,
-    Action.REQUEST_ACKNOWLEDGE: _CHANGE_REQUEST,
+    # Acknowledging an unassigned incoming request is how an officer of the desk takes it (joins its case).
+    Action.REQUEST_ACKNOWLEDGE: AnyOf((_CHANGE_REQUEST, AllOf((role(Role.OFFICER), UNASSIGNED)))),
     Action.REQUEST_LINK: _CHANGE_REQUEST,
     Action.CASE_CREATE: role(Role.OFFICER, Role.SUPERVISOR, Role.CENTRAL_AUTHORITY),
     Action.CASE_READ: AnyOf((role(Role.SUPERVISOR), AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MEMBER)))),
@@ -174,7 +190,66 @@ def visible_requests(subject: Subject) -> ColumnElement[bool]:
     if subject.role is Role.SUPERVISOR:
         return true()
     if subject.role is Role.OFFICER:
-        return member_of
+        unassigned = and_(CooperationRequest.direction == "incoming", ~exists().where(
+            CaseMember.case_id == CooperationRequest.case_id))
+        return or_(member_of, unassigned)
     if subject.role is Role.CENTRAL_AUTHORITY:
         return or_(member_of, CooperationRequest.type == "mla")
     return false()
+
+
+# ---- Other States' nodes --------------------------------------------------------------------------------------
+# A peer node is authenticated by its signed envelope (nohaven.federation.envelope); what it may then do to this
+# node's requests is decided here, like everything else.
+
+
+class PeerAction(StrEnum):
+    CREATE = "federation.create"  # file a request with this node
+    UPDATE = "federation.update"  # change the status of, acknowledge or annotate a request exchanged with it
+    DELIVER = "federation.deliver"  # deliver data answering a request this node sent it
+    GET = "federation.get"  # ask for the state of a request exchanged with it
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another State's node, as its verified envelope names it."""
+
+    state: str
+    node_id: str
+
+    def __str__(self) -> str:
+        return f"{self.state}/{self.node_id}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a peer's action touches. For CREATE: the States the request names. Otherwise the local request:
+    its peer, and this node's side of it (`outgoing`: the peer is the requested node; `incoming`: the requester)."""
+
+    requesting_state: str | None = None
+    peer_state: str | None = None
+    peer_node_id: str | None = None
+    direction: str | None = None
+    status: str | None = None  # the status an UPDATE sets
+    acknowledges: bool = False  # whether an UPDATE acknowledges
+
+
+def _is_our_peer(peer: Peer, exchange: Exchange) -> bool:
+    return exchange.peer_state == peer.state and exchange.peer_node_id in (None, peer.node_id)
+
+
+def decide_peer(peer: Peer, action: PeerAction, exchange: Exchange) -> Decision:
+    """Allow or refuse a peer node's action, with the reason."""
+    if action is PeerAction.CREATE:
+        if exchange.requesting_state == peer.state:
+            return Decision(True, "a node files requests in the name of its own State")
+        return Decision(False, f"{peer} files requests for State {peer.state}, not {exchange.requesting_state}")
+    if not _is_our_peer(peer, exchange):
+        return Decision(False, f"{action.value}: the request is not exchanged with {peer}")
+    if action is PeerAction.DELIVER and exchange.direction != "outgoing":
+        return Decision(False, f"{peer} requested this data; only the requested node delivers")
+    if action is PeerAction.UPDATE and exchange.direction == "incoming" and (
+            exchange.acknowledges or exchange.status not in (None, "Cancelled")):
+        return Decision(False, f"{peer} made this request; the requesting node may only withdraw it (Cancelled) "
+                               "or add a note")
+    return Decision(True, f"{action.value} allowed: the request is exchanged with {peer}")

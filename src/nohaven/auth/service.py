@@ -16,7 +16,7 @@ from nohaven.audit import log as audit
 from nohaven.auth import totp
 from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
 from nohaven.auth.passwords import check_strength, hash_password, verify_password
-from nohaven.auth.policy import Action, Subject, Target, decide
+from nohaven.auth.policy import Action, Exchange, Peer, PeerAction, Subject, Target, decide, decide_peer
 from nohaven.auth.roles import Role
 from nohaven.config import Settings
 from nohaven.errors import (
@@ -34,6 +34,7 @@ __all__ = [
     "authenticate_token",
     "create_token",
     "login_password",
+    "require_peer",
     "subject_of",
 ]
 
@@ -59,6 +60,17 @@ def require(subject: Subject, action: Action, *, object_type: str, object_id: ob
     else:
         error = PermissionDeniedError(decision.reason)
     error.audit = trail
+    raise error
+
+
+def require_peer(peer: Peer, action: PeerAction, exchange: Exchange, *, object_id: object = "") -> None:
+    """Ask the policy about another State's node; a refusal is raised and audited like a user's."""
+    decision = decide_peer(peer, action, exchange)
+    if decision.allowed:
+        return
+    error = PermissionDeniedError(decision.reason)
+    error.audit = {"actor": f"node:{peer}", "action": action.value, "object_type": "request",
+                   "object_id": str(object_id), "reason": decision.reason}
     raise error
 
 

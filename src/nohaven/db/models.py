@@ -6,13 +6,20 @@ from nohaven.audit.models import AuditEntry, AuditHead
 from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
 from nohaven.db.base import Base
 from nohaven.directory.models import Agency, Contact, NodeIdentity, OnCallShift, State
-from nohaven.federation.models import InstalledDirectory, SeenTransaction  # noqa: F401  (registers the tables)
+from nohaven.federation.models import (  # noqa: F401  (registers the tables)
+    InboxMessage,
+    InstalledDirectory,
+    SeenSignature,
+    SeenTransaction,
+)
 from nohaven.requests.models import (
     Case,
     CaseMember,
     Clock,
     CooperationRequest,
     Notification,
+    PeerMessage,
+    RequestAttachment,
     RequestDataItem,
     RequestEvent,
 )
@@ -32,6 +39,8 @@ __all__ = [
     "NodeIdentity",
     "Notification",
     "OnCallShift",
+    "PeerMessage",
+    "RequestAttachment",
     "RequestDataItem",
     "RequestEvent",
     "State",

@@ -15,7 +15,8 @@ The signature is Ed25519 over the RFC 8785 canonical JSON of {"header": ..., "pa
 `verify_envelope` checks, in this order, and raises the matching EnvelopeRefusedError: shape, sender known,
 key id known for the sender, key valid at the envelope's timestamp, signature, receiver is this node,
 timestamp within the skew of now, payload valid (a CREATE names the sender's State as requesting
-State), transaction id never seen (recorded in the replay store).
+State), the signed envelope never seen (recorded in the replay store; a re-signed retry of a known transaction
+is accepted with `retry` set, so that the receiver answers it again without processing it twice).
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class VerifiedEnvelope:
     key_id: str
     sender: NodeEntry
     raw: Mapping[str, Any]
+    retry: bool = False  # the sender's re-signed retry of a transaction accepted before: answer, do not redo
 
 
 class _Context:
@@ -252,10 +254,11 @@ def verify_envelope(envelope: bytes | str | Mapping[str, Any], directory: Networ
     payload = _payload(raw["payload"], ctx)
     _speaks_for_its_state(payload, header, ctx)
     try:
-        replay_store.remember(header.TransactionIdentifier, header.SenderIdentifier, at, now)
+        first = replay_store.remember(header.TransactionIdentifier, header.SenderIdentifier, at, now, value)
     except EnvelopeRefusedError as exc:
         raise ctx.refuse(type(exc), exc.message) from None
-    return VerifiedEnvelope(header=header, payload=payload, key_id=key.key_id, sender=sender, raw=raw)
+    return VerifiedEnvelope(header=header, payload=payload, key_id=key.key_id, sender=sender, raw=raw,
+                            retry=not first)
 
 
 def _payload(value: Any, ctx: _Context) -> Payload:
@@ -267,7 +270,7 @@ def _payload(value: Any, ctx: _Context) -> Payload:
         payload = PAYLOAD.validate_python(value)
     except ValidationError as exc:
         # Errors inside a known action start with its tag (CREATE, ...); the user wrote payload.request.x.
-        tagged = isinstance(action, str) and action in (*ACTIONS, "ERROR")
+        tagged = isinstance(action, str) and action in (*ACTIONS, "RECEIPT", "ERROR")
         errors = [{"field": "payload.action" if e["field"] == "(document)" else f"payload.{e['field']}",
                    "message": e["message"]} for e in errors_of(exc, drop_prefix=1 if tagged else 0)]
         raise ctx.refuse(InvalidPayloadError, f"{errors[0]['field']}: {errors[0]['message']}", errors) from None

@@ -23,6 +23,8 @@ __all__ = [
     "ErrorPayload",
     "GetPayload",
     "Payload",
+    "ReceiptInformation",
+    "ReceiptPayload",
     "RequestUpdate",
     "UpdatePayload",
 ]
@@ -38,11 +40,21 @@ class Strict(BaseModel):
 
 
 class CreatePayload(Strict):
-    """Create the request object `object_id` at the receiver."""
+    """Create the request object `object_id` at the receiver. Requests it relates to are named by their object
+    ids (a node's own row ids mean nothing to another node)."""
 
     action: Literal["CREATE"]
     object_id: str = Field(pattern=UUID_TEXT)
     request: RequestIn
+    extends_object_id: str | None = Field(default=None, pattern=UUID_TEXT)
+    follows_object_id: str | None = Field(default=None, pattern=UUID_TEXT)
+
+    @model_validator(mode="after")
+    def _no_local_ids(self) -> CreatePayload:
+        if self.request.extends_id is not None or self.request.follows_preservation_id is not None:
+            raise ValueError("request.extends_id and request.follows_preservation_id are the sender's row ids; "
+                             "name linked requests by extends_object_id / follows_object_id")
+        return self
 
 
 class RequestUpdate(Strict):
@@ -90,6 +102,20 @@ class DeliverPayload(Strict):
     items: list[DeliveredItem] = Field(min_length=1)
 
 
+class ReceiptInformation(Strict):
+    """The signed answer to an accepted envelope: which transaction, and the object as the receiver holds it."""
+
+    transaction: str = Field(pattern=UUID_TEXT)
+    object_id: str | None = Field(default=None, pattern=UUID_TEXT)
+    reference: str = Field(default="", max_length=64)
+    status: str | None = Field(default=None, max_length=40)
+
+
+class ReceiptPayload(Strict):
+    action: Literal["RECEIPT"]
+    receipt: ReceiptInformation
+
+
 class ErrorInformation(Strict):
     reason: str = Field(pattern=r"^[a-z][a-z_]{0,63}$")
     description: str = Field(max_length=2000)
@@ -103,5 +129,5 @@ class ErrorPayload(Strict):
     error: ErrorInformation
 
 
-Payload = Annotated[CreatePayload | UpdatePayload | GetPayload | DeliverPayload | ErrorPayload,
+Payload = Annotated[CreatePayload | UpdatePayload | GetPayload | DeliverPayload | ReceiptPayload | ErrorPayload,
                     Field(discriminator="action")]

@@ -24,6 +24,7 @@ from nohaven.config import Settings
 from nohaven.db.engine import Database
 from nohaven.directory import service as directory
 from nohaven.requests.clocks import LABELS, ClockKind
+from nohaven.requests import exchange
 from nohaven.requests.models import Clock, CooperationRequest, Notification, RequestEvent
 from nohaven.requests.service import refresh_clocks
 from nohaven.timeutil import humanize_delta, utcnow
@@ -93,6 +94,7 @@ def tick(session: Session, now: datetime | None = None) -> TickResult:
                                                to_status="Expired", note="preservation period ran out"))
                 audit.record(session, actor=ACTOR, action="request.transition", object_type="request",
                              object_id=req.id, detail={"from": "Preserved", "to": "Expired"})
+                exchange.tell_peer(session, req, now, status="Expired", note="preservation period ran out")
                 expired += 1
             _notify(session, req, clock, "escalation", now, node.state_code)
             clock.state = "escalated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nohaven.db.base import Base
@@ -37,7 +37,8 @@ class CaseMember(Base):
 
 class CooperationRequest(Base):
     __tablename__ = "cooperation_requests"
-    __table_args__ = (Index("ix_cooperation_requests_case", "case_id"),)
+    __table_args__ = (Index("ix_cooperation_requests_case", "case_id"),
+                      UniqueConstraint("peer_country", "exchange_id", name="uq_cooperation_requests_exchange"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
@@ -63,6 +64,11 @@ class CooperationRequest(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime]
+    # Exchanged over the federation: the object id both nodes use, and the other node (its State, and its
+    # node id once known: the requester's node at once, the requested State's node from its receipt).
+    exchange_id: Mapped[str | None] = mapped_column(String(36))
+    peer_country: Mapped[str | None] = mapped_column(String(2))
+    peer_node_id: Mapped[str | None] = mapped_column(String(256))
 
     case: Mapped[Case] = relationship()
     data_items: Mapped[list[RequestDataItem]] = relationship(
@@ -74,6 +80,54 @@ class CooperationRequest(Base):
     clocks: Mapped[list[Clock]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="Clock.due_at"
     )
+
+
+class RequestAttachment(Base):
+    """A file or record set disclosed with a request: added here, or received from the other State's node.
+
+    The content lives in the node's content-addressed blob store under its SHA-256."""
+
+    __tablename__ = "request_attachments"
+    __table_args__ = (Index("ix_request_attachments_request", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("cooperation_requests.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(16))  # "added" here or "received" from the peer
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(300))
+
+
+class PeerMessage(Base):
+    """The transactional outbox: a change of an exchanged request to be told to the other State's node.
+
+    Written in the transaction of the change itself; the federation dispatcher signs, sends and retries it, and
+    records its delivery state: queued, sent (awaiting the receipt), received, acknowledged, failed."""
+
+    __tablename__ = "peer_messages"
+    __table_args__ = (Index("ix_peer_messages_due", "state", "next_attempt_at"),
+                      Index("ix_peer_messages_request", "request_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(36), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("cooperation_requests.id", ondelete="CASCADE"))
+    receiver_country: Mapped[str] = mapped_column(String(2))
+    receiver_node_id: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    receipt: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class RequestDataItem(Base):

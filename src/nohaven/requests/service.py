@@ -18,6 +18,7 @@ from nohaven.directory.models import State
 from nohaven.directory.schema import LegalProfile
 from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests import clocks as clocks_mod
+from nohaven.requests import exchange
 from nohaven.requests.cases import members_of
 from nohaven.requests.lifecycle import CLOSED, RequestType, allowed_transitions, check_transition, initial_status
 from nohaven.requests.models import Case, CaseMember, Clock, CooperationRequest, RequestDataItem, RequestEvent
@@ -37,7 +38,9 @@ __all__ = [
 
 
 def _target(session: Session, req: CooperationRequest) -> Target:
-    return Target(case_members=members_of(session, req.case_id), request_type=req.type)
+    members = members_of(session, req.case_id)
+    return Target(case_members=members, request_type=req.type,
+                  unassigned_incoming=req.direction == "incoming" and not members)
 
 
 def _load(session: Session, request_id: int) -> CooperationRequest | None:
@@ -103,26 +106,8 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
                     created_at=now, created_by=subject.user_id,
                     members=[CaseMember(user_id=subject.user_id, added_at=now)])
 
-    # The whole request is built in memory, clocks included, and written in one flush; its collections start
-    # out loaded (empty), so nothing is read back. Only the references need the new ids.
-    req = CooperationRequest(
-        reference=f"tmp-{uuid.uuid4()}", case=case, type=data.type.value, direction=data.direction,
-        channel=data.channel, priority=data.priority, status=initial_status(data.type),
-        requesting_state=data.requesting_state, requested_state=requested_state,
-        their_reference=data.their_reference, request_date=data.request_date or now,
-        received_at=data.received_at or now, is_extension=data.is_extension,
-        extends_id=original.id if original else None, template=data.template(), created_at=now,
-        created_by=subject.user_id, updated_at=now, events=[], clocks=[],
-        data_items=[RequestDataItem(
-            identifier_type=item.identifier_type, value=item.value, data_category=item.data_category,
-            time_from=item.start(), time_to=item.end(), time_from_text=item.time_from or "",
-            time_to_text=item.time_to or "") for item in data.data_items],
-    )
-    _event(req, subject.username, "created", now, to_status=req.status,
-           note=f"{req.direction} {req.type} request by {req.channel}, {req.priority}")
-    # A new request has no extension of its own yet; what it extends is loaded with its clocks already.
-    links = clocks_mod.Links(original_expires_at=_preservation_expiry(original))
-    clocks_mod.sync(session, req, clocks_mod.plan(req, profile, links), now, flush=False)
+    req = _build(session, data, case=case, requested_state=requested_state, actor=subject.username,
+                 user_id=subject.user_id, profile=profile, original=original, now=now)
     session.add(req)
     session.flush()
     if existing_case is None and not data.case_reference:
@@ -137,6 +122,8 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
         _event(preservation, subject.username, "mla_follow_up_linked", now, note=f"MLA request {req.reference}")
         _event(req, subject.username, "follows_preservation", now, note=f"follows {preservation.reference}")
         refresh_clocks(session, preservation, now)
+    if exchange.start_exchange(session, req, node.state_code, now, extends=original, follows=preservation):
+        _event(req, subject.username, "queued_to_peer", now, note=f"queued for {req.peer_country}'s node")
     # Audited last: on PostgreSQL the audit head stays locked from the first entry until commit, and every
     # writer of the node waits for it, so the entries come when the rest of the work is done.
     if existing_case is None:
@@ -144,6 +131,32 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
                      object_id=case.reference)
     audit.record(session, actor=subject.username, action="request.create", object_type="request", object_id=req.id,
                  detail={"reference": req.reference, "type": req.type, "case": case.reference})
+    return req
+
+
+def _build(session: Session, data: RequestIn, *, case: Case, requested_state: str, actor: str,
+           user_id: int | None, profile: LegalProfile, original: CooperationRequest | None,
+           now: datetime) -> CooperationRequest:
+    """The request built in memory, clocks included, to be written in one flush; its collections start out
+    loaded (empty), so nothing is read back. Only the reference needs the new id."""
+    req = CooperationRequest(
+        reference=f"tmp-{uuid.uuid4()}", case=case, type=data.type.value, direction=data.direction,
+        channel=data.channel, priority=data.priority, status=initial_status(data.type),
+        requesting_state=data.requesting_state, requested_state=requested_state,
+        their_reference=data.their_reference, request_date=data.request_date or now,
+        received_at=data.received_at or now, is_extension=data.is_extension,
+        extends_id=original.id if original else None, template=data.template(), created_at=now,
+        created_by=user_id, updated_at=now, events=[], clocks=[],
+        data_items=[RequestDataItem(
+            identifier_type=item.identifier_type, value=item.value, data_category=item.data_category,
+            time_from=item.start(), time_to=item.end(), time_from_text=item.time_from or "",
+            time_to_text=item.time_to or "") for item in data.data_items],
+    )
+    _event(req, actor, "created", now, to_status=req.status,
+           note=f"{req.direction} {req.type} request by {req.channel}, {req.priority}")
+    # A new request has no extension of its own yet; what it extends is loaded with its clocks already.
+    links = clocks_mod.Links(original_expires_at=_preservation_expiry(original))
+    clocks_mod.sync(session, req, clocks_mod.plan(req, profile, links), now, flush=False)
     return req
 
 
@@ -235,6 +248,9 @@ def transition(session: Session, subject: Subject, request_id: int, to: str, not
     now = now or utcnow()
     req = _visible(session, subject, request_id, Action.REQUEST_TRANSITION)
     check_transition(req.type, req.status, to)
+    if req.exchange_id and req.direction == "outgoing" and to != "Cancelled":
+        raise ConflictError(f"{req.reference} is handled by {req.peer_country}'s node, which sets its status; "
+                            "from here it can only be withdrawn (Cancelled)")
     before = req.status
     req.status = to
     req.updated_at = now
@@ -243,6 +259,7 @@ def transition(session: Session, subject: Subject, request_id: int, to: str, not
     _event(req, subject.username, "status", now, from_status=before, to_status=to, note=note)
     audit.record(session, actor=subject.username, action="request.transition", object_type="request",
                  object_id=req.id, detail={"from": before, "to": to, "note": note})
+    exchange.tell_peer(session, req, now, status=to, note=note)
     refresh_clocks(session, req, now)
     if req.extends_id is not None and to == "Preserved":
         original = _load(session, req.extends_id)
@@ -255,14 +272,19 @@ def acknowledge(session: Session, subject: Subject, request_id: int, now: dateti
     """Record that an officer has taken the request in hand; stops the acknowledge-by clock."""
     now = now or utcnow()
     req = _visible(session, subject, request_id, Action.REQUEST_ACKNOWLEDGE)
+    if req.exchange_id and req.direction == "outgoing":
+        raise ConflictError(f"{req.reference} is acknowledged by {req.peer_country}'s node, not here")
     if req.acknowledged_at is not None:
         raise ConflictError(f"{req.reference} was acknowledged already at {req.acknowledged_at.isoformat()}")
     req.acknowledged_at = now
     req.acknowledged_by = subject.user_id
     req.updated_at = now
     _event(req, subject.username, "acknowledged", now)
+    if not members_of(session, req.case_id):  # an officer of the desk takes an unassigned incoming request
+        session.add(CaseMember(case_id=req.case_id, user_id=subject.user_id, added_at=now))
     audit.record(session, actor=subject.username, action="request.acknowledge", object_type="request",
                  object_id=req.id)
+    exchange.tell_peer(session, req, now, acknowledged_at=now, note=f"acknowledged by {subject.username}")
     refresh_clocks(session, req, now)
     return req
 
@@ -352,6 +374,9 @@ def request_view(req: CooperationRequest, now: datetime | None = None, *, full: 
                         "time_to_utc": as_utc(d.time_to).isoformat() if d.time_to else None} for d in req.data_items],
         "created_at": req.created_at.isoformat(),
         "updated_at": req.updated_at.isoformat(),
+        "exchange": ({"object_id": req.exchange_id, "peer": f"{req.peer_country}/{req.peer_node_id or '?'}",
+                      "side": "requester" if req.direction == "outgoing" else "requested"}
+                     if req.exchange_id else None),
     }
     if full:
         view["template"] = req.template
