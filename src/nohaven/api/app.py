@@ -12,8 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nohaven import __version__
 from nohaven.api import problems
+from nohaven.api.federation_routes import router as federation_router
 from nohaven.api.routes import router as api_router
 from nohaven.config import load_settings
+from nohaven.federation.context import load_context
+from nohaven.federation.dispatcher import Dispatcher
 from nohaven.node import Node
 from nohaven.requests.escalation import ClockWatcher
 from nohaven.web.routes import render_error
@@ -57,29 +60,37 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(node: Node, *, watch_clocks: bool | None = None) -> FastAPI:
-    """The node's application; the clock watcher runs in-process unless disabled."""
+def create_app(node: Node, *, watch_clocks: bool | None = None, dispatch: bool | None = None) -> FastAPI:
+    """The node's application; the clock watcher and, for a node of a federation, the dispatcher of its outbox
+    run in-process unless disabled."""
     node.settings.secret()  # refuse to start with a default secret outside demo mode
     run_watcher = node.settings.scheduler_enabled if watch_clocks is None else watch_clocks
+    federation = load_context(node)  # refuses to start when federation is on but not set up
+    run_dispatcher = federation is not None and (node.settings.dispatcher_enabled if dispatch is None else dispatch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = ClockWatcher(node.db, node.settings) if run_watcher else None
-        if watcher:
-            watcher.start()
+        dispatcher = Dispatcher(federation) if run_dispatcher and federation is not None else None
+        for worker in (watcher, dispatcher):
+            if worker:
+                worker.start()
         try:
             yield
         finally:
-            if watcher:
-                watcher.stop()
+            for worker in (dispatcher, watcher):
+                if worker:
+                    worker.stop()
 
     app = FastAPI(title="nohaven node", version=__version__, lifespan=lifespan,
                   description="API of a national 24/7 point-of-contact node.", docs_url="/api/docs",
                   redoc_url=None, openapi_url="/openapi.json")
     app.state.node = node
+    app.state.federation = federation
     app.add_middleware(SecurityHeaders)
     problems.install(app, html_handler=render_error)
     app.include_router(api_router)
+    app.include_router(federation_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -46,7 +46,7 @@ def install(app: FastAPI, html_handler: Any = None) -> None:
     """Register the handlers; routes outside /api may render HTML instead through `html_handler`."""
 
     def wants_html(request: Request) -> bool:
-        return html_handler is not None and not request.url.path.startswith("/api")
+        return html_handler is not None and not request.url.path.startswith(("/api", "/federation"))
 
     @app.exception_handler(NohavenError)
     async def _nohaven(request: Request, exc: NohavenError) -> Response:

@@ -16,6 +16,8 @@ from nohaven.demo.seed import DEMO_STATE, DEMO_USERS, DemoUser
 from nohaven.directory import service as directory
 from nohaven.directory.schema import iso_country_codes
 from nohaven.errors import InputError
+from nohaven.federation.context import load_context
+from nohaven.federation.dispatcher import Dispatcher
 from nohaven.requests.escalation import ClockWatcher
 
 OPERATOR = "cli-operator"
@@ -67,17 +69,22 @@ def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
           no_clock_watcher: bool = typer.Option(False, "--no-clock-watcher",
                                                 help="do not run the in-process clock watcher"),
           workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                      help="server processes (more than one needs PostgreSQL)")) -> None:
-    """Serve the API and web UI."""
+                                      help="server processes (more than one needs PostgreSQL)"),
+          tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate (chain) to serve HTTPS with; "
+                                        "default NOHAVEN_TLS_CERT_FILE"),
+          tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of the certificate; default "
+                                       "NOHAVEN_TLS_KEY_FILE")) -> None:
+    """Serve the API, the web UI and, for a node of a federation, its inbox."""
     from nohaven.api.app import create_app
 
     node = state(ctx).node()
     directory_ok = node.is_migrated()
     if not directory_ok:
         raise InputError.field("--data-dir", "the database is not initialised; run `nohaven init` first")
+    tls = _tls_options(node.settings, tls_cert, tls_key)
     if workers == 1:
         app = create_app(node, watch_clocks=False if no_clock_watcher else None)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **tls)
         return
     if node.db.engine.dialect.name == "sqlite":
         raise InputError.field("--workers", "SQLite lets one transaction write at a time and every API call "
@@ -89,14 +96,31 @@ def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
     os.environ.update(worker_environment(node.settings))
     watcher = None if no_clock_watcher or not node.settings.scheduler_enabled else ClockWatcher(
         node.db, node.settings)
-    if watcher:
-        watcher.start()
+    federation = load_context(node)
+    dispatcher = Dispatcher(federation) if federation and node.settings.dispatcher_enabled else None
+    for worker in (watcher, dispatcher):
+        if worker:
+            worker.start()
     try:
         uvicorn.run("nohaven.api.app:create_app_from_environment", factory=True, workers=workers, host=host,
-                    port=port, log_level="info", access_log=False)
+                    port=port, log_level="info", access_log=False, **tls)
     finally:
-        if watcher:
-            watcher.stop()
+        for worker in (dispatcher, watcher):
+            if worker:
+                worker.stop()
+
+
+def _tls_options(settings: Settings, cert: Path | None, key: Path | None) -> dict[str, str]:
+    cert, key = cert or settings.tls_cert_file, key or settings.tls_key_file
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise InputError.field("--tls-cert" if cert is None else "--tls-key",
+                               "HTTPS needs both the certificate and its private key")
+    for path, option in ((cert, "--tls-cert"), (key, "--tls-key")):
+        if not path.is_file():
+            raise InputError.field(option, f"{path} is not a readable file")
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -104,7 +128,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return {"NOHAVEN_DATA_DIR": str(settings.data_dir.resolve()),
             "NOHAVEN_DATABASE_URL": settings.effective_database_url,
             "NOHAVEN_DEMO_MODE": "true" if settings.demo_mode else "false",
-            "NOHAVEN_SCHEDULER_ENABLED": "false"}
+            "NOHAVEN_SCHEDULER_ENABLED": "false", "NOHAVEN_DISPATCHER_ENABLED": "false"}
 
 
 def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),

@@ -23,8 +23,8 @@ from nohaven.auth.service import require
 from nohaven.config import Settings
 from nohaven.db.engine import Database
 from nohaven.directory import service as directory
-from nohaven.requests.clocks import LABELS, ClockKind
 from nohaven.requests import exchange
+from nohaven.requests.clocks import LABELS, ClockKind
 from nohaven.requests.models import Clock, CooperationRequest, Notification, RequestEvent
 from nohaven.requests.service import refresh_clocks
 from nohaven.timeutil import humanize_delta, utcnow
