@@ -16,7 +16,7 @@ from nohaven.auth import service as users
 from nohaven.auth.models import User
 from nohaven.auth.service import subject_of
 from nohaven.directory import service as directory
-from nohaven.directory.models import Contact, OnCallShift
+from nohaven.directory.models import Agency, Contact, OnCallShift
 from nohaven.errors import ConfigError
 from nohaven.node import Node
 from nohaven.requests import service as requests
@@ -45,8 +45,9 @@ DEMO_USERS = (
 )
 
 
-def seed(node: Node) -> tuple[DemoUser, ...]:
-    """Prepare the demo once; on later starts only renew the on-call rota."""
+def seed(node: Node, state: str = DEMO_STATE) -> tuple[DemoUser, ...]:
+    """Prepare a demo node of `state` once (XA's comes with requests at every clock stage; the others start
+    empty); on later starts only renew the on-call rota."""
     if not node.settings.demo_mode:
         raise ConfigError("demo data is only for demo mode")
     now = utcnow()
@@ -54,15 +55,17 @@ def seed(node: Node) -> tuple[DemoUser, ...]:
         first_run = session.execute(select(User.id).limit(1)).first() is None
         if first_run:
             directory.import_document(session, directory.load_document(SAMPLE), actor="demo")
-            directory.set_node_identity(session, DEMO_STATE, "Aldorian National Cybercrime Unit (fictional)")
+            agency = session.execute(select(Agency.name).where(Agency.state_code == state, Agency.point_of_contact)
+                                     .order_by(Agency.id).limit(1)).scalar_one()
+            directory.set_node_identity(session, state, agency)
             for demo in DEMO_USERS:
                 user = users.add_user(session, username=demo.username, role=demo.role, password=demo.password,
                                       actor="demo", display_name=demo.display_name,
-                                      email=f"{demo.username}@ncu.xa.example")
+                                      email=f"{demo.username}@node.{state.lower()}.example")
                 users.set_totp_secret(user, node.settings, demo.totp_secret)
                 user.totp_enabled = True
         _renew_rota(session, now)
-    if first_run:
+    if first_run and state == DEMO_STATE:
         _seed_requests(node, now)
         with node.work() as session:
             tick(session)
