@@ -78,7 +78,10 @@ class _Body:
             left -= len(piece)
 
     async def at_end(self) -> bool:
-        return not self.buffer and not await self._more()
+        while not self.buffer:  # the stream may end with empty chunks
+            if not await self._more():
+                return True
+        return False
 
 
 async def _read_all(request: Request, limit: int) -> bytes:
