@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from nohaven.api.deps import CurrentSubject, NodeDep
 from nohaven.audit import reading as audit_reading
 from nohaven.auth import service as users
+from nohaven.blobs import BlobStore
 from nohaven.directory import service as directory
 from nohaven.directory.models import NodeIdentity
 from nohaven.directory.schema import DirectoryDocument
-from nohaven.requests import cases
+from nohaven.requests import cases, peer
 from nohaven.requests import service as requests
 from nohaven.requests.escalation import notifications_for
 from nohaven.requests.schema import RequestIn
+from nohaven.timeutil import utcnow
 
 router = APIRouter(prefix="/api/v1")
 
@@ -118,8 +123,43 @@ def list_requests(node: NodeDep, subject: CurrentSubject,
 
 @router.get("/requests/{request_id}", tags=["requests"])
 def get_request(request_id: int, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
+    """The request with its clocks, timeline, exchange messages (delivery state) and attachments."""
     with node.work() as session:
-        return requests.request_view(requests.get_request(session, subject, request_id))
+        return peer.request_detail(session, requests.get_request(session, subject, request_id))
+
+
+@router.post("/requests/{request_id}/attachments", status_code=201, tags=["requests"])
+async def add_attachment(request_id: int, request: Request, node: NodeDep, subject: CurrentSubject,
+                         name: Annotated[str, Query(min_length=1, max_length=255)]) -> dict[str, Any]:
+    """Attach the request body as a file (streamed; its Content-Type is kept); for a request received from
+    another State's node, it is delivered to that node."""
+    writer = BlobStore(node.settings.blob_dir).writer()
+    try:
+        async for chunk in request.stream():
+            writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    digest = writer.commit()
+    media_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+
+    def attach() -> dict[str, Any]:
+        with node.work() as session:
+            return peer.attachment_view(peer.add_attachment(session, subject, request_id, name=name,
+                                                            media_type=media_type, size=writer.size,
+                                                            sha256=digest, now=utcnow()))
+    return await run_in_threadpool(attach)
+
+
+@router.get("/requests/{request_id}/attachments/{attachment_id}", tags=["requests"],
+            response_class=StreamingResponse)
+def get_attachment(request_id: int, attachment_id: int, node: NodeDep, subject: CurrentSubject) -> Response:
+    """The attached file's bytes (audited); its SHA-256 is in the X-Content-SHA256 header."""
+    with node.work() as session:
+        a = peer.attachment_for(session, subject, request_id, attachment_id)
+        name, media_type, digest = a.name, a.media_type, a.sha256
+    return StreamingResponse(BlobStore(node.settings.blob_dir).chunks(digest), media_type=media_type, headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}", "x-content-sha256": digest})
 
 
 @router.post("/requests/{request_id}/transitions", tags=["requests"])

@@ -1,4 +1,4 @@
-"""`nohaven federation ...`: Ed25519 keys and the signed network directory."""
+"""`nohaven federation ...`: Ed25519 keys, the signed network directory, the outbox and its dispatcher."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import typer
 import yaml
 from rich.table import Table
 
-from nohaven.cli.common import JsonFlag, console, emit, state
+from nohaven.cli.common import AsUser, JsonFlag, acting_subject, console, emit, state
 from nohaven.errors import InputError
 from nohaven.federation.canonical import parse_json
+from nohaven.federation.context import load_context
+from nohaven.federation.dispatcher import Dispatcher
 from nohaven.federation.keys import SigningKey, VerifyKey, load_public_key, load_signing_key, write_key_pair
 from nohaven.federation.network_directory import (
     NetworkDirectory,
@@ -23,9 +25,10 @@ from nohaven.federation.network_directory import (
     sign_directory,
     verify_directory,
 )
+from nohaven.requests import exchange
 from nohaven.validation import parse_model
 
-app = typer.Typer(no_args_is_help=True, help="Federation: keys and the signed network directory.")
+app = typer.Typer(no_args_is_help=True, help="Federation: keys, the signed network directory, the outbox.")
 OPERATOR = "cli-operator"
 AuthorityKeys = typer.Option(..., "--authority-key", help="pinned directory-authority public key (PEM or raw "
                              "base64url); repeat for several")
@@ -151,3 +154,39 @@ def directory_show(ctx: typer.Context, authority_key: list[Path] = AuthorityKeys
         return
     _show(signed, f"serial {signed.directory.serial}, issued {signed.directory.issued_at.isoformat()}, signed by "
                   f"authority key {signed.authority_key_id}")
+
+
+@app.command("outbox")
+def outbox(ctx: typer.Context, as_user: str = AsUser, state_filter: str = typer.Option(
+        None, "--state", help="only messages in this delivery state (queued, sent, received, acknowledged, failed)"),
+           as_json: bool = JsonFlag) -> None:
+    """Messages to other States' nodes about requests you may see, with their delivery state."""
+    node = state(ctx).node()
+    subject = acting_subject(node, as_user)
+    with node.work() as session:
+        rows = exchange.outbox_for(session, subject, state=state_filter)
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table("request", "message", "to", "state", "attempts", "detail")
+    for row in rows:
+        detail = row["last_error"] or (f"receipt as {row['receipt_reference']}" if row["receipt_reference"] else "")
+        table.add_row(row["reference"], f"{row['action']} {row['summary']}", row["to"], row["state"],
+                      str(row["attempts"]), detail)
+    console.print(table)
+
+
+@app.command("dispatch")
+def dispatch(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
+    """Send the due messages of the outbox once (a running `nohaven serve` does this continuously)."""
+    node = state(ctx).node()
+    federation = load_context(node)
+    if federation is None:
+        raise InputError.field("NOHAVEN_FEDERATION_NODE_ID", "this node is not part of a federation network")
+    dispatcher = Dispatcher(federation)
+    try:
+        result = dispatcher.run_once()
+    finally:
+        dispatcher.stop()
+    emit(result.as_dict(), as_json) if as_json else console.print(
+        f"received {result.received}, retrying {result.retrying}, failed {result.failed}")

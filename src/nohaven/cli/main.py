@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from nohaven import __version__
-from nohaven.cli import audit_cmds, directory_cmds, federation_cmds, node_cmds, request_cmds, user_cmds
+from nohaven.cli import attachment_cmds, audit_cmds, directory_cmds, federation_cmds, node_cmds, request_cmds, user_cmds
 from nohaven.cli.common import CliState, err_console
 from nohaven.errors import NohavenError
 
@@ -49,6 +49,12 @@ app.add_typer(request_cmds.case_app, name="case")
 app.add_typer(directory_cmds.app, name="directory")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(federation_cmds.app, name="federation")
+# The spelling: `nohaven directory sign|verify` for the signed network directory.
+directory_cmds.app.command("sign", help="Sign a network directory (same as `federation directory-sign`).")(
+    federation_cmds.directory_sign)
+directory_cmds.app.command("verify", help="Verify a signed network directory (same as `federation "
+                           "directory-verify`).")(federation_cmds.directory_verify)
+attachment_cmds.register(request_cmds.app)
 
 
 def main(argv: list[str] | None = None) -> int:

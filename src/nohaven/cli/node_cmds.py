@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pyotp
@@ -12,12 +13,15 @@ import uvicorn
 from nohaven.auth import service as users
 from nohaven.cli.common import JsonFlag, console, emit, read_secret_file, state
 from nohaven.config import Settings
-from nohaven.demo.seed import DEMO_STATE, DEMO_USERS, DemoUser
+from nohaven.demo import network
+from nohaven.demo.scenario import run_preservation
+from nohaven.demo.seed import DEMO_STATE, DEMO_USERS, DemoUser, seed
 from nohaven.directory import service as directory
 from nohaven.directory.schema import iso_country_codes
 from nohaven.errors import InputError
 from nohaven.federation.context import load_context
 from nohaven.federation.dispatcher import Dispatcher
+from nohaven.node import Node
 from nohaven.requests.escalation import ClockWatcher
 
 OPERATOR = "cli-operator"
@@ -132,22 +136,54 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 
 def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
-         port: int = typer.Option(8470, "--port", min=1, max=65535),
-         seed_only: bool = typer.Option(False, "--seed-only", help="prepare the demo data and exit")) -> None:
-    """Start a demo node (State XA) with the sample directory, demo users and requests at every clock stage."""
-    from nohaven.api.app import create_app
-    from nohaven.demo.seed import seed
-
+         port: int = typer.Option(8470, "--port", min=1, max=65533,
+                                  help="port of XA's node; XB and XC take the next two"),
+         seed_only: bool = typer.Option(False, "--seed-only", help="prepare the demo network and exit"),
+         scenario: str = typer.Option(None, "--scenario", help="drive an exchange and print each step: "
+                                      "preservation"),
+         stop_after: bool = typer.Option(False, "--exit", help="with --scenario: stop the nodes afterwards")) -> None:
+    """Start the demo network: nodes for the fictional States XA, XB and XC on three ports, each with its own
+    database and key, sharing one signed network directory; demo log-ins are printed."""
+    if scenario not in (None, "preservation"):
+        raise InputError.field("--scenario", f"{scenario!r} is not a scenario; scenarios: preservation")
     cli = state(ctx)
-    cli.demo = True
-    if cli.data_dir is None:
-        cli.data_dir = Path("nohaven-data") / "demo"
-    node = cli.node()
-    credentials = seed(node)
-    _print_credentials(credentials, f"http://{host}:{port}/")
+    base = cli.data_dir or Path("nohaven-data") / "demo-network"
+    nodes = network.prepare(base, host=host, first_port=port)
+    for spec in nodes:
+        node = Node(spec.settings())
+        try:
+            node.migrate()
+            credentials = seed(node, spec.state)
+        finally:
+            node.close()
+        _print_credentials(credentials, f"{spec.url}/", spec.state, spec.agency)
     if seed_only:
         return
-    uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+    running = [network.is_up(spec) for spec in nodes]
+    if any(running) and not all(running):
+        raise InputError.field("--port", "some demo ports answer and some do not; stop whatever runs on "
+                               f"{', '.join(spec.url for spec in nodes)} first")
+    processes = [] if all(running) else network.start_nodes(nodes)
+    try:
+        network.wait_until_up(nodes, processes or None)
+        console.print("demo network up: " + ", ".join(f"{s.state} {s.url}" for s in nodes))
+        if scenario == "preservation":
+            console.print(f"\n[bold]Scenario: preservation from {nodes[0].state} to {nodes[1].state}[/bold]")
+            run_preservation(nodes[0], nodes[1], lambda line: console.print(line, highlight=False))
+            console.print(f"\nNow do it by hand: log in as olga at {nodes[0].url}/ and at {nodes[1].url}/ "
+                          "in two browser tabs.")
+            if stop_after:
+                return
+        if not processes:
+            return  # the nodes were already running elsewhere
+        console.print("Ctrl-C stops the three nodes.")
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        raise InputError.field("demo", "a demo node stopped; see serve.log in its data directory")
+    except KeyboardInterrupt:
+        console.print("stopping the demo network")
+    finally:
+        network.stop_nodes(processes)
 
 
 def tick(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
@@ -169,9 +205,10 @@ def demo_code(user: str = typer.Argument(..., help="a demo user name")) -> None:
                            + ", ".join(u.username for u in DEMO_USERS))
 
 
-def _print_credentials(demo_users: tuple[DemoUser, ...], url: str) -> None:
+def _print_credentials(demo_users: tuple[DemoUser, ...], url: str, state_code: str = DEMO_STATE,
+                       agency: str = "") -> None:
     """Demo mode only: the public demo log-ins, with the current TOTP code of each."""
-    console.print(f"\n[bold]nohaven demo node for State {DEMO_STATE} (fictional)[/bold] at {url}")
+    console.print(f"\n[bold]nohaven demo node for State {state_code} (fictional)[/bold] {agency} at {url}")
     console.print("DEMO credentials (demo mode only; never use these anywhere else):")
     for demo in demo_users:
         code = pyotp.TOTP(demo.totp_secret).now()

@@ -17,9 +17,12 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from nohaven.audit import log as audit
+from nohaven.auth.policy import Subject, visible_requests
 from nohaven.requests.models import CooperationRequest, PeerMessage, RequestAttachment
 
-__all__ = ["PLATFORM", "WAKE", "deliver_to_peer", "request_document", "start_exchange", "tell_peer"]
+__all__ = ["PLATFORM", "WAKE", "deliver_to_peer", "message_view", "messages_of", "outbox_for", "request_document",
+           "start_exchange", "tell_peer"]
 
 PLATFORM = "platform"
 WAKE = threading.Event()  # set after a commit that queued a message, so an in-process dispatcher sends at once
@@ -106,6 +109,19 @@ def deliver_to_peer(session: Session, req: CooperationRequest, items: list[Reque
         {"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256} for a in items]}, now)
 
 
+def outbox_for(session: Session, subject: Subject, *, state: str | None = None,
+               limit: int = 500) -> list[dict[str, Any]]:
+    """Outbox messages about requests the subject may see, newest first (audited as a read of those requests)."""
+    query = (select(PeerMessage, CooperationRequest.reference).join(
+        CooperationRequest, PeerMessage.request_id == CooperationRequest.id).where(visible_requests(subject)))
+    if state:
+        query = query.where(PeerMessage.state == state)
+    rows = session.execute(query.order_by(PeerMessage.id.desc()).limit(limit)).all()
+    audit.record(session, actor=subject.username, action="federation.outbox.read", object_type="request",
+                 detail={"count": len(rows), "state": state})
+    return [{"reference": ref, "request_id": m.request_id, **message_view(m)} for m, ref in rows]
+
+
 def messages_of(session: Session, request_id: int) -> list[PeerMessage]:
     return list(session.execute(select(PeerMessage).where(PeerMessage.request_id == request_id)
                                 .order_by(PeerMessage.id)).scalars())
@@ -121,6 +137,7 @@ def message_view(message: PeerMessage) -> dict[str, Any]:
             "received_at": message.received_at.isoformat() if message.received_at else None,
             "acknowledged_at": message.acknowledged_at.isoformat() if message.acknowledged_at else None,
             "last_error": message.last_error,
+            "receipt_reference": (message.receipt or {}).get("reference", ""),
             "summary": _summary(message.payload)}
 
 

@@ -25,10 +25,20 @@ from nohaven.requests import exchange
 from nohaven.requests.lifecycle import RequestType, check_transition
 from nohaven.requests.models import Case, CooperationRequest, PeerMessage, RequestAttachment, RequestEvent
 from nohaven.requests.schema import RequestIn
-from nohaven.requests.service import _build, _visible, refresh_clocks
+from nohaven.requests.service import _build, _visible, refresh_clocks, request_view
 
-__all__ = ["add_attachment", "attachment_for", "find_exchanged", "receive_delivery", "receive_request",
-           "receive_update", "state_for_peer"]
+__all__ = [
+    "add_attachment",
+    "attachment_for",
+    "attachment_view",
+    "attachments_of",
+    "find_exchanged",
+    "receive_delivery",
+    "receive_request",
+    "receive_update",
+    "request_detail",
+    "state_for_peer",
+]
 
 
 def find_exchanged(session: Session, peer_state: str, object_id: str) -> CooperationRequest | None:
@@ -195,3 +205,11 @@ def attachment_for(session: Session, subject: Subject, request_id: int, attachme
 def attachment_view(a: RequestAttachment) -> dict[str, Any]:
     return {"id": a.id, "name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256,
             "origin": a.origin, "added_at": a.added_at.isoformat(), "added_by": a.added_by}
+
+
+def request_detail(session: Session, req: CooperationRequest, now: datetime | None = None) -> dict[str, Any]:
+    """The request view with its exchange messages (delivery state) and attachments."""
+    view = request_view(req, now)
+    view["messages"] = [exchange.message_view(m) for m in exchange.messages_of(session, req.id)]
+    view["attachments"] = [attachment_view(a) for a in attachments_of(session, req.id)]
+    return view

@@ -4,13 +4,16 @@ its actions. Each route parses, calls the request service inside one unit of wor
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
+from nohaven.blobs import CHUNK, BlobStore
 from nohaven.directory import service as directory
-from nohaven.errors import NohavenError
+from nohaven.errors import InputError, NohavenError
+from nohaven.requests import exchange, peer
 from nohaven.requests import service as requests
 from nohaven.requests.lifecycle import allowed_transitions
 from nohaven.timeutil import utcnow
@@ -125,7 +128,17 @@ def _detail(session: Session, viewer: Viewer, request_id: int) -> dict[str, Any]
             "times": {name: views.instant(getattr(req, name), local) for name in (
                 "request_date", "received_at", "acknowledged_at", "written_confirmation_at", "preserved_at",
                 "created_at")},
-            "allowed": allowed_transitions(req.type, req.status), "case": req.case.reference}
+            "allowed": _allowed(req), "case": req.case.reference,
+            "messages": [{**exchange.message_view(m), "at": views.instant(m.last_attempt_at or m.created_at, local)}
+                         for m in exchange.messages_of(session, req.id)],
+            "attachments": peer.attachments_of(session, req.id)}
+
+
+def _allowed(req: Any) -> list[str]:
+    allowed = allowed_transitions(req.type, req.status)
+    if req.exchange_id and req.direction == "outgoing":  # the requested node sets the status; we may withdraw
+        return [s for s in allowed if s == "Cancelled"]
+    return allowed
 
 
 @router.get("/requests/{request_id}")
@@ -141,11 +154,15 @@ def _act(request: Request, viewer: Viewer, request_id: int, action: Any) -> Resp
         with node_of(request).work() as session:
             action(session)
     except NohavenError as exc:
-        with node_of(request).work() as session:
-            context = _detail(session, viewer, request_id)
-        return page(request, "request_detail.html", viewer, status=exc.http_status, error=exc.diagnostics(),
-                    **context)
+        return _refused(request, viewer, request_id, exc)
     return RedirectResponse(f"/requests/{request_id}", status_code=303)
+
+
+def _refused(request: Request, viewer: Viewer, request_id: int, exc: NohavenError) -> Response:
+    """The detail page again, with what was refused and why."""
+    with node_of(request).work() as session:
+        context = _detail(session, viewer, request_id)
+    return page(request, "request_detail.html", viewer, status=exc.http_status, error=exc.diagnostics(), **context)
 
 
 @router.post("/requests/{request_id}/acknowledge")
@@ -173,3 +190,35 @@ def follow_up(request: Request, viewer: CsrfUser, request_id: int, mla_id: Annot
     return _act(request, viewer, request_id,
                 lambda s: requests.link_follow_up(s, viewer.subject, request_id, mla_id))
 
+
+
+@router.post("/requests/{request_id}/attachments")
+async def attach(request: Request, viewer: CsrfUser, request_id: int) -> Response:
+    """Attach a file; for a request received from another State's node, it is delivered to that node."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return _refused(request, viewer, request_id, InputError.field("file", "choose a file to attach"))
+    node = node_of(request)
+    writer = BlobStore(node.settings.blob_dir).writer()
+    try:
+        while chunk := await upload.read(CHUNK):
+            writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    digest = writer.commit()
+    name, media_type, size = upload.filename, upload.content_type or "application/octet-stream", writer.size
+    return _act(request, viewer, request_id, lambda s: peer.add_attachment(
+        s, viewer.subject, request_id, name=name, media_type=media_type, size=size, sha256=digest, now=utcnow()))
+
+
+@router.get("/requests/{request_id}/attachments/{attachment_id}")
+def download(request: Request, viewer: WebUser, request_id: int, attachment_id: int) -> Response:
+    node = node_of(request)
+    with node.work() as session:
+        a = peer.attachment_for(session, viewer.subject, request_id, attachment_id)
+        name, media_type, digest = a.name, a.media_type, a.sha256
+    chunks = BlobStore(node.settings.blob_dir).chunks(digest)
+    return StreamingResponse(chunks, media_type=media_type, headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}", "x-content-sha256": digest})
