@@ -27,7 +27,7 @@ import defusedxml.ElementTree
 import xmlschema
 
 from nohaven.errors import ConfigError, InputError
-from nohaven.interop._internal.names import NS, XSD_NS, qualified
+from nohaven.interop._internal.names import NS, XSD_NS, qualified, split
 from nohaven.interop._internal.xmlwriter import serialise
 
 __all__ = ["SCHEMA_DIR_ENV", "Fault", "SchemaSet", "find_schema_dir", "load_schema_set", "parse_xml"]
@@ -147,10 +147,7 @@ class SchemaSet:
     def validate(self, resource: xmlschema.XMLResource) -> list[Fault]:
         """Every schema violation of the message, each with its location."""
         schema = self._with_manifest_schemas(resource)
-        faults = []
-        for error in schema.iter_errors(resource):
-            faults.append(Fault(error.path or "(document)", _reason(error)))
-        return faults
+        return [Fault(_location(error), _reason(error)) for error in schema.iter_errors(resource)]
 
     def require_valid(self, resource: xmlschema.XMLResource, what: str = "message") -> None:
         faults = self.validate(resource)
@@ -176,7 +173,7 @@ class SchemaSet:
         """A JSON-form mapping back to an XML element tree, with every fault found on the way."""
         result = self.xsd.encode(data, path="HI1Message", namespaces=namespaces, validation="lax")
         element, errors = result if isinstance(result, tuple) else (result, [])
-        return element, [Fault(e.path or "(document)", _reason(e)) for e in errors]
+        return element, [Fault(_location(e), _reason(e)) for e in errors]
 
     # -- delivered XML: the manifest carries the schema of the data it delivers -------------------------------
 
@@ -209,6 +206,17 @@ def _as_schema_document(elem: Element, nsmap: dict[str, str]) -> str:
     root.extend(list(elem))
     root.text = elem.text
     return serialise(root, nsmap=dict(nsmap), prefixes=prefixes, declaration=False)
+
+
+def _location(error: Any) -> str:
+    """Where the fault is; for an unexpected child, the child itself rather than its parent."""
+    path = error.path or "(document)"
+    tag = getattr(error, "invalid_tag", None)
+    if tag and isinstance(tag, str):
+        uri, local = split(tag)
+        prefix = next((p for p, u in (getattr(error, "namespaces", None) or {}).items() if u == uri), None)
+        path += "/" + (local if prefix == "" or not uri else f"{prefix}:{local}" if prefix else tag)
+    return path
 
 
 def _reason(error: Any) -> str:
