@@ -231,14 +231,14 @@ def _read_import(path: str) -> bytes:
 def _report(result: interop.ImportResult, missing: list[interop.FieldNote], to_stderr: bool) -> None:
     out = err_console if to_stderr else console
     if result.unmapped:
-        table = Table("location", "element", "value", "why it was not kept", title="not mapped", title_justify="left")
-        for item in result.unmapped:
-            table.add_row(item.location, item.element, item.value or "", item.reason)
-        out.print(table)
+        out.print("not mapped:", highlight=False)
+    for item in result.unmapped:
+        value = f" = {item.value}" if item.value else ""
+        out.print(f"  {item.location}\n    {item.element}{value}\n    {item.reason}", highlight=False, soft_wrap=True)
     for note in result.assumed:
-        out.print(f"assumed: {note.field}: {note.message}", highlight=False)
+        out.print(f"assumed: {note.field}: {note.message}", highlight=False, soft_wrap=True)
     for note in missing:
-        out.print(f"missing: {note.field}: {note.message}", highlight=False)
+        out.print(f"missing: {note.field}: {note.message}", highlight=False, soft_wrap=True)
 
 
 @app.command("import")
@@ -257,7 +257,7 @@ def import_(ctx: typer.Context, file: str = typer.Argument(..., metavar="FILE", 
     is_json = format_ == "ts103120-json" or (format_ == "auto" and data.lstrip()[:1] == b"{")
     result = (interop.import_json if is_json else interop.import_xml)(data, schema_dir=schema_dir)
     fields = interop.complete(result.request, _read_request_file(defaults) if defaults else None, settings)
-    missing = interop.missing_fields(fields)
+    missing = interop.missing_fields(fields, explained=result.missing)
     report = {"unmapped": [u.model_dump() for u in result.unmapped],
               "assumed": [a.model_dump() for a in result.assumed], "source": result.source.model_dump()}
     if dry_run:

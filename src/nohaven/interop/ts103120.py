@@ -61,6 +61,7 @@ applied are said (ImportResult.assumed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,11 +187,7 @@ def import_xml(data: bytes, *, schema_dir: str | Path | None = None) -> ImportRe
     resource = parse_xml(data)
     schema.require_valid(resource)
     reading = read_message(resource.root, resource.get_nsmap, schema.is_valid_value)
-    stated_missing = {note["field"]: note["message"] for note in reading.missing}
-    missing = [note if note.field not in stated_missing else FieldNote(field=note.field,
-                                                                       message=stated_missing.pop(note.field))
-               for note in missing_fields(reading.fields)]
-    missing += [FieldNote(field=k, message=v) for k, v in stated_missing.items()]
+    missing = missing_fields(reading.fields, explained=[FieldNote(**note) for note in reading.missing])
     return ImportResult(request=reading.fields, unmapped=tuple(Unmapped(**u) for u in reading.unmapped),
                         missing=tuple(missing), assumed=tuple(FieldNote(**a) for a in reading.assumed),
                         source=MessageSource(**reading.source))
@@ -214,8 +211,17 @@ def import_json(data: dict[str, Any] | str | bytes, *, schema_dir: str | Path | 
     return import_xml(serialise(element, nsmap=namespaces).encode("utf-8"), schema_dir=schema.schema_dir)
 
 
-def missing_fields(fields: dict[str, Any]) -> list[FieldNote]:
-    """What `fields` still lacks, or has wrong, to be an acceptable RequestIn (its T-CY problems included)."""
+def missing_fields(fields: dict[str, Any], explained: Sequence[FieldNote] = ()) -> list[FieldNote]:
+    """What `fields` still lacks, or has wrong, to be an acceptable RequestIn (its T-CY problems included).
+
+    A field named in `explained` (what the import knows about why it is missing) keeps that explanation."""
+    notes = _validation_notes(fields)
+    why = {note.field: note for note in explained}
+    result = [why.pop(note.field, note) if note.message == "required" else note for note in notes]
+    return result + [note for note in why.values() if note.field not in fields]
+
+
+def _validation_notes(fields: dict[str, Any]) -> list[FieldNote]:
     notes: list[FieldNote] = []
     try:
         request = RequestIn.model_validate(fields)
