@@ -172,6 +172,8 @@ class Dispatcher:
             if entry is None:
                 raise _Transient(f"the network directory (serial {self.ctx.directory().serial}) lists no node of "
                                  f"State {country}" + (f" named {node_id}" if node_id else ""))
+            if node_id is None:
+                self._pin_node(message_id, entry)
             envelope = self._sign(entry, tid, payload)
             response = self._post(entry, envelope, payload)
             receipt = self._verify_answer(entry, tid, response)
@@ -183,6 +185,18 @@ class Dispatcher:
             return "failed"
         self._record_receipt(message_id, entry, receipt)
         return "received"
+
+    def _pin_node(self, message_id: int, entry: NodeEntry) -> None:
+        """From the first message on, the request is exchanged with this node only (the policy holds other nodes,
+        even of the same State, to that)."""
+        with self.ctx.node.db.session() as session:
+            message = session.get(PeerMessage, message_id)
+            if message is None:
+                return
+            message.receiver_node_id = entry.node_id
+            req = session.get(CooperationRequest, message.request_id)
+            if req is not None and req.peer_node_id is None:
+                req.peer_node_id = entry.node_id
 
     def _sign(self, entry: NodeEntry, tid: str, payload: dict[str, Any]) -> Envelope:
         try:
