@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import request_body
 from sqlalchemy import select
 
+from conftest import request_body
 from nohaven.audit.models import AuditEntry
 from nohaven.auth.policy import Decision, Exchange, Peer, PeerAction, Subject, decide_peer
 from nohaven.errors import ConflictError, NotFoundError, PermissionDeniedError
