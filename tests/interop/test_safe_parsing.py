@@ -63,3 +63,30 @@ def test_invalid_json_form_names_the_location() -> None:
         import_json(json.dumps(document), schema_dir=SCHEMA_DIR)
     fields = [e["field"] for e in caught.value.errors]
     assert "/HI1Message/Header/SenderIdentifier/CountryCode" in fields
+
+
+@pytest.mark.parametrize(("xsi_type", "expected"), [
+    ("policy:TrafficPolicyObject", "is not a type of the TS 103 120 schemas nohaven loads"),
+    ("task:NoSuchObject", "is not a type of the TS 103 120 schemas nohaven loads"),
+    ("nope:Thing", "uses the prefix 'nope', which is not declared"),
+])
+def test_an_unknown_object_type_is_named_where_it_is(xsi_type: str, expected: str) -> None:
+    text = (EXAMPLES / "request8_LPTaskObject.xml").read_text().replace('xsi:type="task:LPTaskObject"',
+                                                                       f'xsi:type="{xsi_type}"')
+    with pytest.raises(InputError) as caught:
+        import_xml(text.encode(), schema_dir=SCHEMA_DIR)
+    assert caught.value.errors == [{"field": "/HI1Message/Payload/RequestPayload/ActionRequests/ActionRequest/"
+                                             "CREATE/HI1Object", "message": caught.value.errors[0]["message"]}]
+    assert expected in caught.value.errors[0]["message"]
+
+
+def test_an_unknown_object_type_in_json_is_named_where_it_is() -> None:
+    document = {"Header": {}, "Payload": {"RequestPayload": {"ActionRequests": {"ActionRequest": [
+        {"ActionIdentifier": 0, "CREATE": {"HI1Object": {
+            "@xsi:type": "{http://uri.etsi.org/03120/common/2020/09/Task}NoSuchObject",
+            "ObjectIdentifier": "f1205c94-4f56-4d97-9717-39410073979b"}}}]}}}}
+    with pytest.raises(InputError) as caught:
+        import_json(document, schema_dir=SCHEMA_DIR)
+    assert caught.value.errors[0]["field"] == ("Payload.RequestPayload.ActionRequests.ActionRequest[0].CREATE."
+                                               "HI1Object.@xsi:type")
+    assert "NoSuchObject" in caught.value.errors[0]["message"]

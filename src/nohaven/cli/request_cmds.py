@@ -228,6 +228,14 @@ def _read_import(path: str) -> bytes:
         raise InputError.field("FILE", f"cannot read {path}: {exc.strerror}") from None
 
 
+def _read_defaults(path: str) -> dict[str, Any]:
+    try:
+        return _read_request_file(path)
+    except InputError as exc:  # that reader names --file; here the file came with --defaults
+        message = exc.errors[0]["message"] if exc.errors else exc.message
+        raise InputError.field("--defaults", message) from None
+
+
 def _report(result: interop.ImportResult, missing: list[interop.FieldNote], to_stderr: bool) -> None:
     out = err_console if to_stderr else console
     if result.unmapped:
@@ -256,7 +264,7 @@ def import_(ctx: typer.Context, file: str = typer.Argument(..., metavar="FILE", 
     data = _read_import(file)
     is_json = format_ == "ts103120-json" or (format_ == "auto" and data.lstrip()[:1] == b"{")
     result = (interop.import_json if is_json else interop.import_xml)(data, schema_dir=schema_dir)
-    fields = interop.complete(result.request, _read_request_file(defaults) if defaults else None, settings)
+    fields = interop.complete(result.request, _read_defaults(defaults) if defaults else None, settings)
     missing = interop.missing_fields(fields, explained=result.missing)
     report = {"unmapped": [u.model_dump() for u in result.unmapped],
               "assumed": [a.model_dump() for a in result.assumed], "source": result.source.model_dump()}

@@ -21,6 +21,17 @@ __all__ = ["apply_setting", "complete", "parse_setting"]
 SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^\d+$")
 
 
+class _TextLoader(yaml.SafeLoader):
+    """YAML that reads no numbers or timestamps: phone numbers, references and times stay as written."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
@@ -38,7 +49,8 @@ def _under(base: Any, top: Any) -> Any:
 def parse_setting(text: str) -> tuple[list[str | int], Any]:
     """'requesting_authority.phones=[+15555550100]' -> (['requesting_authority', 'phones'], ['+15555550100']).
 
-    The value stays text except true/false/null and flow lists or mappings ([...], {...}), read as YAML."""
+    The value stays text except true/false/null and flow lists or mappings ([...], {...}), read as YAML whose
+    scalars are text or true/false/null."""
     name, sep, raw = text.partition("=")
     if not sep or not name.strip():
         raise InputError.field("--set", f"{text!r} is not FIELD=VALUE (e.g. channel=email)")
@@ -53,7 +65,7 @@ def parse_setting(text: str) -> tuple[list[str | int], Any]:
     stripped = raw.strip()
     if stripped in ("true", "false", "null") or stripped[:1] in ("[", "{"):
         try:
-            value = yaml.safe_load(stripped)
+            value = yaml.load(stripped, Loader=_TextLoader)  # noqa: S506 - a SafeLoader with fewer types
         except yaml.YAMLError:
             raise InputError.field("--set", f"the value of {name} is not a valid YAML list or mapping") from None
     return [int(p) if p.isdigit() else p for p in parts], value

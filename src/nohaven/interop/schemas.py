@@ -27,7 +27,8 @@ import defusedxml.ElementTree
 import xmlschema
 
 from nohaven.errors import ConfigError, InputError
-from nohaven.interop._internal.names import NS, XSD_NS, qualified, split
+from nohaven.interop._internal.account import location_of
+from nohaven.interop._internal.names import NS, XSD_NS, XSI_TYPE, qualified, split
 from nohaven.interop._internal.xmlwriter import serialise
 
 __all__ = ["SCHEMA_DIR_ENV", "Fault", "SchemaSet", "find_schema_dir", "load_schema_set", "parse_xml"]
@@ -146,8 +147,14 @@ class SchemaSet:
 
     def validate(self, resource: xmlschema.XMLResource) -> list[Fault]:
         """Every schema violation of the message, each with its location."""
+        unknown_types = _unknown_types(resource, self.xsd)
+        if unknown_types:  # xmlschema stops with an exception at an unknown xsi:type; say where it is instead
+            return unknown_types
         schema = self._with_manifest_schemas(resource)
-        return [Fault(_location(error), _reason(error)) for error in schema.iter_errors(resource)]
+        try:
+            return [Fault(_location(error), _reason(error)) for error in schema.iter_errors(resource)]
+        except xmlschema.XMLSchemaException as exc:  # the validator gave up; its reason is still the best we have
+            return [Fault("(document)", _reason(exc))]
 
     def require_valid(self, resource: xmlschema.XMLResource, what: str = "message") -> None:
         faults = self.validate(resource)
@@ -165,13 +172,21 @@ class SchemaSet:
         with self._lock:  # xmlschema's validators are not documented as thread-safe
             return bool(xsd_type.is_valid(value))
 
+    def knows_type(self, qname: str, namespaces: dict[str, str]) -> bool:
+        """Whether a prefixed type name ('task:LDTaskObject') names a type of these schemas."""
+        prefix, _, local = qname.rpartition(":")
+        return prefix in namespaces and f"{{{namespaces[prefix]}}}{local}" in self.xsd.maps.types
+
     def decode(self, resource: xmlschema.XMLResource, namespaces: dict[str, str]) -> Any:
         """The message as the TS 103 120 JSON form's nested mapping (element names prefixed per namespace)."""
         return self._with_manifest_schemas(resource).decode(resource, namespaces=namespaces)
 
     def encode(self, data: Any, namespaces: dict[str, str]) -> tuple[Element | None, list[Fault]]:
         """A JSON-form mapping back to an XML element tree, with every fault found on the way."""
-        result = self.xsd.encode(data, path="HI1Message", namespaces=namespaces, validation="lax")
+        try:
+            result = self.xsd.encode(data, path="HI1Message", namespaces=namespaces, validation="lax")
+        except (xmlschema.XMLSchemaException, TypeError, ValueError) as exc:
+            return None, [Fault("(document)", _reason(exc))]
         element, errors = result if isinstance(result, tuple) else (result, [])
         return element, [Fault(_location(e), _reason(e)) for e in errors]
 
@@ -206,6 +221,25 @@ def _as_schema_document(elem: Element, nsmap: dict[str, str]) -> str:
     root.extend(list(elem))
     root.text = elem.text
     return serialise(root, nsmap=dict(nsmap), prefixes=prefixes, declaration=False)
+
+
+def _unknown_types(resource: xmlschema.XMLResource, xsd: xmlschema.XMLSchema10) -> list[Fault]:
+    """Elements whose xsi:type names a prefix not declared there, or a type none of the schemas define."""
+    parent = {child: above for above in resource.root.iter() for child in above}
+    faults = []
+    for elem in resource.root.iter():
+        value = elem.get(XSI_TYPE)
+        if value is None:
+            continue
+        prefix, _, local = value.rpartition(":")
+        nsmap = resource.get_nsmap(elem) or {}
+        if prefix not in nsmap:
+            faults.append(Fault(location_of(elem, parent), f"xsi:type {value!r} uses the prefix {prefix!r}, which "
+                                "is not declared"))
+        elif f"{{{nsmap[prefix]}}}{local}" not in xsd.maps.types:  # the same test as SchemaSet.knows_type
+            faults.append(Fault(location_of(elem, parent), f"xsi:type {value!r}: {{{nsmap[prefix]}}}{local} is not a "
+                                "type of the TS 103 120 schemas nohaven loads"))
+    return faults
 
 
 def _location(error: Any) -> str:

@@ -62,6 +62,7 @@ applied are said (ImportResult.assumed).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from nohaven.errors import InputError
 from nohaven.interop._internal.hi1_reader import read_message
 from nohaven.interop._internal.hi1_writer import Endpoint, build_message
-from nohaven.interop._internal.json_form import JSON_NAMESPACES, from_json_text, to_clark_types, to_prefixed_types
+from nohaven.interop._internal.json_form import (
+    JSON_NAMESPACES,
+    from_json_text,
+    object_types,
+    to_clark_types,
+    to_prefixed_types,
+)
 from nohaven.interop._internal.names import NS
 from nohaven.interop._internal.xmlwriter import serialise
 from nohaven.interop.schemas import SchemaSet, load_schema_set, parse_xml
@@ -151,7 +158,7 @@ def _endpoints(view: dict[str, Any], sender: Endpoint | None, receiver: Endpoint
 
 
 def _export_element(view: dict[str, Any], schema: SchemaSet, sender: Endpoint | None, receiver: Endpoint | None,
-                    node_id: str, now: Any) -> bytes:
+                    node_id: str, now: datetime | None) -> bytes:
     source, destination = _endpoints(view, sender, receiver, node_id)
     root = build_message(view, sender=source, receiver=destination, now=now or utcnow(),
                          is_valid=schema.is_valid_value)
@@ -161,7 +168,8 @@ def _export_element(view: dict[str, Any], schema: SchemaSet, sender: Endpoint | 
 
 
 def export_xml(view: dict[str, Any], *, sender: Endpoint | None = None, receiver: Endpoint | None = None,
-               node_id: str = DEFAULT_NODE_ID, now: Any = None, schema_dir: str | Path | None = None) -> bytes:
+               node_id: str = DEFAULT_NODE_ID, now: datetime | None = None,
+               schema_dir: str | Path | None = None) -> bytes:
     """The request view (requests.service.request_view) as a TS 103 120 HI1Message, validated, UTF-8 XML.
 
     `sender` / `receiver` default to the requesting / requested State with `node_id` as their identifier."""
@@ -169,7 +177,7 @@ def export_xml(view: dict[str, Any], *, sender: Endpoint | None = None, receiver
 
 
 def export_json(view: dict[str, Any], *, sender: Endpoint | None = None, receiver: Endpoint | None = None,
-                node_id: str = DEFAULT_NODE_ID, now: Any = None, schema_dir: str | Path | None = None
+                node_id: str = DEFAULT_NODE_ID, now: datetime | None = None, schema_dir: str | Path | None = None
                 ) -> dict[str, Any]:
     """The same HI1Message in ETSI's JSON form (see nohaven.interop._internal.json_form)."""
     schema = load_schema_set(schema_dir)
@@ -202,7 +210,12 @@ def import_json(data: dict[str, Any] | str | bytes, *, schema_dir: str | Path | 
     namespaces = dict(JSON_NAMESPACES)
     namespaces.update({key.partition(":")[2]: value for key, value in document.items()
                        if key.startswith("@xmlns") and isinstance(value, str)})
-    element, faults = schema.encode(to_prefixed_types(document), namespaces)
+    prefixed = to_prefixed_types(document)
+    unknown = [(where, value) for where, value in object_types(prefixed) if not schema.knows_type(value, namespaces)]
+    if unknown:
+        raise InputError(f"{unknown[0][0]}: {unknown[0][1]!r} is not a type of the TS 103 120 schemas nohaven loads",
+                         errors=[{"field": w, "message": f"{v!r} is not a known object type"} for w, v in unknown])
+    element, faults = schema.encode(prefixed, namespaces)
     if faults or element is None:
         first = faults[0] if faults else None
         raise InputError("the JSON does not validate against ETSI TS 103 120"

@@ -1,8 +1,6 @@
-"""Read a validated HI1Message into RequestIn fields, keeping account of every element that was not used.
-
-Each element the mapping uses is marked; whatever is left unmarked in a CREATEd object (or in an action that is
-not a CREATE) is reported with its location, so the report is complete by construction rather than by a list.
-"""
+"""Read a validated HI1Message into RequestIn fields, keeping account of every element that was not used
+(see account.ElementAccount): whatever a CREATEd object holds that the mapping did not use, and every action that
+is not a CREATE, is reported with its location and why."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from nohaven.errors import InputError
+from nohaven.interop._internal.account import ElementAccount
 from nohaven.interop._internal.mapping import (
     CATEGORY_OF_REQUEST_TYPE,
     DESIRED_STATUS,
@@ -74,93 +73,12 @@ class MessageReading:
     missing: list[dict[str, str]] = field(default_factory=list)
 
 
-class _Reader:
+class _Reader(ElementAccount):
     def __init__(self, root: Element, nsmap_of: NamespacesAt, is_valid: ValueCheck) -> None:
-        self.root = root
+        super().__init__(root, REASONS)
         self.nsmap_of = nsmap_of
         self.is_valid = is_valid
-        self.parent = {child: parent for parent in root.iter() for child in parent}
-        self.used: set[Element] = set()
-        self.touched: set[Element] = set()
-        self.refused: dict[Element, str] = {}
-        self.out = MessageReading()
-
-    # -- bookkeeping ----------------------------------------------------------------------------------------
-
-    def path(self, elem: Element) -> str:
-        steps = []
-        node: Element | None = elem
-        while node is not None:
-            parent = self.parent.get(node)
-            name = prefixed(node.tag)
-            if parent is not None:
-                same = [c for c in parent if c.tag == node.tag]
-                if len(same) > 1:
-                    name += f"[{same.index(node) + 1}]"
-            steps.append(name)
-            node = parent
-        return "/" + "/".join(reversed(steps))
-
-    def take(self, *elems: Element | None) -> None:
-        for elem in elems:
-            if elem is None:
-                continue
-            self.used.add(elem)
-            node = self.parent.get(elem)
-            while node is not None and node not in self.touched:
-                self.touched.add(node)
-                node = self.parent.get(node)
-
-    def refuse(self, elem: Element | None, reason: str) -> None:
-        if elem is not None:
-            self.refused[elem] = reason
-            parent = self.parent.get(elem)
-            if parent is not None:
-                self.take_structure(parent)
-
-    def take_structure(self, elem: Element) -> None:
-        """Mark an element as looked into without consuming it: its unused children will be reported."""
-        node: Element | None = elem
-        while node is not None and node not in self.touched:
-            self.touched.add(node)
-            node = self.parent.get(node)
-
-    def report(self, elem: Element, reason: str) -> None:
-        text = (elem.text or "").strip() if len(elem) == 0 else None
-        self.out.unmapped.append({"location": self.path(elem), "element": prefixed(elem.tag), "reason": reason,
-                                  "value": text[:200] if text else None})
-
-    def sweep(self, elem: Element) -> None:
-        for child in elem:
-            if child in self.refused:
-                self.report(child, self.refused[child])
-            elif child in self.used:
-                continue
-            elif child in self.touched:
-                self.sweep(child)
-            else:
-                local = split(child.tag)[1]
-                self.report(child, REASONS.get(local, f"nohaven has no field for {prefixed(child.tag)}"))
-
-    # -- small readers --------------------------------------------------------------------------------------
-
-    @staticmethod
-    def child(elem: Element | None, prefix: str, local: str) -> Element | None:
-        return None if elem is None else elem.find(qualified(prefix, local))
-
-    @staticmethod
-    def children(elem: Element | None, prefix: str, local: str) -> list[Element]:
-        return [] if elem is None else elem.findall(qualified(prefix, local))
-
-    def text(self, elem: Element | None, prefix: str, local: str) -> str | None:
-        found = self.child(elem, prefix, local)
-        return None if found is None else (found.text or "").strip()
-
-    def dictionary(self, elem: Element | None) -> tuple[str, str, str] | None:
-        if elem is None:
-            return None
-        return (self.text(elem, "common", "Owner") or "", self.text(elem, "common", "Name") or "",
-                self.text(elem, "common", "Value") or "")
+        self.out = MessageReading(unmapped=self.unmapped)
 
     def object_type(self, obj: Element) -> str:
         """The xsi:type of an HI1Object as a Clark name, its prefix resolved where it was written."""

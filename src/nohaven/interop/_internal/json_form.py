@@ -14,7 +14,7 @@ from typing import Any
 from nohaven.errors import InputError
 from nohaven.interop._internal.names import NS, PREFIX_OF, split
 
-__all__ = ["JSON_NAMESPACES", "from_json_text", "to_clark_types", "to_prefixed_types"]
+__all__ = ["JSON_NAMESPACES", "from_json_text", "object_types", "to_clark_types", "to_prefixed_types"]
 
 JSON_NAMESPACES = {("" if prefix == "core" else prefix): uri for prefix, uri in NS.items()
                    if prefix not in ("config", "destination", "encryption", "iripolicy", "dictionaries")}
@@ -48,6 +48,22 @@ def to_prefixed_types(data: Any) -> Any:
             raise InputError.field("@xsi:type", f"{value!r} is not an object type of a TS 103 120 namespace")
         return f"{prefix}:{local}"
     return _walk_types(data, convert)
+
+
+def object_types(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every "@xsi:type" value with where it is ('Payload.RequestPayload....HI1Object.@xsi:type')."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else key
+            if key == "@xsi:type" and isinstance(value, str):
+                found.append((where, value))
+            else:
+                found += object_types(value, where)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found += object_types(item, f"{path}[{index}]")
+    return found
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
