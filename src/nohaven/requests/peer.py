@@ -25,7 +25,7 @@ from nohaven.requests import exchange
 from nohaven.requests.lifecycle import RequestType, check_transition
 from nohaven.requests.models import Case, CooperationRequest, PeerMessage, RequestAttachment, RequestEvent
 from nohaven.requests.schema import RequestIn
-from nohaven.requests.service import _build, _visible, refresh_clocks, request_view
+from nohaven.requests.service import build_request, refresh_clocks, request_view, visible_request
 
 __all__ = [
     "add_attachment",
@@ -83,7 +83,7 @@ def receive_request(session: Session, peer: Peer, object_id: str, data: RequestI
     case = Case(reference=f"tmp-{uuid.uuid4()}", title=f"{data.requesting_state} {data.their_reference}: "
                 f"{data.offence}"[:300], created_at=now, created_by=None, members=[])
     actor = f"node:{peer}"
-    req = _build(session, data, case=case, requested_state=node.state_code, actor=actor, user_id=None,
+    req = build_request(session, data, case=case, requested_state=node.state_code, actor=actor, user_id=None,
                  profile=profile, original=original, now=now)
     req.exchange_id, req.peer_country, req.peer_node_id = object_id, peer.state, peer.node_id
     session.add(req)
@@ -170,7 +170,7 @@ def state_for_peer(session: Session, peer: Peer, object_id: str) -> CooperationR
 def add_attachment(session: Session, subject: Subject, request_id: int, *, name: str, media_type: str, size: int,
                    sha256: str, now: datetime) -> RequestAttachment:
     """Attach stored content to a request; for a request received from another node, it is delivered to it."""
-    req = _visible(session, subject, request_id, Action.REQUEST_TRANSITION)
+    req = visible_request(session, subject, request_id, Action.REQUEST_TRANSITION)
     name = name.strip().replace("/", "_").replace("\\", "_")
     if not name or len(name) > 255:
         raise InputError.field("name", "give the file a name of 1 to 255 characters")
@@ -193,7 +193,7 @@ def attachments_of(session: Session, request_id: int) -> list[RequestAttachment]
 
 def attachment_for(session: Session, subject: Subject, request_id: int, attachment_id: int) -> RequestAttachment:
     """An attachment the subject may read (audited)."""
-    _visible(session, subject, request_id, Action.REQUEST_READ)
+    visible_request(session, subject, request_id, Action.REQUEST_READ)
     attachment = session.get(RequestAttachment, attachment_id)
     if attachment is None or attachment.request_id != request_id:
         raise NotFoundError(f"attachment {attachment_id} of request {request_id} not found")

@@ -51,7 +51,7 @@ def _load(session: Session, request_id: int) -> CooperationRequest | None:
     ).scalar_one_or_none()
 
 
-def _visible(session: Session, subject: Subject, request_id: int, action: Action) -> CooperationRequest:
+def visible_request(session: Session, subject: Subject, request_id: int, action: Action) -> CooperationRequest:
     """The request if the subject may act on it; otherwise 'not found', so existence does not leak."""
     req = _load(session, request_id)
     if req is None:
@@ -106,7 +106,7 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
                     created_at=now, created_by=subject.user_id,
                     members=[CaseMember(user_id=subject.user_id, added_at=now)])
 
-    req = _build(session, data, case=case, requested_state=requested_state, actor=subject.username,
+    req = build_request(session, data, case=case, requested_state=requested_state, actor=subject.username,
                  user_id=subject.user_id, profile=profile, original=original, now=now)
     session.add(req)
     session.flush()
@@ -134,7 +134,7 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     return req
 
 
-def _build(session: Session, data: RequestIn, *, case: Case, requested_state: str, actor: str,
+def build_request(session: Session, data: RequestIn, *, case: Case, requested_state: str, actor: str,
            user_id: int | None, profile: LegalProfile, original: CooperationRequest | None,
            now: datetime) -> CooperationRequest:
     """The request built in memory, clocks included, to be written in one flush; its collections start out
@@ -170,7 +170,7 @@ def _linked_original(session: Session, subject: Subject, data: RequestIn) -> Coo
     if data.extends_id is None:
         return None
     try:
-        original = _visible(session, subject, data.extends_id, Action.REQUEST_LINK)
+        original = visible_request(session, subject, data.extends_id, Action.REQUEST_LINK)
     except NotFoundError:
         raise InputError.field("extends_id", f"request {data.extends_id} not found") from None
     if original.type != RequestType.PRESERVATION:
@@ -185,7 +185,7 @@ def _linked_preservation(session: Session, subject: Subject, data: RequestIn) ->
     if data.follows_preservation_id is None:
         return None
     try:
-        preservation = _visible(session, subject, data.follows_preservation_id, Action.REQUEST_LINK)
+        preservation = visible_request(session, subject, data.follows_preservation_id, Action.REQUEST_LINK)
     except NotFoundError:
         raise InputError.field("follows_preservation_id", f"request {data.follows_preservation_id} not found") from None
     if preservation.type != RequestType.PRESERVATION:
@@ -216,7 +216,7 @@ def refresh_clocks(session: Session, req: CooperationRequest, now: datetime) -> 
 
 def get_request(session: Session, subject: Subject, request_id: int) -> CooperationRequest:
     """One request, if the subject may see it (audited)."""
-    req = _visible(session, subject, request_id, Action.REQUEST_READ)
+    req = visible_request(session, subject, request_id, Action.REQUEST_READ)
     audit.record(session, actor=subject.username, action="request.read", object_type="request", object_id=req.id)
     return req
 
@@ -246,7 +246,7 @@ def transition(session: Session, subject: Subject, request_id: int, to: str, not
                now: datetime | None = None) -> CooperationRequest:
     """Change status if the lifecycle allows it (else IllegalTransitionError listing what is allowed)."""
     now = now or utcnow()
-    req = _visible(session, subject, request_id, Action.REQUEST_TRANSITION)
+    req = visible_request(session, subject, request_id, Action.REQUEST_TRANSITION)
     check_transition(req.type, req.status, to)
     if req.exchange_id and req.direction == "outgoing" and to != "Cancelled":
         raise ConflictError(f"{req.reference} is handled by {req.peer_country}'s node, which sets its status; "
@@ -271,7 +271,7 @@ def transition(session: Session, subject: Subject, request_id: int, to: str, not
 def acknowledge(session: Session, subject: Subject, request_id: int, now: datetime | None = None) -> CooperationRequest:
     """Record that an officer has taken the request in hand; stops the acknowledge-by clock."""
     now = now or utcnow()
-    req = _visible(session, subject, request_id, Action.REQUEST_ACKNOWLEDGE)
+    req = visible_request(session, subject, request_id, Action.REQUEST_ACKNOWLEDGE)
     if req.exchange_id and req.direction == "outgoing":
         raise ConflictError(f"{req.reference} is acknowledged by {req.peer_country}'s node, not here")
     if req.acknowledged_at is not None:
@@ -293,7 +293,7 @@ def confirm_written(session: Session, subject: Subject, request_id: int, note: s
                     now: datetime | None = None) -> CooperationRequest:
     """Record the written confirmation of a request made by voice, fax, e-mail or in person."""
     now = now or utcnow()
-    req = _visible(session, subject, request_id, Action.REQUEST_LINK)
+    req = visible_request(session, subject, request_id, Action.REQUEST_LINK)
     if req.channel not in clocks_mod.WRITTEN_CHANNELS:
         raise ConflictError(f"{req.reference} came through the platform; it needs no written confirmation")
     if req.written_confirmation_at is not None:
@@ -311,8 +311,8 @@ def link_follow_up(session: Session, subject: Subject, preservation_id: int, mla
                    now: datetime | None = None) -> CooperationRequest:
     """Link a preservation request to the MLA request that follows it (stops the MLA follow-up clock)."""
     now = now or utcnow()
-    preservation = _visible(session, subject, preservation_id, Action.REQUEST_LINK)
-    mla = _visible(session, subject, mla_id, Action.REQUEST_LINK)
+    preservation = visible_request(session, subject, preservation_id, Action.REQUEST_LINK)
+    mla = visible_request(session, subject, mla_id, Action.REQUEST_LINK)
     if preservation.type != RequestType.PRESERVATION:
         raise InputError.field("id", f"{preservation.reference} is not a preservation request")
     if mla.type != RequestType.MLA:
