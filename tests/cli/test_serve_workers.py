@@ -52,13 +52,15 @@ def test_two_workers_serve_the_api_on_postgresql(tmp_path: Path, db_url: str) ->
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
-    server = subprocess.Popen([*base, "serve", "--workers", "2", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen([*base, "serve", "--workers", "2", "--port", str(port)], env=env,
+                                  stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         root = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
+            assert server.poll() is None, log_path.read_text()
             try:
                 if httpx.get(f"{root}/api/v1/health", timeout=1).json()["state"] == "XA":
                     break
@@ -68,8 +70,11 @@ def test_two_workers_serve_the_api_on_postgresql(tmp_path: Path, db_url: str) ->
                               json=request_body(their_reference=f"XB-{n}"), timeout=30) for n in range(4)]
         assert [r.status_code for r in created] == [201] * 4, created[-1].text
         assert len({r.json()["reference"] for r in created}) == 4
+        # Both workers come up (on a loaded machine the second may take a while after the first answers).
+        while log_path.read_text().count("Started server process") < 2 and time.monotonic() < deadline + 60:
+            time.sleep(0.2)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    log = server.stdout.read().decode() if server.stdout else ""
+    log = log_path.read_text()
     assert log.count("Started server process") >= 2, log
