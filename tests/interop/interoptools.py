@@ -53,5 +53,8 @@ def bodies() -> dict[str, dict[str, Any]]:
 
 
 def create(node: Node, subject: Subject, body: dict[str, Any]) -> dict[str, Any]:
+    """Create the request, then read it back in a transaction of its own, as `request export` does."""
     with node.work() as session:
-        return requests.request_view(requests.create_request(session, subject, body))
+        request_id = requests.create_request(session, subject, body).id
+    with node.work() as session:
+        return requests.request_view(requests.get_request(session, subject, request_id))

@@ -12,7 +12,7 @@ from interoptools import AUTHORITY, JSON_SCHEMAS, SCHEMA_DIR, bodies, create
 
 from conftest import make_user
 from nohaven.errors import InputError
-from nohaven.interop import Endpoint, export_json, export_xml, load_schema_set, parse_xml
+from nohaven.interop import Endpoint, export_json, export_xml, import_json, import_xml, load_schema_set, parse_xml
 from nohaven.interop._internal.names import NS, XSI_TYPE
 from nohaven.node import Node
 from nohaven.requests import service as requests
@@ -96,7 +96,8 @@ def test_identifiers_times_and_references(views: dict[str, dict[str, Any]]) -> N
     assert task.findtext(f".//{Q['task']}AlternativePreservationReference/{Q['task']}ReferenceValue") == "XB-247-0001"
     authorisation = objects(data)[0]
     assert authorisation.findtext(Q["auth"] + "AuthorisationReference") == "XB-247-0002"
-    assert authorisation.findtext(Q["auth"] + "AuthorisationCreationTimestamp") == "2026-11-27T09:15:00+01:00"
+    # the node keeps the instant in UTC, and exports it so
+    assert authorisation.findtext(Q["auth"] + "AuthorisationCreationTimestamp") == "2026-11-27T08:15:00+00:00"
     approver = authorisation.find(f"{Q['auth']}AuthorisationApprovalDetails/{Q['common']}ApproverDetails")
     assert approver is not None and approver.findtext(Q["common"] + "ApproverName") == AUTHORITY["officer"]
     assert [c.findtext(Q["common"] + "PhoneNumber") for c in approver.iter(Q["common"] + "ApproverContactDetails")
@@ -170,3 +171,17 @@ def test_a_short_view_or_a_bad_endpoint_is_refused(views: dict[str, dict[str, An
         export_xml(short, schema_dir=SCHEMA_DIR)
     with pytest.raises(InputError, match="node"):
         export_xml(views["mla"], node_id="", schema_dir=SCHEMA_DIR)
+
+
+def test_a_tampered_export_is_refused_naming_the_location(views: dict[str, dict[str, Any]]) -> None:
+    text = export_xml(views["subscriber"], schema_dir=SCHEMA_DIR).decode()
+    tampered = text.replace("<task:DesiredStatus>", "<task:Urgency>high</task:Urgency><task:DesiredStatus>", 1)
+    with pytest.raises(InputError) as caught:
+        import_xml(tampered.encode(), schema_dir=SCHEMA_DIR)
+    assert caught.value.errors[0]["field"] == ("/HI1Message/Payload/RequestPayload/ActionRequests/ActionRequest[3]/"
+                                               "CREATE/HI1Object/task:Urgency")
+    document = export_json(views["subscriber"], schema_dir=SCHEMA_DIR)
+    document["Header"]["Timestamp"] = "yesterday"
+    with pytest.raises(InputError) as caught:
+        import_json(document, schema_dir=SCHEMA_DIR)
+    assert caught.value.errors[0]["field"] == "/HI1Message/Header/Timestamp"

@@ -23,7 +23,7 @@ Owner/Name/Value):
   type emergency          auth:AuthorisationFlags/auth:AuthorisationFlag D ETSI/AuthorisationFlag/IsEmergency and
                           task:Flags/task:LDTaskFlag D ETSI/LDTaskFlag/IsEmergency
   priority                auth:AuthorisationPriority D ETSI/AuthorisationPriority/High (urgent) or Routine (normal)
-  request_date            auth:AuthorisationCreationTimestamp (whole seconds)
+  request_date            auth:AuthorisationCreationTimestamp (whole seconds, in UTC as the node keeps it)
   requesting_authority    auth:AuthorisationApprovalDetails/common:ApproverDetails:
     .officer                common:ApproverName
     .organisation, .email,  the first common:ApproverContactDetails: common:Name, EmailAddress, PhoneNumber,
