@@ -27,7 +27,7 @@ from nohaven.errors import (
 )
 from nohaven.federation.context import FederationContext
 from nohaven.federation.envelope import Envelope, VerifiedEnvelope, error_reply, new_envelope, verify_envelope
-from nohaven.federation.errors import EnvelopeRefusedError, FederationError
+from nohaven.federation.errors import EnvelopeRefusedError, FederationError, ReplayedEnvelopeError
 from nohaven.federation.models import InboxMessage
 from nohaven.federation.network_directory import EndpointID
 from nohaven.federation.payload import (
@@ -146,10 +146,13 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
             to, tid = verified.header.SenderIdentifier, verified.header.TransactionIdentifier
             if check_only:
                 return Answer(0, b""), verified
-            if verified.retry:
-                row = session.get(InboxMessage, tid)
-                if row is not None:
-                    return _receipt(ctx, verified, row.receipt), verified
+            # Looked up whether or not the replay store still knows the transaction: its records are pruned once
+            # older than the skew, but a sender may retry long after (it got no answer and was down meanwhile).
+            row = session.get(InboxMessage, tid)
+            if row is not None:
+                if (row.sender_country, row.sender_id) != (to.CountryCode, to.UniqueIdentifier):
+                    raise _used_by_another_node(verified)
+                return _receipt(ctx, verified, row.receipt), verified
             try:
                 req = _act(session, verified, now, delivered)
             except NohavenError as exc:
@@ -165,6 +168,15 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
             return _receipt(ctx, verified, content), verified
     except NohavenError as exc:
         return _signed_error(ctx, exc, to, tid), None
+
+
+def _used_by_another_node(verified: VerifiedEnvelope) -> ReplayedEnvelopeError:
+    sender, tid = verified.header.SenderIdentifier, verified.header.TransactionIdentifier
+    message = f"transaction {tid}: this transaction id was used by another node; a replay does nothing"
+    error = ReplayedEnvelopeError(message, transaction_id=tid, sender=sender.model_dump())
+    error.audit = {"actor": ACTOR, "action": "federation.envelope.receive", "object_type": "envelope",
+                   "object_id": tid, "reason": f"{error.reason}: {message} (claimed sender {sender})"}
+    return error
 
 
 class _CheckOnly:
