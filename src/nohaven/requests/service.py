@@ -328,6 +328,15 @@ def link_follow_up(session: Session, subject: Subject, preservation_id: int, mla
     return preservation
 
 
+def allowed_statuses(req: CooperationRequest) -> list[str]:
+    """The statuses this node may move the request to: the lifecycle's, or for a request sent over the federation
+    only Cancelled (the requested node sets its status)."""
+    allowed = allowed_transitions(req.type, req.status)
+    if req.exchange_id and req.direction == "outgoing":
+        return [s for s in allowed if s == "Cancelled"]
+    return allowed
+
+
 def request_view(req: CooperationRequest, now: datetime | None = None, *, full: bool = True) -> dict[str, Any]:
     """The request as the API, CLI and web UI show it."""
     now = now or utcnow()
@@ -352,7 +361,7 @@ def request_view(req: CooperationRequest, now: datetime | None = None, *, full: 
         "channel": req.channel,
         "priority": req.priority,
         "status": req.status,
-        "allowed_transitions": allowed_transitions(req.type, req.status),
+        "allowed_transitions": allowed_statuses(req),
         "requesting_state": req.requesting_state,
         "requested_state": req.requested_state,
         "their_reference": req.their_reference,

@@ -15,7 +15,6 @@ from nohaven.directory import service as directory
 from nohaven.errors import InputError, NohavenError
 from nohaven.requests import exchange, peer
 from nohaven.requests import service as requests
-from nohaven.requests.lifecycle import allowed_transitions
 from nohaven.timeutil import utcnow
 from nohaven.web import views
 from nohaven.web.forms import (
@@ -128,17 +127,10 @@ def _detail(session: Session, viewer: Viewer, request_id: int) -> dict[str, Any]
             "times": {name: views.instant(getattr(req, name), local) for name in (
                 "request_date", "received_at", "acknowledged_at", "written_confirmation_at", "preserved_at",
                 "created_at")},
-            "allowed": _allowed(req), "case": req.case.reference,
+            "allowed": requests.allowed_statuses(req), "case": req.case.reference,
             "messages": [{**exchange.message_view(m), "at": views.instant(m.last_attempt_at or m.created_at, local)}
                          for m in exchange.messages_of(session, req.id)],
             "attachments": peer.attachments_of(session, req.id)}
-
-
-def _allowed(req: Any) -> list[str]:
-    allowed = allowed_transitions(req.type, req.status)
-    if req.exchange_id and req.direction == "outgoing":  # the requested node sets the status; we may withdraw
-        return [s for s in allowed if s == "Cancelled"]
-    return allowed
 
 
 @router.get("/requests/{request_id}")
