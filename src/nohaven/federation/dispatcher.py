@@ -64,6 +64,10 @@ class _Transient(Exception):
     """The attempt failed in a way a later attempt may not."""
 
 
+class _Unreachable(_Transient):
+    """The receiving node could not be reached: no connection, or no answer in time."""
+
+
 class _Permanent(Exception):
     """The receiver refused the message for a reason sending it again cannot cure."""
 
@@ -116,8 +120,9 @@ class Dispatcher:
         """Claim the due messages and send each once."""
         self._forget_old_transactions()
         result = DispatchResult()
+        unreachable: dict[str, str] = {}
         for message_id in self._claim(limit):
-            outcome = self.send(message_id)
+            outcome = self.send(message_id, unreachable)
             setattr(result, outcome, getattr(result, outcome) + 1)
         return result
 
@@ -159,8 +164,12 @@ class Dispatcher:
             return [m.id for m in rows]
 
     # -- one message ---------------------------------------------------------------------------------------------
-    def send(self, message_id: int) -> str:
-        """Send one claimed message; record and return 'received', 'retrying' or 'failed'."""
+    def send(self, message_id: int, unreachable: dict[str, str] | None = None) -> str:
+        """Send one claimed message; record and return 'received', 'retrying' or 'failed'.
+
+        `unreachable`: inbox URLs that could not be reached earlier in this pass, and why. Their other messages
+        wait for a later pass instead of each waiting out its own timeout, which would hold up every message
+        to every other node behind them."""
         with self.ctx.node.db.session() as session:
             message = session.get(PeerMessage, message_id)
             if message is None:
@@ -174,8 +183,15 @@ class Dispatcher:
                                  f"State {country}" + (f" named {node_id}" if node_id else ""))
             if node_id is None:
                 self._pin_node(message_id, entry)
+            if unreachable is not None and entry.inbox_url in unreachable:
+                raise _Transient(f"not sent: {unreachable[entry.inbox_url]} (an earlier message of this pass)")
             envelope = self._sign(entry, tid, payload)
-            response = self._post(entry, envelope, payload)
+            try:
+                response = self._post(entry, envelope, payload)
+            except _Unreachable as exc:
+                if unreachable is not None:
+                    unreachable[entry.inbox_url] = str(exc)
+                raise
             receipt = self._verify_answer(entry, tid, response)
         except _Transient as exc:
             self._record_failure(message_id, str(exc), permanent=False, attempts=attempts)
@@ -216,6 +232,8 @@ class Dispatcher:
                 return self.client.post(url, content=deliver_body(body, self.blobs, payload["items"]),
                                         headers={"content-type": DELIVER_MEDIA_TYPE})
             return self.client.post(url, content=body, headers={"content-type": "application/json"})
+        except (httpx.ConnectError, httpx.TimeoutException) as exc:
+            raise _Unreachable(f"{type(exc).__name__} posting to {url}: {exc}"[:500]) from None
         except httpx.HTTPError as exc:
             raise _Transient(f"{type(exc).__name__} posting to {url}: {exc}"[:500]) from None
         except NohavenError as exc:  # an attachment missing from the blob store
