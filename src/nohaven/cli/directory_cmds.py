@@ -57,6 +57,7 @@ def list_(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
         return
     table = Table("code", "name", "preservation", "ack urgent", "ack normal")
     for r in rows:
-        ack = r["acknowledgement"] or {}
-        table.add_row(r["code"], r["name"], r["preservation_period"], ack.get("urgent", ""), ack.get("normal", ""))
+        ack = r["acknowledgement"] if isinstance(r["acknowledgement"], dict) else {}
+        table.add_row(str(r["code"]), str(r["name"]), str(r["preservation_period"]), str(ack.get("urgent", "")),
+                      str(ack.get("normal", "")))
     console.print(table)

@@ -17,7 +17,7 @@ from nohaven.errors import NohavenError
 try:  # newer Typer releases vendor Click; their exceptions are not Click's
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - Typer that uses Click itself
-    from click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="nohaven: the 24/7 high-tech crime network node.")

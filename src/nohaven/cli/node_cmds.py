@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import typer
@@ -114,7 +115,7 @@ def serve(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
                 worker.stop()
 
 
-def _tls_options(settings: Settings, cert: Path | None, key: Path | None) -> dict[str, str]:
+def _tls_options(settings: Settings, cert: Path | None, key: Path | None) -> dict[str, Any]:
     cert, key = cert or settings.tls_cert_file, key or settings.tls_key_file
     if cert is None and key is None:
         return {}

@@ -43,7 +43,8 @@ def list_(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
         return
     table = Table("user", "role", "active", "TOTP")
     for r in rows:
-        table.add_row(r["username"], r["role"], str(r["active"]), "enrolled" if r["totp"] else "not enrolled")
+        table.add_row(str(r["username"]), str(r["role"]), str(r["active"]),
+                      "enrolled" if r["totp"] else "not enrolled")
     console.print(table)
 
 

@@ -170,7 +170,7 @@ class StateEntry(Strict):
 
 
 class DirectoryDocument(Strict):
-    format: Literal["nohaven-directory/1"] = FORMAT
+    format: Literal["nohaven-directory/1"] = "nohaven-directory/1"
     states: list[StateEntry] = Field(min_length=1)
 
     @model_validator(mode="after")
