@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +86,9 @@ class Dispatcher:
     def __init__(self, ctx: FederationContext, client: httpx.Client | None = None) -> None:
         self.ctx = ctx
         settings = ctx.settings
-        verify: Any = str(settings.federation_ca_file) if settings.federation_ca_file else True
+        verify: ssl.SSLContext | bool = True
+        if settings.federation_ca_file:
+            verify = ssl.create_default_context(cafile=str(settings.federation_ca_file))
         self.client = client or httpx.Client(timeout=settings.federation_timeout_seconds, verify=verify)
         self.blobs = BlobStore(settings.blob_dir)
         self._stop = threading.Event()
