@@ -5,6 +5,8 @@ the receiving node's status changes flow back in order. Node B runs on SQLite an
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -184,3 +186,25 @@ def test_statuses_flow_back_and_b_restarts_on_either_database(tmp_path: Path, db
     with running(net):
         assert net["XB"].node.db.engine.dialect.name == db_url.split(":")[0].split("+")[0]
         _statuses_flow_back(net, count=30)
+
+
+def test_a_node_that_does_not_answer_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    """XC's host takes connections and never answers; A's messages to XB must not wait behind XC's timeouts."""
+    net = build_network(tmp_path / "net", states=("XA", "XB", "XC"))
+    with socket.socket() as black_hole, running(net, "XA", "XB"):
+        black_hole.bind(("127.0.0.1", net["XC"].demo.port))
+        black_hole.listen(1)  # never accepted: connections hang, then the backlog is full and they time out
+        a, b = net["XA"], net["XB"]
+        olga = a.subject()
+        with a.node.work() as session:
+            for n in range(15):
+                requests.create_request(session, olga, outgoing_preservation(n, receiver="XC"))
+            requests.create_request(session, olga, outgoing_preservation(15))
+        started = time.monotonic()
+        wait_for(lambda: any(m.state == "received" for m in a.messages()), 60, "the message to XB", a, b)
+        waited = time.monotonic() - started
+        to_xc = [m for m in a.messages() if m.receiver_country == "XC"]
+        assert {m.state for m in to_xc} <= {"queued", "sent"}
+        assert any("Timeout" in m.last_error for m in to_xc), [m.last_error for m in to_xc]
+        # Each of the 15 messages to XC takes the 2 s timeout when tried; one is enough to know XC is away.
+        assert waited < 12, f"the message to XB waited {waited:.1f} s behind those to XC"
