@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     secret_key: SecretStr | None = None
     cookie_secure: bool = True
+    cookie_prefix: str = Field(default="nohaven", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     session_hours: float = 12.0
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)

@@ -72,6 +72,7 @@ def environment(node: DemoNode) -> dict[str, str]:
     """The NOHAVEN_* variables that make `nohaven serve` this demo node."""
     return {"NOHAVEN_DATA_DIR": str(node.data_dir), "NOHAVEN_DEMO_MODE": "true",
             "NOHAVEN_FEDERATION_NODE_ID": node.node_id,
+            "NOHAVEN_COOKIE_PREFIX": f"nohaven_{node.state.lower()}",  # one browser, a tab per node
             "NOHAVEN_FEDERATION_AUTHORITY_KEYS": str(node.base / "authority" / "authority.pub"),
             "NOHAVEN_FEDERATION_DIRECTORY_FILE": str(node.base / DIRECTORY_FILE)}
 

@@ -19,11 +19,13 @@ from nohaven.auth.models import User
 from nohaven.directory import service as directory
 from nohaven.errors import AuthenticationError, ConflictError, InputError, NohavenError
 from nohaven.web.session import (
+    PRELOGIN_COOKIE,
     AnyCsrfUser,
     PartialCsrfUser,
     PartialUser,
     Viewer,
     clear_cookie,
+    cookie_name,
     node_of,
     prelogin_csrf,
     set_cookie,
@@ -41,7 +43,8 @@ def _client(request: Request) -> str:
 
 
 def _login_form(request: Request, *, username: str = "", error: str = "", status: int = 200) -> HTMLResponse:
-    token = request.cookies.get("nohaven_prelogin") or secrets.token_urlsafe(32)
+    prelogin = request.cookies.get(cookie_name(node_of(request).settings, PRELOGIN_COOKIE))
+    token = prelogin or secrets.token_urlsafe(32)
     response = page(request, "login.html", status=status, csrf_token=token, username=username, error=error)
     set_prelogin_cookie(response, node_of(request), token)
     return response

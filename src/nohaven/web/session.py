@@ -15,14 +15,22 @@ from fastapi import Depends, Request, Response
 from nohaven.auth.models import User
 from nohaven.auth.policy import Action, Decision, Subject, decide
 from nohaven.auth.service import NewWebSession, find_web_session, subject_of
+from nohaven.config import Settings
 from nohaven.directory import service as directory
 from nohaven.errors import AuthenticationError, PermissionDeniedError
 from nohaven.node import Node
 
-__all__ = ["COOKIE", "PRELOGIN_COOKIE", "CsrfUser", "PartialUser", "WebUser", "clear_cookie", "set_cookie"]
+__all__ = ["COOKIE", "PRELOGIN_COOKIE", "CsrfUser", "PartialUser", "WebUser", "clear_cookie", "cookie_name",
+           "set_cookie"]
 
-COOKIE = "nohaven_session"
-PRELOGIN_COOKIE = "nohaven_prelogin"  # double-submit token for the log-in form, before any session exists
+COOKIE = "session"
+PRELOGIN_COOKIE = "prelogin"  # double-submit token for the log-in form, before any session exists
+
+
+def cookie_name(settings: Settings, base: str) -> str:
+    """NOHAVEN_COOKIE_PREFIX + base: nodes on one host (the demo's, on several ports of 127.0.0.1) need their own
+    names, since browsers keep cookies per host, not per port."""
+    return f"{settings.cookie_prefix}_{base}"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
@@ -51,7 +59,7 @@ class Viewer:
 
 
 def _viewer(request: Request, *, stage: str | None) -> Viewer:
-    cookie = request.cookies.get(COOKIE, "")
+    cookie = request.cookies.get(cookie_name(node_of(request).settings, COOKIE), "")
     if not cookie:
         raise AuthenticationError("log in first")
     with node_of(request).work() as session:
@@ -115,7 +123,7 @@ async def password_session_csrf(request: Request) -> Viewer:
 
 async def prelogin_csrf(request: Request) -> None:
     """The log-in form carries the token of its pre-login cookie (against log-in CSRF)."""
-    cookie = request.cookies.get(PRELOGIN_COOKIE, "")
+    cookie = request.cookies.get(cookie_name(node_of(request).settings, PRELOGIN_COOKIE), "")
     if not cookie or not secrets.compare_digest((await _submitted_token(request)).encode(), cookie.encode()):
         raise PermissionDeniedError("the log-in form's security token is missing or out of date; reload the page "
                                     "and try again")
@@ -129,14 +137,15 @@ AnyCsrfUser = Annotated[Viewer, Depends(any_session_csrf)]
 
 
 def set_cookie(response: Response, node: Node, new: NewWebSession) -> None:
-    response.set_cookie(COOKIE, new.cookie_value, expires=new.expires_at, httponly=True, samesite="strict",
-                        secure=node.settings.cookie_secure, path="/")
+    response.set_cookie(cookie_name(node.settings, COOKIE), new.cookie_value, expires=new.expires_at, httponly=True,
+                        samesite="strict", secure=node.settings.cookie_secure, path="/")
 
 
 def clear_cookie(response: Response, node: Node) -> None:
-    response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=node.settings.cookie_secure, path="/")
+    response.delete_cookie(cookie_name(node.settings, COOKIE), httponly=True, samesite="strict",
+                           secure=node.settings.cookie_secure, path="/")
 
 
 def set_prelogin_cookie(response: Response, node: Node, token: str) -> None:
-    response.set_cookie(PRELOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                        secure=node.settings.cookie_secure, path="/")
+    response.set_cookie(cookie_name(node.settings, PRELOGIN_COOKIE), token, max_age=3600, httponly=True,
+                        samesite="strict", secure=node.settings.cookie_secure, path="/")
