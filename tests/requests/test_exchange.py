@@ -234,3 +234,24 @@ def test_peer_policy(action: PeerAction, exchange_: Exchange, allowed: bool) -> 
     decision: Decision = decide_peer(XB, action, exchange_)
     assert decision.allowed is allowed, decision.reason
     assert decision.reason
+
+
+def test_a_follow_up_joins_the_case_of_what_it_follows_on_both_sides(node: Node, people: dict[str, Subject]) -> None:
+    rid, object_id = receive(node)
+    with node.work() as session:
+        requests.acknowledge(session, people["olga"], rid)
+    mla = RequestIn.model_validate(request_body(channel="platform", requesting_state="XB", type="mla",
+                                                data_items=[], their_reference="XB-2026-000043"))
+    with node.work() as session:
+        follow_up = peer.receive_request(session, XB, str(uuid.uuid4()), mla, utcnow(), follows_object_id=object_id)
+        preservation = session.get(CooperationRequest, rid)
+        assert preservation is not None and preservation.follow_up_mla_id == follow_up.id
+        assert follow_up.case_id == preservation.case_id  # olga, who handles the case, sees the follow-up
+        assert follow_up.id in [r.id for r in requests.list_requests(session, people["olga"])]
+    with node.work() as session:  # our own MLA follow-up of an outgoing preservation also joins its case
+        sent = requests.create_request(session, people["olga"], outgoing())
+        ours = requests.create_request(session, people["olga"], outgoing(
+            type="mla", data_items=[], follows_preservation_id=sent.id))
+        assert ours.case_id == sent.case_id
+        queued = exchange.messages_of(session, ours.id)[0]
+        assert queued.payload["follows_object_id"] == sent.exchange_id

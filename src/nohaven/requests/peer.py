@@ -65,7 +65,8 @@ def _event(req: CooperationRequest, peer: Peer, kind: str, now: datetime, **fiel
 def receive_request(session: Session, peer: Peer, object_id: str, data: RequestIn, now: datetime, *,
                     extends_object_id: str | None = None, follows_object_id: str | None = None) -> CooperationRequest:
     """File the request another State's node sent: a new incoming request in a case of its own, unassigned
-    (the 24/7 desk sees it; the officer who acknowledges it takes it)."""
+    (the 24/7 desk sees it; the officer who acknowledges it takes it) — or, for an extension or an MLA follow-up,
+    in the case of the request it follows, with whoever handles that case."""
     require_peer(peer, PeerAction.CREATE, Exchange(requesting_state=data.requesting_state), object_id=object_id)
     if find_exchanged(session, peer.state, object_id) is not None:
         raise ConflictError(f"request object {object_id} from {peer} exists already")
@@ -80,24 +81,30 @@ def receive_request(session: Session, peer: Peer, object_id: str, data: RequestI
     original = find_exchanged(session, peer.state, extends_object_id) if extends_object_id else None
     if original is not None and (original.type != RequestType.PRESERVATION or original.status != "Preserved"):
         original = None
-    case = Case(reference=f"tmp-{uuid.uuid4()}", title=f"{data.requesting_state} {data.their_reference}: "
-                f"{data.offence}"[:300], created_at=now, created_by=None, members=[])
+    preservation = find_exchanged(session, peer.state, follows_object_id) if follows_object_id else None
+    if preservation is not None and (preservation.type != RequestType.PRESERVATION or data.type != RequestType.MLA
+                                     or preservation.follow_up_mla_id is not None):
+        preservation = None
+    linked = original or preservation  # an extension or MLA follow-up joins the case of what it follows
+    case = linked.case if linked is not None else Case(
+        reference=f"tmp-{uuid.uuid4()}", title=f"{data.requesting_state} {data.their_reference}: "
+        f"{data.offence}"[:300], created_at=now, created_by=None, members=[])
+    new_case = linked is None
     actor = f"node:{peer}"
     req = build_request(session, data, case=case, requested_state=node.state_code, actor=actor, user_id=None,
-                 profile=profile, original=original, now=now)
+                        profile=profile, original=original, now=now)
     req.exchange_id, req.peer_country, req.peer_node_id = object_id, peer.state, peer.node_id
     session.add(req)
     session.flush()
-    case.reference = f"CASE-{now.year}-{case.id:05d}"
+    if new_case:
+        case.reference = f"CASE-{now.year}-{case.id:05d}"
     req.reference = f"{node.state_code}-{now.year}-{req.id:06d}"
     _event(req, peer, "received_from_peer", now, note=f"received from {peer} (their reference "
            f"{data.their_reference or 'none'})")
     if original is not None:
         _event(original, peer, "extension_requested", now, note=f"extended by {req.reference}")
         refresh_clocks(session, original, now)
-    preservation = find_exchanged(session, peer.state, follows_object_id) if follows_object_id else None
-    if preservation is not None and preservation.type == RequestType.PRESERVATION \
-            and preservation.follow_up_mla_id is None and req.type == RequestType.MLA:
+    if preservation is not None:
         preservation.follow_up_mla_id = req.id
         _event(preservation, peer, "mla_follow_up_linked", now, note=f"MLA request {req.reference}")
         _event(req, peer, "follows_preservation", now, note=f"follows {preservation.reference}")

@@ -94,11 +94,14 @@ def create_request(session: Session, subject: Subject, payload: RequestIn | dict
     existing_case = None
     if data.case_reference:
         existing_case = session.execute(select(Case).where(Case.reference == data.case_reference)).scalar_one_or_none()
+    original = _linked_original(session, subject, data)
+    preservation = _linked_preservation(session, subject, data)
+    if existing_case is None and not data.case_reference:  # an extension or MLA follow-up joins its case
+        linked = original or preservation
+        existing_case = linked.case if linked is not None else None
     members = members_of(session, existing_case.id) if existing_case else frozenset()
     require(subject, Action.REQUEST_CREATE, object_type="request", object_id="(new)",
             target=Target(case_members=members, request_type=data.type.value, new_case=existing_case is None))
-    original = _linked_original(session, subject, data)
-    preservation = _linked_preservation(session, subject, data)
     case = existing_case
     if case is None:
         require(subject, Action.CASE_CREATE, object_type="case", object_id=data.case_reference or "(new)")
