@@ -1,0 +1,198 @@
+"""Sealed evidence bundles: writing one from a store and its custody log, and cosigning a received one.
+
+A bundle is a ZIP64 file (see docs/evidence.md):
+
+    manifest.json                       what is sealed: case, items (path, digests, size, acquisition), events
+    case.jsonld                         the CASE/UCO view
+    items/<exhibit>/<name>              each item, stored uncompressed
+    custody/events/<index>.json         each custody event of the case, its exact logged bytes
+    custody/proofs/<index>.tlog-proof   its inclusion in the checkpointed tree (C2SP tlog-proof)
+    custody/checkpoint                  the signed checkpoint (C2SP tlog-checkpoint), with any cosignatures
+
+The seal itself is a custody event (`sealed`) recording the SHA-256 of manifest.json and case.jsonld; it is
+logged, checkpointed and proven like the others, so the signature on the checkpoint covers every byte.
+Items are streamed through (copied and hashed in one pass); the file appears only once complete (temporary
+file, then rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from nohaven.errors import InputError
+from nohaven.evidence.canonical import canonical_bytes
+from nohaven.evidence.caseuco import case_graph
+from nohaven.evidence.custody import CustodyLedger, make_event, parse_event
+from nohaven.evidence.errors import StoreError
+from nohaven.evidence.hashing import MultiHasher, Progress, TeeReader
+from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
+from nohaven.evidence.proofs import InclusionProof
+from nohaven.evidence.store import BlobSource
+from nohaven.timeutil import require_aware, utcnow
+
+__all__ = ["BUNDLE_FORMAT", "SealResult", "cosign_bundle", "seal", "write_atomically"]
+
+BUNDLE_FORMAT = "nohaven-evidence-bundle/1"
+MANIFEST = "manifest.json"
+CASE_JSONLD = "case.jsonld"
+CHECKPOINT = "custody/checkpoint"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+def event_member(index: int) -> str:
+    return f"custody/events/{index}.json"
+
+
+def proof_member(index: int) -> str:
+    return f"custody/proofs/{index}.tlog-proof"
+
+
+@dataclass(frozen=True)
+class SealResult:
+    path: Path
+    case: str
+    items: int
+    events: int
+    sealed_index: int
+    checkpoint: SignedNote
+    manifest_sha256: str
+
+
+@contextlib.contextmanager
+def write_atomically(out: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside `out`, renamed over it only when the block finishes without error."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _segment(text: str) -> str:
+    cleaned = _UNSAFE.sub("_", text).strip(" .") or "_"
+    return cleaned[:120]
+
+
+def _item_path(exhibit: str, name: str, taken: set[str]) -> str:
+    parts = [_segment(p) for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    path = "/".join(["items", _segment(exhibit), *(parts or ["item"])])
+    base, n = path, 1
+    while path in taken:
+        n += 1
+        path = f"{base}.{n}"
+    taken.add(path)
+    return path
+
+
+def _zip_info(name: str, when: datetime, stored: bool) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    info.external_attr = 0o444 << 16
+    return info
+
+
+def case_events(log: CustodyLedger, case: str) -> list[tuple[int, bytes, dict[str, Any]]]:
+    """Every event of the case in the log, in log order."""
+    out = []
+    for index, data in log.events():
+        try:
+            event = parse_event(data, f"custody event {index}")
+        except ValueError as exc:
+            raise StoreError(f"the custody log is damaged: {exc}") from None
+        if event["case"] == case:
+            out.append((index, data, event))
+    return out
+
+
+def manifest_for(case: str, events: Sequence[tuple[int, bytes, dict[str, Any]]], sealed_at: datetime,
+                 sealed_by: str, origin: str) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for index, _data, event in events:
+        if event["event"] != "acquired":
+            continue
+        d = event["details"]
+        acquisition = {k: d[k] for k in ("source", "authority", "location", "tool", "tool_version", "started_at",
+                                         "ended_at") if k in d}
+        acquisition["examiner"] = event["actor"]
+        items.append({"path": _item_path(d["exhibit"], d["name"], taken), "exhibit": d["exhibit"], "name": d["name"],
+                      "size": d["size"], "sha256": d["sha256"], "sha1": d["sha1"], "md5": d["md5"],
+                      "acquired_event": index, "acquisition": acquisition})
+    return {"format": BUNDLE_FORMAT, "case": case, "log_origin": origin,
+            "sealed_at": require_aware(sealed_at, "sealed_at").isoformat().replace("+00:00", "Z"),
+            "sealed_by": sealed_by, "items": items, "events": [index for index, _d, _e in events]}
+
+
+def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, out: Path, sealed_by: str,
+         at: datetime | None = None, progress: Progress | None = None) -> SealResult:
+    """Write the sealed bundle of a case to `out` (see the module docstring)."""
+    if not sealed_by.strip():
+        raise InputError.field("--by", "say who seals the bundle")
+    sealed_at = require_aware(at, "at") if at is not None else utcnow()
+    events = case_events(log, case)
+    if not any(e["event"] == "acquired" for _i, _d, e in events):
+        raise InputError.field("--case", f"the case {case!r} has no acquired items in this store")
+    manifest = manifest_for(case, events, sealed_at, sealed_by, log.origin)
+    manifest_bytes = canonical_bytes(manifest, "manifest")
+    graph = case_graph(case, manifest["items"], [(i, e) for i, _d, e in events], log.origin)
+    graph_bytes = canonical_bytes(graph, "case.jsonld")
+    with write_atomically(out) as f, zipfile.ZipFile(f, "w", allowZip64=True) as zf, MultiHasher() as hasher:
+        for item in manifest["items"]:
+            with blobs.open_blob(item["sha256"]) as source, \
+                    zf.open(_zip_info(item["path"], sealed_at, True), "w", force_zip64=True) as dst:
+                got = hasher.hash_stream(TeeReader(source, dst), progress)
+            expected = {k: item[k] for k in ("sha256", "sha1", "md5")}
+            if got.digests != expected or got.size != item["size"]:
+                raise StoreError(f"the stored copy of {item['path']} no longer matches its acquisition "
+                                 f"(event {item['acquired_event']}); nothing was sealed")
+        sealed = make_event("sealed", at=sealed_at, actor=sealed_by, case=case,
+                            items=sorted({i["sha256"] for i in manifest["items"]}),
+                            details={"bundle_format": BUNDLE_FORMAT,
+                                     "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+                                     "case_jsonld_sha256": hashlib.sha256(graph_bytes).hexdigest()})
+        sealed_index = log.append(sealed)
+        note = log.checkpoint(signer)
+        size = Checkpoint.from_text(note.text).size
+        zf.writestr(_zip_info(MANIFEST, sealed_at, False), manifest_bytes)
+        zf.writestr(_zip_info(CASE_JSONLD, sealed_at, False), graph_bytes)
+        zf.writestr(_zip_info(CHECKPOINT, sealed_at, False), note.serialize())
+        all_events = [(i, d) for i, d, _e in events] + [(sealed_index, log.event_bytes(sealed_index))]
+        for index, data in all_events:
+            zf.writestr(_zip_info(event_member(index), sealed_at, False), data)
+            proof = InclusionProof(index, tuple(log.inclusion_proof(index, size)), note)
+            zf.writestr(_zip_info(proof_member(index), sealed_at, False), proof.serialize())
+    return SealResult(out, case, len(manifest["items"]), len(all_events), sealed_index, note,
+                      hashlib.sha256(manifest_bytes).hexdigest())
+
+
+def cosign_bundle(source: Path, out: Path, signer: NoteSigner, note: SignedNote) -> SignedNote:
+    """Copy a (verified) bundle to `out` with one more signature on its checkpoint, in the checkpoint and proofs."""
+    cosigned = note.with_signature(signer)
+    with zipfile.ZipFile(source) as zin, write_atomically(out) as f, zipfile.ZipFile(f, "w", allowZip64=True) as zout:
+        for info in zin.infolist():
+            if info.filename == CHECKPOINT:
+                zout.writestr(info, cosigned.serialize())
+            elif info.filename.startswith("custody/proofs/"):
+                proof = InclusionProof.parse(zin.read(info))
+                zout.writestr(info, InclusionProof(proof.index, proof.path, cosigned, proof.extra).serialize())
+            else:
+                with zin.open(info) as src, zout.open(info, "w", force_zip64=True) as dst:
+                    while chunk := src.read(1024 * 1024):
+                        dst.write(chunk)
+    return cosigned

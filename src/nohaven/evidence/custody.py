@@ -1,0 +1,230 @@
+"""Custody events and the append-only custody log, kept as one canonical JSON event per line in a directory.
+
+Each event is a leaf of an RFC 9162 Merkle tree: leaf hash = SHA-256(0x00 ‖ the event's canonical bytes, as
+written on its line, without the newline). Checkpoints of the tree are C2SP signed notes (`note.Checkpoint`).
+
+`CustodyLedger` is the small protocol a seal or a proof needs; `FileCustodyLog` implements it on a directory, and a
+node can implement it on its database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from nohaven.errors import InputError
+from nohaven.evidence.canonical import canonical_bytes, is_canonical, parse_strict
+from nohaven.evidence.errors import StoreError
+from nohaven.evidence.merkle import MerkleTree, leaf_hash
+from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
+from nohaven.timeutil import require_aware
+
+__all__ = ["EVENT_FORMAT", "EVENT_TYPES", "CustodyLedger", "FileCustodyLog", "make_event", "parse_event"]
+
+EVENT_FORMAT = "nohaven-custody-event/1"
+EVENT_TYPES = ("acquired", "sealed", "accessed", "exported", "transferred", "received", "disclosed", "verified")
+
+
+def _instant(value: datetime, field: str) -> str:
+    """An aware instant as ISO 8601 in UTC with a Z: one spelling per instant, so equal events hash equal."""
+    return require_aware(value, field).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def make_event(kind: str, *, at: datetime, actor: str, case: str, items: Sequence[str] = (),
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A custody event: what happened (`kind`), when (aware), who, in which case, to which items (SHA-256)."""
+    if kind not in EVENT_TYPES:
+        raise InputError.field("event", f"unknown custody event {kind!r}; one of {', '.join(EVENT_TYPES)}")
+    if not actor.strip():
+        raise InputError.field("actor", "say who acted")
+    if not case.strip():
+        raise InputError.field("case", "name the case")
+    return {"format": EVENT_FORMAT, "event": kind, "at": _instant(at, "at"), "actor": actor, "case": case,
+            "items": list(items), "details": dict(details or {})}
+
+
+def parse_event(data: bytes, where: str = "event") -> dict[str, Any]:
+    """Read an event's bytes: strict canonical JSON with the fields every event has; ValueError if not."""
+    value = parse_strict(data, where)
+    if not is_canonical(data, value):
+        raise ValueError(f"{where} is not in canonical (RFC 8785) form")
+    if not isinstance(value, dict) or value.get("format") != EVENT_FORMAT:
+        raise ValueError(f"{where} is not a {EVENT_FORMAT} event")
+    for key, kind in (("event", str), ("at", str), ("actor", str), ("case", str), ("items", list),
+                      ("details", dict)):
+        if not isinstance(value.get(key), kind):
+            raise ValueError(f"{where}: field {key!r} is missing or not a {kind.__name__}")
+    if value["event"] not in EVENT_TYPES:
+        raise ValueError(f"{where}: unknown event type {value['event']!r}")
+    return value
+
+
+class CustodyLedger(Protocol):
+    """What sealing and proving need from a custody log, whatever keeps it."""
+
+    origin: str
+
+    @property
+    def size(self) -> int: ...
+
+    def append(self, event: dict[str, Any]) -> int: ...
+
+    def event_bytes(self, index: int) -> bytes: ...
+
+    def events(self) -> Iterator[tuple[int, bytes]]: ...
+
+    def root(self, size: int | None = None) -> bytes: ...
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]: ...
+
+    def checkpoint(self, signer: NoteSigner) -> SignedNote: ...
+
+
+class FileCustodyLog:
+    """The custody log of a directory: `events.jsonl` plus `checkpoints/` (each signed checkpoint, by size).
+
+    Appends take an exclusive lock on the file and pick up lines other processes appended first, so several
+    processes may share one log. A line without its newline (a crash mid-append) stops the log from opening.
+    """
+
+    EVENTS = "events.jsonl"
+
+    def __init__(self, directory: Path, origin: str) -> None:
+        self.directory = directory
+        self.origin = origin
+        self._path = directory / self.EVENTS
+        self._tree = MerkleTree()
+        self._offsets: list[int] = []
+        self._end = 0
+        if not self._path.exists():
+            raise StoreError(f"{directory} holds no custody log ({self.EVENTS} missing); create it first")
+        self._catch_up()
+
+    @classmethod
+    def create(cls, directory: Path, origin: str) -> FileCustodyLog:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "checkpoints").mkdir(exist_ok=True)
+        with open(directory / cls.EVENTS, "xb"):
+            pass
+        return cls(directory, origin)
+
+    @property
+    def size(self) -> int:
+        return self._tree.size
+
+    def _catch_up(self) -> None:
+        """Read lines appended since we last looked (by us or another process)."""
+        with open(self._path, "rb") as f:
+            f.seek(self._end)
+            data = f.read()
+        if not data:
+            return
+        if not data.endswith(b"\n"):
+            torn_at = self._end + data.rfind(b"\n") + 1
+            raise StoreError(f"{self._path}: the last line is incomplete (an append was interrupted at byte "
+                             f"{torn_at}); the log is left as it is for examination")
+        start = 0
+        for line in data.split(b"\n")[:-1]:
+            self._offsets.append(self._end + start)
+            self._tree.append_hash(leaf_hash(line))
+            start += len(line) + 1
+        self._end += len(data)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        with open(self._path, "ab") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                self._catch_up()
+                yield f
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def append(self, event: dict[str, Any]) -> int:
+        """Append one event (made by `make_event`), durably; returns its index."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Iterable[dict[str, Any]]) -> list[int]:
+        """Append events in one write and one fsync; returns their indexes."""
+        lines = [canonical_bytes(e, "event") for e in events]
+        for line in lines:
+            parse_event(line)
+        with self._locked() as f:
+            first = self.size
+            blob = b"".join(line + b"\n" for line in lines)
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+            offset = self._end
+            for line in lines:
+                self._offsets.append(offset)
+                self._tree.append_hash(leaf_hash(line))
+                offset += len(line) + 1
+            self._end = offset
+        return list(range(first, first + len(lines)))
+
+    def event_bytes(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise InputError.field("index", f"no event {index}; the log has {self.size} events")
+        end = self._offsets[index + 1] - 1 if index + 1 < self.size else self._end - 1
+        with open(self._path, "rb") as f:
+            f.seek(self._offsets[index])
+            return f.read(end - self._offsets[index])
+
+    def events(self) -> Iterator[tuple[int, bytes]]:
+        with open(self._path, "rb") as f:
+            f.seek(0)
+            for index in range(self.size):
+                line = f.readline()
+                yield index, line[:-1]
+
+    def root(self, size: int | None = None) -> bytes:
+        return self._tree.root(size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise InputError.field("index", f"event {index} is not in a tree of {size} events "
+                                   f"(the log has {self.size})")
+        return self._tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        new = self.size if new is None else new
+        if not 0 <= old <= new <= self.size:
+            raise InputError.field("old", f"need 0 ≤ old ({old}) ≤ new ({new}) ≤ log size ({self.size})")
+        return self._tree.consistency_proof(old, new)
+
+    def checkpoint(self, signer: NoteSigner) -> SignedNote:
+        """Sign the tree as it is now and keep the checkpoint as `checkpoints/<size>` and `checkpoint`."""
+        with self._locked():
+            note = Checkpoint(self.origin, self.size, self.root()).sign(signer)
+        data = note.serialize()
+        folder = self.directory / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        _write_atomic(folder / str(note_size(note)), data)
+        _write_atomic(self.directory / "checkpoint", data)
+        return note
+
+    def latest_checkpoint(self) -> SignedNote | None:
+        path = self.directory / "checkpoint"
+        return SignedNote.parse(path.read_bytes()) if path.exists() else None
+
+
+def note_size(note: SignedNote) -> int:
+    return Checkpoint.from_text(note.text).size
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
