@@ -10,7 +10,16 @@ import typer
 from rich.markup import escape
 
 from nohaven import __version__
-from nohaven.cli import attachment_cmds, audit_cmds, directory_cmds, federation_cmds, node_cmds, request_cmds, user_cmds
+from nohaven.cli import (
+    attachment_cmds,
+    audit_cmds,
+    directory_cmds,
+    evidence_cmds,
+    federation_cmds,
+    node_cmds,
+    request_cmds,
+    user_cmds,
+)
 from nohaven.cli.common import CliState, err_console
 from nohaven.errors import NohavenError
 
@@ -55,6 +64,7 @@ directory_cmds.app.command("sign", help="Sign a network directory (same as `fede
 directory_cmds.app.command("verify", help="Verify a signed network directory (same as `federation "
                            "directory-verify`).")(federation_cmds.directory_verify)
 attachment_cmds.register(request_cmds.app)
+evidence_cmds.register(app)  # evidence, custody, verify
 
 
 def main(argv: list[str] | None = None) -> int:

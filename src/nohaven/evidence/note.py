@@ -88,7 +88,7 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         """Read a verifier key text; its key id must match its name and key."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # standard base64 may itself hold "+"
         if len(parts) != 3:
             raise NoteError("a verifier key reads <name>+<hex key id>+<base64 key>")
         name, hex_id, encoded = parts
