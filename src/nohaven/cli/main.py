@@ -13,6 +13,7 @@ from nohaven import __version__
 from nohaven.cli import (
     attachment_cmds,
     audit_cmds,
+    carrier_cmds,
     directory_cmds,
     evidence_cmds,
     federation_cmds,
@@ -64,6 +65,7 @@ directory_cmds.app.command("sign", help="Sign a network directory (same as `fede
 directory_cmds.app.command("verify", help="Verify a signed network directory (same as `federation "
                            "directory-verify`).")(federation_cmds.directory_verify)
 attachment_cmds.register(request_cmds.app)
+carrier_cmds.register(app)
 evidence_cmds.register(app)  # evidence, custody, verify
 
 
