@@ -97,7 +97,7 @@ class IscDhcpdLeases(LogFormat):
         ip = to_bytes(head.group(1))
         start = times["starts"]
         end = times.get("ends")
-        session = f"{head.group(1)}|{start}|{mac or ''}"
+        session = f"dhcpd:{head.group(1)}|{start}|{mac or ''}"
         if end is None:
             return [Event("identity", ACTION_START, start, slack_ms=1000, priv_ip=ip, ip_hi=ip, station=uid,
                           mac=mac, hostname=host, session=session)]

@@ -66,4 +66,4 @@ class KeaCsv(LogFormat):
         return [Event("identity", ACTION_WHOLE, expire * 1000, begin_ms=begin, slack_ms=1000, priv_ip=lo, ip_hi=hi,
                       station=f.get("client_id") or f.get("duid") or None, mac=mac,
                       hostname=(f.get("hostname") or "").replace("&#x2c", ",") or None,
-                      session=f"{address}|{begin}|{mac or ''}")]
+                      session=f"kea:{address}|{begin}|{mac or ''}")]

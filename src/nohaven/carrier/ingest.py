@@ -1,0 +1,232 @@
+"""Ingest: parse log sources into the store, once each, resumably.
+
+Per source: its content digest decides whether it is already in (then nothing is written again); its events,
+rejects and compressed text are written to temporary files and moved into place, and the source's manifest is
+written last, as the commit. A run killed at any point leaves no manifest for the source it was in, so the next
+run parses that source again from its first line and writes the same files; the tables are then rebuilt from
+all committed sources. The same sources give the same store, whatever was interrupted on the way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from nohaven.carrier import formats
+from nohaven.carrier.errors import LineRejected
+from nohaven.carrier.formats import LogFormat
+from nohaven.carrier.schema import EVENT_SCHEMA, source_id
+from nohaven.carrier.sources import Digests, digest_file, iter_lines, open_content, spool_stdin
+from nohaven.carrier.store import Store
+
+__all__ = ["FileResult", "IngestResult", "ingest"]
+
+BATCH = 256 * 1024
+Progress = Callable[[int], None]  # called with content bytes read since the last call
+
+
+@dataclass
+class FileResult:
+    name: str
+    sha256: str
+    format: str
+    detected: bool
+    skipped: bool = False
+    lines: int = 0
+    records: int = 0
+    events: int = 0
+    rejects: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class IngestResult:
+    files: list[FileResult]
+    tables: dict[str, int] | None
+    seconds: float
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def rejects(self) -> int:
+        return sum(f.rejects for f in self.files)
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "rejects": self.rejects, "lines": self.lines,
+                "seconds": round(self.seconds, 3), "tables": self.tables,
+                "files": [f.__dict__ for f in self.files]}
+
+
+def ingest(store: Store, inputs: list[str], fmt: str = "auto", zone: ZoneInfo | None = None,
+           progress: Progress | None = None, on_format: Callable[[str, str], None] | None = None) -> IngestResult:
+    """Ingest each input (a path, or '-' for standard input) and rebuild the tables if anything changed."""
+    started = time.monotonic()
+    store.create()
+    results = []
+    for name in inputs:
+        spooled = None
+        if name == "-":
+            spooled = spool_stdin(store.tmp_dir() / f"stdin-{uuid.uuid4().hex}")
+            path = spooled
+        else:
+            path = Path(name)
+        try:
+            results.append(_ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format))
+        finally:
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
+    tables = None
+    if not store.is_current():
+        tables = store.build()
+    return IngestResult(results, tables, time.monotonic() - started)
+
+
+def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | None, progress: Progress | None,
+                on_format: Callable[[str, str], None] | None) -> FileResult:
+    started = time.monotonic()
+    digests = digest_file(path)
+    sha = digests.content_sha256
+    if store.marker(sha).exists():
+        done = json.loads(store.marker(sha).read_text())
+        if progress:
+            progress(digests.size)
+        return FileResult(name, sha, done["format"], False, skipped=True, seconds=time.monotonic() - started)
+    detected = fmt == "auto"
+    cls = _choose(path) if detected else formats.get(fmt)
+    if on_format:
+        on_format(name, cls.name + (" (detected)" if detected else ""))
+    result = FileResult(name, sha, cls.name, detected)
+    _parse_into(store, path, name, digests, cls(zone), result, progress)
+    manifest = {
+        "name": name, "content_sha256": sha, "file_sha256": digests.file_sha256, "size": digests.size,
+        "source_id": source_id(sha), "format": cls.name, "detected": detected, "zone": zone.key if zone else None,
+        "lines": result.lines, "records": result.records, "events": result.events, "rejects": result.rejects,
+        "ignored": result.ignored,
+    }
+    _atomic_write(store.marker(sha), json.dumps(manifest, indent=1, sort_keys=True).encode())
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _choose(path: Path) -> type[LogFormat]:
+    with open_content(path) as stream:
+        sample = [line for _, line in islice(iter_lines(stream), 200)]
+    return formats.detect(sample)
+
+
+class _Tee(io.RawIOBase):
+    """Reads the content through, copying it into the zstd archive and reporting progress."""
+
+    def __init__(self, inner: BinaryIO, sink: Any, progress: Progress | None) -> None:
+        self.inner, self.sink, self.progress = inner, sink, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.sink.write(data)
+            if self.progress:
+                self.progress(n)
+        return n
+
+
+def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: LogFormat, result: FileResult,
+                progress: Progress | None) -> None:
+    sha = digests.content_sha256
+    tmp = store.tmp_dir()
+    tag = uuid.uuid4().hex
+    raw_tmp, events_tmp, rejects_tmp = (tmp / f"{sha}.{tag}.{ext}" for ext in ("zst", "parquet", "tsv"))
+    src = source_id(sha)
+    ignored: Counter[str] = Counter()
+    try:
+        with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
+                zstandard.ZstdCompressor(level=3).stream_writer(raw_out, closefd=False) as archive, \
+                rejects_tmp.open("w", encoding="utf-8") as rejects, \
+                pq.ParquetWriter(events_tmp, EVENT_SCHEMA, compression="zstd") as writer:
+            rejects.write("file\tline\treason\ttext\n")
+            stream = io.BufferedReader(_Tee(content, archive, progress), 1 << 20)
+            lines = _counting(iter_lines(stream), result)
+            batch: list[tuple[Any, ...]] = []
+            for record in parser.records(lines):
+                try:
+                    out = parser.parse(record)
+                except LineRejected as exc:
+                    result.rejects += 1
+                    rejects.write(f"{name}\t{record.line}\t{exc.reason}\t{_escape(record.text)}\n")
+                    continue
+                if isinstance(out, str):
+                    ignored[out] += 1
+                    continue
+                result.records += 1
+                for ev in out:
+                    batch.append((*ev, src, record.line, record.nlines))
+                if len(batch) >= BATCH:
+                    _flush(writer, batch)
+                    result.events += len(batch)
+                    batch = []
+            if batch:
+                _flush(writer, batch)
+                result.events += len(batch)
+        result.ignored = dict(sorted(ignored.items()))
+        os.replace(raw_tmp, _ready(store.raw_path(sha)))
+        os.replace(events_tmp, _ready(store.events_path(sha)))
+        os.replace(rejects_tmp, _ready(store.rejects_path(sha)))
+    finally:
+        for leftover in (raw_tmp, events_tmp, rejects_tmp):
+            leftover.unlink(missing_ok=True)
+
+
+def _counting(lines: Iterator[tuple[int, str]], result: FileResult) -> Iterator[tuple[int, str]]:
+    for item in lines:
+        result.lines = item[0]
+        yield item
+
+
+def _flush(writer: pq.ParquetWriter, batch: list[tuple[Any, ...]]) -> None:
+    columns = list(zip(*batch, strict=True))
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, EVENT_SCHEMA, strict=True)]
+    writer.write_table(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _ready(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,44 @@
+"""Column layouts of the store: per-source event files and the three derived tables (nat, blocks, identity)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "NAT_SCHEMA", "source_id"]
+
+IP = pa.binary(16)
+
+EVENT_SCHEMA = pa.schema([
+    ("kind", pa.string()), ("action", pa.int8()), ("t_ms", pa.int64()), ("begin_ms", pa.int64()),
+    ("slack_ms", pa.int32()), ("flags", pa.int8()), ("proto", pa.int8()), ("priv_ip", IP), ("priv_port", pa.int32()),
+    ("pub_ip", IP), ("pub_port", pa.int32()), ("port_hi", pa.int32()), ("ip_hi", IP), ("dst_ip", IP),
+    ("dst_port", pa.int32()), ("subscriber", pa.string()), ("station", pa.string()), ("mac", pa.string()),
+    ("hostname", pa.string()), ("session", pa.string()), ("src", pa.int64()), ("line", pa.int64()),
+    ("nlines", pa.int32()),
+])
+
+_PROVENANCE = [("src", pa.int64()), ("line", pa.int64()), ("nlines", pa.int32()), ("end_src", pa.int64()),
+               ("end_line", pa.int64()), ("end_nlines", pa.int32())]
+
+NAT_SCHEMA = pa.schema([
+    ("pub_ip", IP), ("pub_port", pa.int32()), ("start_ms", pa.int64()), ("end_ms", pa.int64()),
+    ("slack_ms", pa.int32()), ("flags", pa.int8()), ("proto", pa.int8()), ("priv_ip", IP), ("priv_port", pa.int32()),
+    *_PROVENANCE,
+])
+
+BLOCK_SCHEMA = pa.schema([
+    ("pub_ip", IP), ("pub_port", pa.int32()), ("port_hi", pa.int32()), ("start_ms", pa.int64()),
+    ("end_ms", pa.int64()), ("slack_ms", pa.int32()), ("flags", pa.int8()), ("proto", pa.int8()), ("priv_ip", IP),
+    *_PROVENANCE,
+])
+
+IDENTITY_SCHEMA = pa.schema([
+    ("ip_lo", IP), ("ip_hi", IP), ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("slack_ms", pa.int32()),
+    ("flags", pa.int8()), ("subscriber", pa.string()), ("station", pa.string()), ("mac", pa.string()),
+    ("hostname", pa.string()), ("session", pa.string()), *_PROVENANCE,
+])
+
+
+def source_id(content_sha256: str) -> int:
+    """A source's id in the tables: the first 63 bits of its content digest (stable whatever the ingest order)."""
+    return int(content_sha256[:16], 16) >> 1

@@ -1,0 +1,92 @@
+"""Reading log sources: plain, gzip or zstd files, or standard input; hashing and archiving their content.
+
+A source is identified by the SHA-256 of its content (after decompression), so the same log ingested as .gz
+and as plain text is one source. The digest of the file as handed over is kept beside it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+__all__ = ["Digests", "digest_file", "iter_lines", "open_content", "spool_stdin"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Digests:
+    content_sha256: str  # of the decompressed log text: the source's identity
+    file_sha256: str  # of the bytes as handed over (compressed or not)
+    size: int  # content bytes
+
+
+def open_content(path: Path) -> BinaryIO:
+    """The decompressed content of a .gz, .zst or plain file, as a binary stream."""
+    with path.open("rb") as probe:
+        magic = probe.read(4)
+    raw = path.open("rb")
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if magic == b"\x28\xb5\x2f\xfd":
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)  # type: ignore[return-value]
+    return raw
+
+
+def digest_file(path: Path) -> Digests:
+    """Both digests in one read of the file."""
+    file_hash, content_hash, size = hashlib.sha256(), hashlib.sha256(), 0
+
+    class _Tee(io.RawIOBase):
+        def __init__(self, inner: BinaryIO) -> None:
+            self.inner = inner
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            data = self.inner.read(len(buffer))
+            file_hash.update(data)
+            buffer[: len(data)] = data
+            return len(data)
+
+    with path.open("rb") as raw:
+        magic = raw.read(4)
+        raw.seek(0)
+        tee = io.BufferedReader(_Tee(raw), _CHUNK)
+        stream: BinaryIO
+        if magic[:2] == b"\x1f\x8b":
+            stream = gzip.GzipFile(fileobj=tee)  # type: ignore[assignment]
+        elif magic == b"\x28\xb5\x2f\xfd":
+            stream = zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True)  # type: ignore[assignment]
+        else:
+            stream = tee  # type: ignore[assignment]
+        while chunk := stream.read(_CHUNK):
+            content_hash.update(chunk)
+            size += len(chunk)
+        while tee.read(_CHUNK):  # trailing bytes after the last frame still belong to the file
+            pass
+    return Digests(content_hash.hexdigest(), file_hash.hexdigest(), size)
+
+
+def spool_stdin(target: Path) -> Path:
+    """Copy standard input to a file (the source must be read twice: to hash it, then to parse it)."""
+    with target.open("wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, _CHUNK)
+    return target
+
+
+def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+    """Numbered lines (1-based) without their line ending; bytes that are not UTF-8 are kept as escapes."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="backslashreplace", newline="")
+    for number, line in enumerate(text, 1):
+        yield number, line.rstrip("\r\n")
