@@ -191,6 +191,15 @@ class NetNode:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
 
+    def freeze(self, seconds: float) -> None:
+        """SIGSTOP, then SIGCONT after `seconds`: the process holds its connections but answers nothing."""
+        assert self.process is not None and self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
             stop_nodes([self.process])

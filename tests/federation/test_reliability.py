@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,18 +85,19 @@ def _check_exactly_once(net: Network, ids: list[int]) -> None:
     assert chain.ok, chain.reason
 
 
-def _failing(a: NetNode) -> int:
-    """Messages at A whose last attempt failed."""
+def _failed_since(a: NetNode, since: datetime) -> int:
+    """Messages at A whose attempt begun after `since` failed."""
     with a.node.db.read_session() as session:
-        return session.execute(select(func.count()).select_from(PeerMessage)
-                               .where(PeerMessage.last_error != "")).scalar_one()
+        return session.execute(select(func.count()).select_from(PeerMessage).where(
+            PeerMessage.last_error != "", PeerMessage.last_attempt_at >= since)).scalar_one()
 
 
 def _outage(a: NetNode, b: NetNode) -> None:
-    """Kill B under load; restart it on the same port once A has seen it fail."""
+    """Kill B under load; restart it on the same port once A has met the outage."""
     b.kill()
+    killed = datetime.now(UTC)
     assert not b.running
-    wait_for(lambda: _failing(a) > 0, 30, "A to meet the outage", a, b, interval=0.05)
+    wait_for(lambda: _failed_since(a, killed) > 0, 30, "A to meet the outage", a, b, interval=0.05)
     b.start()
 
 
@@ -115,6 +117,10 @@ def test_a_thousand_requests_arrive_exactly_once_while_both_nodes_crash(tmp_path
         ids += _create(a, 3 * BATCH, BATCH)
         wait_for(lambda: _received(a) >= 450, 60, "450 receipts", a, b)
         _outage(a, b)
+        wait_for(lambda: _received(a) >= 550, 60, "550 receipts", a, b)
+        # Frozen for longer than A's 2 s timeout: what A sent meanwhile waits in B's socket, A gives up on it, B
+        # files it once it runs again, and A's retry must be answered from B's inbox.
+        b.freeze(3.5)
         wait_for(lambda: _received(a) >= 700, 90, "700 receipts", a, b)
         assert _received(a) < TOTAL, "the last crash should fall while messages are still pending"
         b.kill()  # both at once
@@ -128,10 +134,11 @@ def test_a_thousand_requests_arrive_exactly_once_while_both_nodes_crash(tmp_path
         attempts = sum(m.attempts for m in a.messages())
         with b.node.db.read_session() as session:
             accepted = session.execute(select(func.count()).select_from(SeenSignature)).scalar_one()
-        print(f"4 outages of B, 2 crashes of A (the first with {in_flight} claimed messages in hand), "
+        print(f"4 outages and a freeze of B, 2 crashes of A (the first with {in_flight} claimed messages in hand), "
               f"{attempts} attempts for {TOTAL} messages, {accepted - TOTAL} retries of accepted transactions "
               "answered from B's inbox")
         assert attempts > TOTAL, "no message was ever retried: the outages did not happen during dispatch"
+        assert accepted > TOTAL, "no retry of a transaction B had accepted was answered from its inbox"
 
 
 def _statuses_flow_back(net: Network, count: int) -> None:
