@@ -83,6 +83,13 @@ def ingest(store: Store, inputs: list[str], fmt: str = "auto", zone: ZoneInfo | 
     """Ingest each input (a path, or '-' for standard input) and rebuild the tables if anything changed."""
     started = time.monotonic()
     store.create()
+    with store.locked():
+        return _ingest_locked(store, inputs, fmt, zone, progress, on_format, started)
+
+
+def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | None, progress: Progress | None,
+                   on_format: Callable[[str, str], None] | None, started: float) -> IngestResult:
+    store.clear_tmp()  # what a killed run left half-written; nothing in tmp/ was ever committed
     results = []
     for name in inputs:
         spooled = None

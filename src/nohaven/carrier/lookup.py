@@ -131,11 +131,25 @@ class Attributor:
             candidates.append(self._candidate("nat", row, query))
         for row in self.engine.rows(self.store.day_files("blocks", lo, hi), block_sql("{t}", ip, query.port, lo, hi)):
             candidates.append(self._candidate("block", row, query))
+        # The address itself may be a subscriber's (IPv6 without NAT, a public IPv4 handed out by RADIUS / DHCP).
+        direct = self._subscribers(ip, lo, hi)
+        if direct:
+            candidates.append({
+                "kind": "direct", "public_ip": query.ip, "public_port": query.port, "public_ports": None,
+                "private_ip": query.ip, "private_port": None, "protocol": None,
+                "start": min(s["start"] for s in direct), "end": max(s["end"] for s in direct),
+                "uncertainty_ms": max(s["uncertainty_ms"] for s in direct), "start_logged": True,
+                "end_logged": all(s["end_logged"] for s in direct),
+                "time_ambiguous": any(s["time_ambiguous"] for s in direct),
+                "source": {"note": "the address is assigned to a subscriber; see each subscriber's source"},
+                "subscribers": direct,
+            })
         for pool in self.pools:
             hit = pool.subscriber_for(query.ip, query.port, lo, hi)
             if hit:
                 candidates.append(self._deterministic(pool, hit, query))
-        candidates.sort(key=lambda c: (c["start"] or "", c["private_ip"], c["kind"], c["source"].get("line") or 0))
+        candidates.sort(key=lambda c: (c["start"] or "", c["private_ip"], c["kind"], c["source"].get("line") or 0,
+                                       c["source"].get("sha256") or ""))
         return {
             "query": {"ip": query.ip, "port": query.port, "at": query.at_text, "at_utc": iso_ms(query.at_ms),
                       "window_ms": query.window_ms, "from_utc": iso_ms(lo), "to_utc": iso_ms(hi)},

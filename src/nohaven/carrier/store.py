@@ -18,9 +18,12 @@ none, and a build from the same sources writes the same bytes.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +93,24 @@ class Store:
         path = self.root / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's writer lock; a second ingest into the same store is refused, not interleaved."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "LOCK").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(f"another ingest is writing to {self.root}; wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def clear_tmp(self) -> None:
+        shutil.rmtree(self.root / "tmp", ignore_errors=True)
+        shutil.rmtree(self.root / "tables.new", ignore_errors=True)
 
     def create(self) -> None:
         if self.root.exists() and not self.root.is_dir():

@@ -19,7 +19,7 @@ from nohaven.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Carrier toolkit: ingest NAT/RADIUS/DHCP logs, look up IP:port@time, "
                   "preserve. Usable without a node.")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
@@ -137,3 +137,26 @@ def lookup(
 def register(root: typer.Typer) -> None:
     """Attach the `carrier` group to the root CLI."""
     root.add_typer(app, name="carrier")
+
+
+@app.command()
+def preserve(
+    store: Path = typer.Option(..., "--store", help="the store directory"),
+    ip: str = typer.Option(..., "--ip", help="public IPv4 or IPv6 address"),
+    port: int = typer.Option(..., "--port", help="public port"),
+    start: str = typer.Option(..., "--from", help="start of the period, with its offset"),
+    end: str = typer.Option(..., "--to", help="end of the period, with its offset"),
+    out_file: Path = typer.Option(..., "--out", help="the ZIP to write"),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),
+    as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
+) -> None:
+    """Freeze the raw lines and normalised records for IP:port over a period into a ZIP with a SHA-256 manifest."""
+    from nohaven.carrier.preserve import preserve as run_preserve
+    from nohaven.carrier.store import Store
+
+    manifest = run_preserve(Store(store), ip, port, start, end, out_file, engine)
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, indent=1) + "\n")
+        return
+    out.print(f"{out_file}: {manifest['candidates']} candidate(s), {len(manifest['members'])} members"
+              + (" — AMBIGUOUS" if manifest["ambiguous"] else ""), highlight=False)

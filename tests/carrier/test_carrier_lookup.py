@@ -1,0 +1,134 @@
+"""Lookups through the real command on a store of every sample format: candidates with provenance, subscribers,
+ambiguity, windows, naive times refused, IPv6, batch CSV, RFC 7422 pools, and preservation ZIPs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "_data"
+CLI = [sys.executable, "-m", "nohaven.cli.main", "carrier"]
+
+
+def carrier(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("carrier") / "store"
+    names = ["a10", "juniper-rtflow", "juniper-pba", "freeradius-detail", "isc-dhcpd-leases", "kea-csv", "f5-lsn"]
+    r = carrier("ingest", "--store", str(root), "--json", *(str(DATA / f"{n}.log") for n in names))
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def lookup(store: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = carrier("lookup", "--store", str(store), "--json", *args)
+    assert r.returncode in (0, 3), r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_every_candidate_with_provenance_and_ambiguity(store: Path) -> None:
+    code, answer = lookup(store, "--ip", "203.0.113.9", "--port", "40001", "--at", "2026-11-27T03:15:00+01:00")
+    assert code == 3 and answer["ambiguous"] is True  # exit 3: scripts cannot miss an ambiguous answer
+    pairs = sorted((c["private_ip"], c["private_port"], c["source"]["format"]) for c in answer["candidates"])
+    assert pairs == [("100.64.0.7", 51515, "f5-lsn"), ("100.64.0.7", 51515, "juniper-rtflow"),
+                     ("100.64.23.122", 51515, "a10")]
+    assert any("2 private addresses" in reason for reason in answer["ambiguity"])
+    rtflow = next(c for c in answer["candidates"] if c["source"]["format"] == "juniper-rtflow")
+    assert (rtflow["source"]["line"], rtflow["source"]["end"]["line"]) == (1, 3)
+    assert rtflow["source"]["sha256"] == hashlib.sha256((DATA / "juniper-rtflow.log").read_bytes()).hexdigest()
+    assert rtflow["start"] == "2026-11-27T02:14:06.480Z" and rtflow["end"] == "2026-11-27T02:15:37.480Z"
+    names = {s["subscriber"] for s in rtflow["subscribers"]}
+    assert names == {"subscriber-0042", None}  # RADIUS names the user; DHCP (dhcpd, Kea) gives the hardware address
+    assert {s["mac"] for s in rtflow["subscribers"]} == {None, "02:00:5e:10:00:07"}
+
+
+def test_one_holder_is_not_ambiguous(store: Path) -> None:
+    code, answer = lookup(store, "--ip", "203.0.113.9", "--port", "40002", "--at", "2026-11-27T02:14:30Z")
+    assert code == 0 and answer["ambiguous"] is False
+    assert [(c["private_ip"], c["end_logged"]) for c in answer["candidates"]] == [("100.64.23.123", False)]
+
+
+def test_window_is_the_clock_uncertainty(store: Path) -> None:
+    # the a10 mapping of 100.64.23.122 was freed at 02:15:37 (second resolution): 4 s later with a 2 s window, gone
+    _, answer = lookup(store, "--ip", "203.0.113.9", "--port", "40001", "--at", "2026-11-27T02:15:42Z")
+    assert all(c["private_ip"] != "100.64.23.122" for c in answer["candidates"])
+    _, answer = lookup(store, "--ip", "203.0.113.9", "--port", "40001", "--at", "2026-11-27T02:15:42Z",
+                       "--window", "5s")
+    assert any(c["private_ip"] == "100.64.23.122" for c in answer["candidates"])
+
+
+def test_port_block_answer(store: Path) -> None:
+    code, answer = lookup(store, "--ip", "203.0.113.10", "--port", "48700", "--at", "2026-11-27T03:30:00+00:00")
+    assert code == 0
+    (block,) = answer["candidates"]
+    assert (block["kind"], block["public_ports"], block["private_ip"]) == ("block", [48640, 48895], "100.64.3.4")
+    _, miss = lookup(store, "--ip", "203.0.113.10", "--port", "48900", "--at", "2026-11-27T03:30:00+00:00")
+    assert miss["found"] is False and miss["candidates"] == []
+
+
+def test_naive_time_is_refused_with_an_explanation(store: Path) -> None:
+    r = carrier("lookup", "--store", str(store), "--ip", "203.0.113.9", "--port", "40001", "--at",
+                "2026-11-27T03:15:00")
+    assert r.returncode == 2
+    assert "offset" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ipv6_subscriber_prefix(store: Path) -> None:
+    code, answer = lookup(store, "--ip", "2001:db8:1200:42::1", "--port", "443", "--at", "2026-11-27T02:30:00Z")
+    assert code == 0
+    (direct,) = answer["candidates"]
+    assert direct["kind"] == "direct"
+    assert [s["subscriber"] for s in direct["subscribers"]] == ["subscriber-0043"]
+    assert direct["subscribers"][0]["address"] == "2001:db8:1200::-2001:db8:1200:ff:ffff:ffff:ffff:ffff"
+
+
+def test_batch_csv(store: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "q.csv"
+    batch.write_text("ip,port,at,window\n203.0.113.9,40002,2026-11-27T02:14:30Z,\n"
+                     "203.0.113.10,48700,2026-11-27T03:30:00+00:00,1s\n198.51.100.1,1,2026-11-27T03:30:00Z,\n")
+    _, answers = lookup(store, "--batch", str(batch))
+    assert [a["found"] for a in answers] == [True, True, False]
+    assert [a["query"]["window_ms"] for a in answers] == [2000, 1000, 2000]
+
+
+def test_rfc7422_pool_by_calculation(store: Path, tmp_path: Path) -> None:
+    pools = tmp_path / "pools.json"
+    pools.write_text(json.dumps([{"name": "det-1", "inside": "100.70.0.0/24", "outside": ["198.51.100.0/31"],
+                                  "port_first": 1024, "port_last": 65535, "ports_per_subscriber": 2000,
+                                  "valid_from": "2026-01-01T00:00:00+00:00"}]))
+    # 32 subscribers per address; 198.51.100.1 port 5100 -> block 2 of the second address -> inside index 34
+    _, answer = lookup(store, "--ip", "198.51.100.1", "--port", "5100", "--at", "2026-11-27T03:30:00Z",
+                       "--deterministic", str(pools))
+    (hit,) = answer["candidates"]
+    assert (hit["kind"], hit["private_ip"], hit["public_ports"]) == ("deterministic", "100.70.0.34", [5024, 7023])
+    assert hit["source"]["calculation"] == "RFC 7422"
+    _, before = lookup(store, "--ip", "198.51.100.1", "--port", "5100", "--at", "2025-11-27T03:30:00Z",
+                       "--deterministic", str(pools))
+    assert before["found"] is False
+
+
+def test_preserve_freezes_raw_lines_and_records(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.zip"
+    r = carrier("preserve", "--store", str(store), "--ip", "203.0.113.9", "--port", "40001", "--from",
+                "2026-11-27T03:14:00+01:00", "--to", "2026-11-27T03:16:00+01:00", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        for member in manifest["members"]:
+            assert hashlib.sha256(zf.read(member["path"])).hexdigest() == member["sha256"]
+        a10_sha = hashlib.sha256((DATA / "a10.log").read_bytes()).hexdigest()
+        raw = zf.read(f"raw/{a10_sha}.txt").decode().splitlines()
+        lines = (DATA / "a10.log").read_text().splitlines()
+        assert raw == [f"1\t{lines[0]}", f"3\t{lines[2]}"]
+        answer = json.loads(zf.read("answer.json"))
+    assert manifest["format"] == "nohaven-carrier-preservation/1" and manifest["ambiguous"] is True
+    assert answer["candidates"] and len(answer["candidates"]) == manifest["candidates"]
