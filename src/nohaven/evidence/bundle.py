@@ -35,6 +35,7 @@ from nohaven.evidence.caseuco import case_graph
 from nohaven.evidence.custody import CustodyLedger, make_event, parse_event
 from nohaven.evidence.errors import StoreError
 from nohaven.evidence.hashing import MultiHasher, Progress, TeeReader
+from nohaven.evidence.merkle import leaf_hash
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
 from nohaven.evidence.proofs import InclusionProof
 from nohaven.evidence.store import BlobSource
@@ -165,7 +166,9 @@ def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, o
                             items=sorted({i["sha256"] for i in manifest["items"]}),
                             details={"bundle_format": BUNDLE_FORMAT,
                                      "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-                                     "case_jsonld_sha256": hashlib.sha256(graph_bytes).hexdigest()})
+                                     "case_jsonld_sha256": hashlib.sha256(graph_bytes).hexdigest(),
+                                     # pins each event, so a verifier can tell a changed event from a changed proof
+                                     "event_leaf_hashes": {str(i): leaf_hash(d).hex() for i, d, _e in events}})
         sealed_index = log.append(sealed)
         note = log.checkpoint(signer)
         size = Checkpoint.from_text(note.text).size

@@ -110,7 +110,8 @@ class MultiHasher:
     def hash_stream(self, stream: ReadInto | IO[bytes], progress: Progress | None = None) -> DigestSet:
         """Read `stream` to its end once and return its size and hex digests."""
         reader = cast(ReadInto, stream)  # typing's IO does not declare readinto; files and ZIP members have it
-        hashers = {name: hashlib.new(name) for name in self.algorithms}
+        # MD5 and SHA-1 serve integrity checks with legacy tools here, never signatures.
+        hashers = {name: hashlib.new(name, usedforsecurity=False) for name in self.algorithms}
         groups = [[hashers[n] for n in group] for group in self._groups]
 
         def feed(group: list[hashlib._Hash], data: memoryview) -> None:

@@ -138,17 +138,18 @@ def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Prog
     report.origin, report.tree_size, report.root = checkpoint.origin, checkpoint.size, checkpoint.root.hex()
     signature_lines = {s.line for s in note.signatures}
 
-    # 3. Events and their proofs.
+    # 3. Events and their proofs: well-formed, each proof for its own event and for this very checkpoint.
     events: dict[int, dict[str, Any]] = {}
+    event_data: dict[int, bytes] = {}
+    proofs: dict[int, InclusionProof] = {}
     event_indexes = sorted(int(m.group(1)) for n in names if (m := _EVENT_NAME.match(n)))
     proof_indexes = sorted(int(m.group(1)) for n in names if (m := _PROOF_NAME.match(n)))
     for index in proof_indexes:
         if index not in event_indexes:
             raise BundleFormatError(proof_member(index), "is a proof for an event the bundle does not hold")
     for index in event_indexes:
-        where = event_member(index)
+        where, proof_where = event_member(index), proof_member(index)
         data = _read(zf, where)
-        proof_where = proof_member(index)
         try:
             proof = InclusionProof.parse(_read(zf, proof_where))
         except ValueError as exc:
@@ -161,16 +162,22 @@ def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Prog
             raise VerificationError(proof_where, "its checkpoint carries a signature custody/checkpoint does not",
                                     check="proof")
         try:
-            verify_inclusion(index, checkpoint.size, leaf_hash(data), proof.path, checkpoint.root)
-        except ProofError as exc:
-            raise VerificationError(where, f"is not in the checkpointed custody log: {exc} (the event or "
-                                    f"{proof_where} was changed)", check="inclusion") from None
-        try:
             events[index] = parse_event(data, where)
         except ValueError as exc:
             raise VerificationError(where, str(exc), check="event") from None
+        event_data[index], proofs[index] = data, proof
 
-    # 4. The seal: manifest.json and case.jsonld as recorded in a sealed event.
+    def prove(index: int, blame: str) -> None:
+        try:
+            verify_inclusion(index, checkpoint.size, leaf_hash(event_data[index]), proofs[index].path,
+                             checkpoint.root)
+        except ProofError as exc:
+            raise VerificationError(blame, f"not in the checkpointed custody log: {exc}", check="inclusion") from None
+
+    # 4. The seal: a sealed event, proven in the log, records manifest.json, case.jsonld and every other event.
+    for index, event in events.items():
+        if event["event"] == "sealed":
+            prove(index, f"{event_member(index)} (or {proof_member(index)})")
     manifest_bytes = _read(zf, MANIFEST)
     graph_bytes = _read(zf, CASE_JSONLD)
     manifest_digest = hashlib.sha256(manifest_bytes).hexdigest()
@@ -183,6 +190,19 @@ def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Prog
     if sealed_event["details"].get("case_jsonld_sha256") != hashlib.sha256(graph_bytes).hexdigest():
         raise VerificationError(CASE_JSONLD, f"its SHA-256 is not the one sealed in event {sealed_index}",
                                 check="seal")
+    pinned = sealed_event["details"].get("event_leaf_hashes")
+    if not isinstance(pinned, dict):
+        raise VerificationError(event_member(sealed_index), "records no event_leaf_hashes", check="seal")
+    for index in events:
+        if index == sealed_index:
+            continue
+        if pinned.get(str(index)) != leaf_hash(event_data[index]).hex():
+            raise VerificationError(event_member(index), f"is not the event sealed in event {sealed_index} (changed "
+                                    "or added after sealing)", check="event")
+        prove(index, proof_member(index))
+    missing = sorted(int(i) for i in pinned if int(i) not in events)
+    if missing:
+        raise BundleFormatError(event_member(missing[0]), "sealed but missing from the bundle")
     try:
         manifest = parse_strict(manifest_bytes, MANIFEST)
     except ValueError as exc:

@@ -1,0 +1,89 @@
+"""Benchmark: the custody log — 1 M appends and a signed checkpoint; inclusion and consistency verification.
+
+    .venv/bin/python benchmarks/custody.py [--events 1000000] [--batch 10000] [--json]
+
+Appends go to a real `FileCustodyLog` in a temporary directory, in batches of `--batch` events (one write and
+one fsync per batch; each event is canonicalised, checked and hashed into the tree). Then one checkpoint is
+signed. Verification is timed on proofs for random leaves / random old sizes of the full tree, as µs per
+verification (proof generation not included). Goals (issue 4): appends + checkpoint < 10 s for 1 M events;
+each verification < 100 µs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nohaven.evidence.custody import FileCustodyLog, make_event
+from nohaven.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
+from nohaven.evidence.note import NoteSigner
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--proofs", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    signer = NoteSigner.generate("bench.example/custody")
+    start_at = datetime(2026, 1, 1, tzinfo=UTC)
+    with tempfile.TemporaryDirectory(prefix="nohaven-bench-custody-") as tmp:
+        log = FileCustodyLog.create(Path(tmp) / "custody", "bench.example/custody")
+        t0 = time.perf_counter()
+        for first in range(0, args.events, args.batch):
+            log.append_many(
+                make_event("accessed", at=start_at + timedelta(seconds=i), actor="examiner-7", case="CASE-2026-0042",
+                           items=[f"{i:064x}"], details={"reason": "review", "n": i})
+                for i in range(first, min(first + args.batch, args.events)))
+        t_append = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        note = log.checkpoint(signer)
+        t_checkpoint = time.perf_counter() - t1
+        size = log.size
+        root = log.root()
+        rng = random.Random(7)
+        inclusion = []
+        for _ in range(args.proofs):
+            i = rng.randrange(size)
+            inclusion.append((i, leaf_hash(log.event_bytes(i)), log.inclusion_proof(i)))
+        t2 = time.perf_counter()
+        for i, leaf, proof in inclusion:
+            verify_inclusion(i, size, leaf, proof, root)
+        t_inclusion = (time.perf_counter() - t2) / len(inclusion) * 1e6
+        consistency = []
+        for _ in range(args.proofs):
+            old = rng.randrange(1, size)
+            consistency.append((old, log.root(old), log.consistency_proof(old)))
+        t3 = time.perf_counter()
+        for old, old_root, proof in consistency:
+            verify_consistency(old, size, old_root, root, proof)
+        t_consistency = (time.perf_counter() - t3) / len(consistency) * 1e6
+        log_bytes = (Path(tmp) / "custody" / "events.jsonl").stat().st_size
+    result = {"events": size, "batch": args.batch, "append_s": t_append, "checkpoint_s": t_checkpoint,
+              "append_plus_checkpoint_s": t_append + t_checkpoint, "log_bytes": log_bytes,
+              "inclusion_verify_us": t_inclusion, "consistency_verify_us": t_consistency,
+              "checkpoint": note.serialize().decode()}
+    scale = 1_000_000 / size
+    goals = {"append+checkpoint < 10 s per 1 M": (t_append + t_checkpoint) * scale < 10,
+             "inclusion verify < 100 us": t_inclusion < 100, "consistency verify < 100 us": t_consistency < 100}
+    if args.json:
+        print(json.dumps({**result, "goals_met": goals}, indent=2))
+    else:
+        print(f"{size} events in batches of {args.batch}: appends {t_append:.2f} s, checkpoint {t_checkpoint:.3f} s, "
+              f"total {t_append + t_checkpoint:.2f} s; log {log_bytes / 1e6:.0f} MB")
+        print(f"inclusion verification {t_inclusion:.1f} us, consistency verification {t_consistency:.1f} us "
+              f"(mean of {args.proofs} each)")
+        for goal, met in goals.items():
+            print(f"  {goal}: {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

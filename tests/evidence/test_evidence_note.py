@@ -1,0 +1,90 @@
+"""C2SP signed notes and checkpoints: key ids, verifier keys, signatures, cosignatures, canonical JSON."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nohaven.evidence.canonical import canonical_bytes
+from nohaven.evidence.note import Checkpoint, NoteError, NoteSigner, NoteVerifier, SignedNote
+
+
+def test_key_id_is_the_signed_note_formula() -> None:
+    signer = NoteSigner.generate("xa.example/evidence")
+    pub = signer.verifier.public_key
+    assert signer.verifier.key_id == hashlib.sha256(b"xa.example/evidence\n\x01" + pub).digest()[:4]
+    vkey = signer.verifier.vkey
+    name, hex_id, key = vkey.split("+", 2)
+    assert (name, hex_id) == ("xa.example/evidence", signer.verifier.key_id.hex())
+    assert base64.b64decode(key) == b"\x01" + pub
+    assert NoteVerifier.parse(vkey) == signer.verifier
+    with pytest.raises(NoteError, match="key id"):
+        NoteVerifier.parse(f"{name}+00000000+{key}")
+
+
+def test_checkpoint_note_layout_and_signature() -> None:
+    signer = NoteSigner.generate("xa.example/evidence")
+    root = hashlib.sha256(b"root").digest()
+    note = Checkpoint("xa.example/evidence", 42, root).sign(signer)
+    data = note.serialize().decode()
+    body, sigs = data.split("\n\n")
+    assert body.split("\n") == ["xa.example/evidence", "42", base64.b64encode(root).decode()]
+    assert sigs.startswith("\u2014 xa.example/evidence ") and sigs.endswith("\n")
+    raw = base64.b64decode(sigs.strip().split(" ")[2])
+    assert raw[:4] == signer.verifier.key_id and len(raw) == 68
+    # The signature covers the text including its final newline, and only that.
+    assert signer.verifier.verify(note.text, raw[4:])
+    parsed = SignedNote.parse(note.serialize())
+    assert parsed.signed_by(signer.verifier) is not None
+    assert Checkpoint.from_text(parsed.text) == Checkpoint("xa.example/evidence", 42, root)
+
+
+def test_cosignature_and_forgery() -> None:
+    sender, receiver = NoteSigner.generate("xa.example/evidence"), NoteSigner.generate("xb.example/evidence")
+    note = Checkpoint("xa.example/evidence", 3, b"\x07" * 32).sign(sender)
+    cosigned = SignedNote.parse(note.with_signature(receiver).serialize())
+    assert [s.name for s in cosigned.signatures] == ["xa.example/evidence", "xb.example/evidence"]
+    assert cosigned.signed_by(sender.verifier) and cosigned.signed_by(receiver.verifier)
+    with pytest.raises(NoteError, match="already signed"):
+        cosigned.with_signature(receiver)
+    # Another text under the same signature lines does not verify.
+    forged = SignedNote(Checkpoint("xa.example/evidence", 4, b"\x07" * 32).text(), cosigned.signatures)
+    with pytest.raises(NoteError, match="does not verify"):
+        forged.signed_by(sender.verifier)
+    # A key with the same name but another key id is simply absent.
+    assert cosigned.signed_by(NoteSigner.generate("xa.example/evidence").verifier) is None
+
+
+@pytest.mark.parametrize("data", [
+    b"origin\n1\nAAAA\n",  # no blank line
+    b"origin\n1\n\n- origin AAAA\n",  # not an em dash
+    "origin\n1\n\n\u2014 origin !!!\n".encode(),  # not base64
+    "origin\x01\n\n\u2014 origin AAAAAAAA\n".encode(),  # control character
+])
+def test_malformed_notes_are_refused(data: bytes) -> None:
+    with pytest.raises(NoteError):
+        SignedNote.parse(data)
+
+
+@pytest.mark.parametrize("text", [b"o\n1\n", b"o\n01\nAAAA\n", b"o\n-1\n" + base64.b64encode(b"x" * 32) + b"\n",
+                                  b"o\n1\n" + base64.b64encode(b"x" * 31) + b"\n"])
+def test_malformed_checkpoints_are_refused(text: bytes) -> None:
+    with pytest.raises(NoteError):
+        Checkpoint.from_text(text)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_fast_canonical_json_equals_rfc8785(value: object) -> None:
+    assert canonical_bytes(value) == rfc8785.dumps(value)
