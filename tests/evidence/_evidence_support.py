@@ -20,7 +20,8 @@ NOHAVEN = [sys.executable, "-m", "nohaven.cli.main"]
 
 def require_tool(name: str) -> str:
     """The path of a command-line tool; in CI a missing tool fails the test instead of skipping it."""
-    path = shutil.which(name)
+    beside_python = Path(sys.executable).parent / name  # tools installed in this virtualenv (the test extra)
+    path = str(beside_python) if beside_python.exists() else shutil.which(name)
     if path is None:
         if IN_CI:
             pytest.fail(f"{name} is not installed; CI must install it (see .ci/run)")

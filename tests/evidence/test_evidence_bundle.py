@@ -240,5 +240,6 @@ def test_cli_end_to_end_two_states(tmp_path: Path, capsys: pytest.CaptureFixture
     assert unreadable_key.returncode == 2
     # The cosign refuses a bundle that does not verify, and writes nothing.
     refused = run(capsys, "evidence", "cosign", str(tmp_path / "c7.zip"), "--trust",
-                  str(other / "xa.example_evidence.vkey"), "--store", str(tmp_path / "xb"), "--out", str(tmp_path / "never.zip"))
+                  str(other / "xa.example_evidence.vkey"), "--store", str(tmp_path / "xb"),
+                  "--out", str(tmp_path / "never.zip"))
     assert refused.returncode == 1 and not (tmp_path / "never.zip").exists()
