@@ -106,8 +106,8 @@ def synthetic_a10(path: Path, rows: int, seed: int) -> None:
 
 def test_killed_ingest_resumes_to_the_same_store(tmp_path: Path) -> None:
     first, second = tmp_path / "one.log", tmp_path / "two.log"
-    synthetic_a10(first, 20_000, 1)
-    synthetic_a10(second, 120_000, 2)
+    synthetic_a10(first, 3_000, 1)
+    synthetic_a10(second, 50_000, 2)
     clean = tmp_path / "clean"
     r = carrier("ingest", "--store", str(clean), str(first), str(second), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

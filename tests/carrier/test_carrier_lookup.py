@@ -9,8 +9,12 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from nohaven.carrier.lookup import Attributor, Query, read_queries
+from nohaven.carrier.store import Store
 
 DATA = Path(__file__).resolve().parent / "_data"
 CLI = [sys.executable, "-m", "nohaven.cli.main", "carrier"]
@@ -29,10 +33,28 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def lookup(store: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    r = carrier("lookup", "--store", str(store), "--json", *args)
-    assert r.returncode in (0, 3), r.stderr
-    return r.returncode, json.loads(r.stdout)
+def lookup(store: Path, *args: str) -> tuple[int, Any]:
+    """The command's answer, computed in-process (the command itself is run by the tests that check its output)."""
+    opts = dict(zip(args[::2], args[1::2], strict=True))
+    det = opts.get("--deterministic")
+    with Attributor(Store(store), "duckdb", deterministic=Path(det) if det else None) as attributor:
+        if "--batch" in opts:
+            answers = attributor.answer_all(read_queries(Path(opts["--batch"]), "2s"))
+            return (3 if any(a["ambiguous"] for a in answers) else 0), answers
+        answer = attributor.answer(Query.make(opts["--ip"], opts["--port"], opts["--at"], opts.get("--window", "2s")))
+    return (3 if answer["ambiguous"] else 0), answer
+
+
+def test_command_prints_the_answer_and_exits_3_when_ambiguous(store: Path) -> None:
+    r = carrier("lookup", "--store", str(store), "--json", "--ip", "203.0.113.9", "--port", "40001", "--at",
+                "2026-11-27T03:15:00+01:00")
+    assert r.returncode == 3, r.stderr
+    assert json.loads(r.stdout) == lookup(store, "--ip", "203.0.113.9", "--port", "40001", "--at",
+                                          "2026-11-27T03:15:00+01:00")[1]
+    r = carrier("lookup", "--store", str(store), "--ip", "203.0.113.9", "--port", "40002", "--at",
+                "2026-11-27T02:14:30Z")
+    assert r.returncode == 0, r.stderr
+    assert "100.64.23.123:5353" in r.stdout and "end not logged" in r.stdout
 
 
 def test_every_candidate_with_provenance_and_ambiguity(store: Path) -> None:

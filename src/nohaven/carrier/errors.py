@@ -7,7 +7,7 @@ from nohaven.errors import ConflictError, InputError
 __all__ = ["FormatNotDetectedError", "LineRejected", "StoreError", "ZoneRequiredError"]
 
 
-class LineRejected(Exception):  # noqa: N818 - a per-line outcome, not a failure of the run
+class LineRejected(Exception):
     """One input line (or record) that cannot be turned into an event; the reason goes to the rejects file."""
 
     def __init__(self, reason: str) -> None:

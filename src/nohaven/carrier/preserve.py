@@ -46,7 +46,8 @@ def preserve(store: Store, ip: str, port: int, start: str, end: str, out: Path, 
         raise InputError.field("to", "--to is before --from")
     lo_ms, hi_ms = int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)
     mid = (lo_ms + hi_ms) // 2
-    query = Query.make(ip, port, datetime.fromtimestamp(mid / 1000, UTC).isoformat(), f"{(hi_ms - lo_ms + 1) // 2 + 1}ms")
+    half = (hi_ms - lo_ms + 1) // 2 + 1
+    query = Query.make(ip, port, datetime.fromtimestamp(mid / 1000, UTC).isoformat(), f"{half}ms")
     with Attributor(store, engine, master) as attributor:
         answer = attributor.answer(query)
     answer["query"].update({"from": start, "to": end})
@@ -105,7 +106,7 @@ def _raw_lines(store: Store, sha: str, numbers: set[int]) -> bytes:
         raise InputError.field("store", f"the stored copy of source {sha} no longer matches its SHA-256")
     with store.raw_path(sha).open("rb") as fh:
         reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        for number, text in iter_lines(reader):  # type: ignore[arg-type]
+        for number, text in iter_lines(reader):
             if number in numbers:
                 out.write(f"{number}\t{text}\n")
             if number >= last:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import zstandard
 
@@ -36,9 +36,9 @@ def open_content(path: Path) -> BinaryIO:
         magic = probe.read(4)
     raw = path.open("rb")
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw))
     if magic == b"\x28\xb5\x2f\xfd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)  # type: ignore[return-value]
+        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True))
     return raw
 
 
@@ -62,14 +62,14 @@ def digest_file(path: Path) -> Digests:
     with path.open("rb") as raw:
         magic = raw.read(4)
         raw.seek(0)
-        tee = io.BufferedReader(_Tee(raw), _CHUNK)
+        tee = io.BufferedReader(cast(Any, _Tee(raw)), _CHUNK)
         stream: BinaryIO
         if magic[:2] == b"\x1f\x8b":
-            stream = gzip.GzipFile(fileobj=tee)  # type: ignore[assignment]
+            stream = cast(BinaryIO, gzip.GzipFile(fileobj=tee))
         elif magic == b"\x28\xb5\x2f\xfd":
-            stream = zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True)  # type: ignore[assignment]
+            stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True))
         else:
-            stream = tee  # type: ignore[assignment]
+            stream = tee
         while chunk := stream.read(_CHUNK):
             content_hash.update(chunk)
             size += len(chunk)

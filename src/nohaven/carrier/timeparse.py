@@ -37,14 +37,14 @@ def utc_fields_to_ms(year: int, month: int, day: int, hour: int, minute: int, se
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) * 1000 + millis
 
 
-def local_to_stamp(naive: datetime, zone: ZoneInfo, resolution_ms: int, source_text: str) -> Stamp:
-    """Place a local wall-clock time (no offset) in `zone`: reject a DST gap, flag and widen a repeated hour."""
-    early = naive.replace(tzinfo=zone, fold=0)
-    late = naive.replace(tzinfo=zone, fold=1)
+def local_to_stamp(wall: datetime, zone: ZoneInfo, resolution_ms: int, source_text: str) -> Stamp:
+    """Place a wall-clock time read without an offset in `zone`: reject a DST gap, flag and widen a repeated hour."""
+    fields = _fields(wall)
+    early = wall.replace(tzinfo=zone, fold=0)
+    late = wall.replace(tzinfo=zone, fold=1)
     early_utc = early.astimezone(UTC)
     late_utc = late.astimezone(UTC)
-    if early_utc.astimezone(zone).replace(tzinfo=None) != naive and late_utc.astimezone(zone).replace(
-            tzinfo=None) != naive:
+    if _fields(early_utc.astimezone(zone)) != fields and _fields(late_utc.astimezone(zone)) != fields:
         raise LineRejected(f"local time {source_text!r} does not exist in {zone.key} (skipped by a DST change)")
     first, second = sorted((early_utc, late_utc))
     ms = _ms(first)
@@ -52,6 +52,10 @@ def local_to_stamp(naive: datetime, zone: ZoneInfo, resolution_ms: int, source_t
         return Stamp(ms, resolution_ms)
     fold_ms = _ms(second) - ms
     return Stamp(ms, resolution_ms + fold_ms, FLAG_TIME_AMBIGUOUS)
+
+
+def _fields(value: datetime) -> tuple[int, ...]:
+    return value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
 
 
 def _ms(value: datetime) -> int:

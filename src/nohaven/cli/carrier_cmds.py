@@ -19,7 +19,7 @@ from nohaven.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Carrier toolkit: ingest NAT/RADIUS/DHCP logs, look up IP:port@time, "
                   "preserve. Usable without a node.")
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
@@ -70,7 +70,8 @@ def ingest(
         return
     for f in result.files:
         if f.skipped:
-            out.print(f"{f.name}: already in the store (sha256 {f.sha256[:16]}…), nothing stored again", highlight=False)
+            out.print(f"{f.name}: already in the store (sha256 {f.sha256[:16]}…), nothing stored again",
+                      highlight=False)
         elif f.rejects:
             out.print(f"{f.name}: {f.rejects} rejected, see {target.rejects_path(f.sha256)}", highlight=False)
     out.print(f"{result.records} records, {result.rejects} rejects, {result.seconds:.2f} s", highlight=False)

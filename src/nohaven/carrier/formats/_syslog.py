@@ -20,6 +20,7 @@ _BSD_YEAR = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d{4}) (\d\d):(\d\d):(\d\d)
 _BSD = re.compile(r"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?=\s)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_seen: dict[str, Stamp] = {}  # recent header times: logs repeat each second many times
 
 
 def _resolution(fraction: str | None) -> int:
@@ -37,17 +38,18 @@ def iso_stamp(date_time: str, fraction: str | None, offset: str | None, zone: Zo
         if offset:
             value = datetime.fromisoformat(text + ("+00:00" if offset == "Z" else offset))
             return Stamp((value - _EPOCH) // _MS, _resolution(fraction))
-        naive = datetime.fromisoformat(text)
+        wall = datetime.fromisoformat(text + "+00:00")  # the wall-clock fields; the zone is placed below
     except ValueError:
         raise LineRejected(f"timestamp {date_time + (fraction or '')!r} is not a valid date and time") from None
     if zone is None:
         zone = need_zone(f"timestamp {date_time!r}")
-    return local_stamp(naive, zone, _resolution(fraction), date_time)
+    return local_stamp(wall, zone, _resolution(fraction), date_time)
 
 
-def local_stamp(naive: datetime, zone: ZoneInfo, resolution_ms: int, text: str) -> Stamp:
-    """Local wall-clock time in a named zone; DST gaps rejected, repeated hours flagged."""
-    return local_to_stamp(naive, zone, resolution_ms, text)
+def local_stamp(wall: datetime, zone: ZoneInfo, resolution_ms: int, text: str) -> Stamp:
+    """Wall-clock fields (of `wall`, whatever its tzinfo) as local time in a named zone; DST gaps rejected,
+    repeated hours flagged."""
+    return local_to_stamp(wall, zone, resolution_ms, text)
 
 
 def header_stamp(line: str, zone: ZoneInfo | None, need_zone: Callable[[str], ZoneInfo]) -> tuple[Stamp, int]:
@@ -63,21 +65,29 @@ def header_stamp(line: str, zone: ZoneInfo | None, need_zone: Callable[[str], Zo
             pos += 2
     m = _ISO.match(line, pos)
     if m:
-        return iso_stamp(m.group(1), m.group(2), m.group(3), zone, need_zone), m.end()
+        text = m.group(0)
+        hit = _seen.get(text) if m.group(3) else None  # with an offset the text alone decides the instant
+        if hit is None:
+            hit = iso_stamp(m.group(1), m.group(2), m.group(3), zone, need_zone)
+            if m.group(3):
+                if len(_seen) > 4096:
+                    _seen.clear()
+                _seen[text] = hit
+        return hit, m.end()
     m = _BSD_YEAR.match(line, pos)
     if m:
         month = MONTHS.get(m.group(1))
         if month is None:
             raise LineRejected(f"unknown month {m.group(1)!r}")
         try:
-            naive = datetime(int(m.group(3)), month, int(m.group(2)), int(m.group(4)), int(m.group(5)),
-                             int(m.group(6)))
+            wall = datetime(int(m.group(3)), month, int(m.group(2)), int(m.group(4)), int(m.group(5)),
+                            int(m.group(6)), tzinfo=UTC)
         except ValueError:
             raise LineRejected(f"{m.group(0)!r} is not a valid date and time") from None
         frac = m.group(7)
         if zone is None:
             zone = need_zone(f"syslog time {m.group(0)!r}")
-        return local_stamp(naive, zone, _resolution("." + frac if frac else None), m.group(0)), m.end()
+        return local_stamp(wall, zone, _resolution("." + frac if frac else None), m.group(0)), m.end()
     if _BSD.match(line, pos):
         raise LineRejected("syslog header has no year (RFC 3164 'Mon dd hh:mm:ss'); have the collector write "
                            "RFC 3339 timestamps with their offset")

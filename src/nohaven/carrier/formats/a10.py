@@ -19,14 +19,15 @@ from nohaven.carrier.formats._base import (
     Outcome,
     Record,
     check_port,
-    split_endpoint,
 )
 from nohaven.carrier.formats._syslog import header_stamp
 from nohaven.carrier.ipaddr import to_bytes
 
 __all__ = ["A10"]
 
-_MSG = re.compile(r"\bNAT-(TCP|UDP|ICMP)-([CF]):\s*([^\s,]+)<->([^\s,]+),([^\s,]+)<-->([^\s,]+)")
+_EP = r"\[?([0-9A-Fa-f.:]+?)\]?:(\d+)"  # address:port, an IPv6 address in brackets or bare (last colon = port)
+_MSG = re.compile(rf"\bNAT-(TCP|UDP|ICMP)-([CF]):\s*{_EP}<->{_EP},{_EP}<-->{_EP}(?=\s|$)")
+_LOOSE = re.compile(r"\bNAT-(TCP|UDP|ICMP)-([CF]):")
 _PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
 
 
@@ -48,14 +49,12 @@ class A10(LogFormat):
         if m is None:
             if not text.strip():
                 return "blank line"
-            if "NAT-" in text:
+            if _LOOSE.search(text):
                 raise LineRejected("NAT- message not in the documented form")
             return "other A10 message"
         stamp, _ = header_stamp(text, self.zone, self.require_zone)
-        inside, dest, nat, _nat_dest = (split_endpoint(m.group(i)) for i in range(3, 7))
-        if inside[1] is None or nat[1] is None:
-            raise LineRejected("inside or NAT endpoint without a port")
-        return [Event("nat", ACTION_START if m.group(2) == "C" else ACTION_END, stamp.ms, slack_ms=stamp.slack_ms,
-                      flags=stamp.flags, proto=_PROTO[m.group(1)], priv_ip=to_bytes(inside[0]),
-                      priv_port=check_port(inside[1]), pub_ip=to_bytes(nat[0]), pub_port=check_port(nat[1]),
-                      dst_ip=to_bytes(dest[0]), dst_port=int(dest[1]) if dest[1] else None)]
+        g = m.groups()
+        return [Event("nat", ACTION_START if g[1] == "C" else ACTION_END, stamp.ms, slack_ms=stamp.slack_ms,
+                      flags=stamp.flags, proto=_PROTO[g[0]], priv_ip=to_bytes(g[2]), priv_port=check_port(g[3]),
+                      pub_ip=to_bytes(g[6]), pub_port=check_port(g[7]), dst_ip=to_bytes(g[4]),
+                      dst_port=check_port(g[5]))]

@@ -58,23 +58,22 @@ class CiscoAsa(LogFormat):
             p = _PORT.match(body)
             if p is None:
                 raise LineRejected("translation message not in the documented form")
-            kind, start, end = "nat", int(p.group(4)), int(p.group(6))
-            proto: int | None = _PROTO[p.group(2)]
-            inside, outside, duration = p.group(3), p.group(5), p.group(7, 8, 9)
-            port_lo, port_hi, priv_port = end, None, start
+            verb, duration = p.group(1), p.group(7, 8, 9)
+            event = Event("nat", ACTION_START, stamp.ms, slack_ms=stamp.slack_ms, flags=stamp.flags,
+                          proto=_PROTO[p.group(2)], priv_ip=to_bytes(p.group(3)), priv_port=int(p.group(4)),
+                          pub_ip=to_bytes(p.group(5)), pub_port=int(p.group(6)))
         else:
             a = _ADDR.match(body)
             if a is None:
                 raise LineRejected("address translation message not in the documented form")
-            kind, proto, inside, outside, duration = "block", None, a.group(2), a.group(3), a.group(4, 5, 6)
-            port_lo, port_hi, priv_port = 0, 65535, None  # the whole address: every port
-        building = (p.group(1) if kind == "nat" else a.group(1)) == "Built"
-        common = {"flags": stamp.flags, "proto": proto, "priv_ip": to_bytes(inside), "priv_port": priv_port,
-                  "pub_ip": to_bytes(outside), "pub_port": port_lo, "port_hi": port_hi}
-        if building:
-            return [Event(kind, ACTION_START, stamp.ms, slack_ms=stamp.slack_ms, **common)]
+            verb, duration = a.group(1), a.group(4, 5, 6)
+            event = Event("block", ACTION_START, stamp.ms, slack_ms=stamp.slack_ms, flags=stamp.flags,
+                          priv_ip=to_bytes(a.group(2)), pub_ip=to_bytes(a.group(3)), pub_port=0,
+                          port_hi=65535)  # the whole address: every port
+        if verb == "Built":
+            return [event]
         if duration[0] is None:
-            return [Event(kind, ACTION_END, stamp.ms, slack_ms=stamp.slack_ms, **common)]
+            return [event._replace(action=ACTION_END)]
         seconds = int(duration[0]) * 3600 + int(duration[1]) * 60 + int(duration[2])
-        return [Event(kind, ACTION_WHOLE, stamp.ms, begin_ms=stamp.ms - seconds * 1000 - 1000,
-                      slack_ms=stamp.slack_ms + 1000, **common)]
+        return [event._replace(action=ACTION_WHOLE, begin_ms=stamp.ms - seconds * 1000 - 1000,
+                               slack_ms=stamp.slack_ms + 1000)]

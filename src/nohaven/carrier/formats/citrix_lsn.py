@@ -18,7 +18,7 @@ appliance's own timestamp is `MM/DD/YYYY:hh:mm:ss` followed by GMT, or local tim
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from nohaven.carrier.errors import LineRejected
@@ -34,7 +34,8 @@ _DEFAULT = re.compile(
     r"Client IP:Port:TD ([0-9A-Fa-f.:]+):(\d+):(\d+), (?:NatIP:NatPort|Mapped IP:Port) ([0-9A-Fa-f.:]+):(\d+)"
     r"(?:, Destination IP(?::Port)?:TD ([0-9A-Fa-f.:]+?)(?::(\d+))?:(\d+))?, Protocol: (\w+)")
 _COMPACT = re.compile(
-    r"(?:([A-Z]{1,2}) )?([0-9A-Fa-f.:]+):(\d+):(\d+) ([0-9A-Fa-f.:]+):(\d+)(?: ([0-9A-Fa-f.:]+):(\d+):(\d+))? (\w+)\s*$")
+    r"(?:([A-Z]{1,2}) )?([0-9A-Fa-f.:]+):(\d+):(\d+) ([0-9A-Fa-f.:]+):(\d+)"
+    r"(?: ([0-9A-Fa-f.:]+):(\d+):(\d+))? (\w+)\s*$")
 _DELETED = re.compile(r"\b(?:deleted|removed)\b", re.IGNORECASE)
 _PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
 
@@ -83,10 +84,10 @@ class CitrixLsn(LogFormat):
     def _stamp(self, h: re.Match[str]) -> Stamp:
         month, day, year, hour, minute, second = (int(h.group(i)) for i in range(1, 7))
         try:
-            naive = datetime(year, month, day, hour, minute, second)
+            wall = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError:
             raise LineRejected(f"{h.group(0)[:19]!r} is not a valid date and time") from None
         if h.group(7):
             return Stamp(utc_fields_to_ms(year, month, day, hour, minute, second), 1000)
         zone = self.zone or self.require_zone("NetScaler time without GMT")
-        return local_stamp(naive, zone, 1000, h.group(0)[:19])
+        return local_stamp(wall, zone, 1000, h.group(0)[:19])

@@ -45,7 +45,7 @@ class Conntrack(LogFormat):
         tuples = _TUPLE.findall(text, m.end())
         if len(tuples) < 2:
             raise LineRejected("original and reply tuples not both present")
-        (osrc, odst, osport, odport), (_rsrc, rdst, rsport, rdport) = tuples[0], tuples[1]
+        (osrc, odst, osport, odport), (_rsrc, rdst, _rsport, rdport) = tuples[0], tuples[1]
         if not osport or not rdport:
             return f"{m.group(4)} without ports"
         if rdst == osrc and rdport == osport:

@@ -64,19 +64,15 @@ class F5Lsn(LogFormat):
             raise LineRejected(f"start {kv.get('start')!r} is not epoch milliseconds") from None
         dst_ip, dst_port = split_endpoint(kv["dst"]) if kv.get("dst") else (None, None)
         subscriber = kv.get("pem_subscriber_id")
-        common = {
-            "proto": _PROTO.get(kv.get("proto", kv.get("protocol", "")).lower()), "priv_ip": to_bytes(cli_ip),
-            "priv_port": check_port(cli_port) if cli_port else None, "pub_ip": to_bytes(nat_ip),
-            "dst_ip": to_bytes(dst_ip) if dst_ip else None, "dst_port": int(dst_port) if dst_port else None,
-            "subscriber": subscriber if subscriber and subscriber != "No-lookup" else None,
-        }
-        if nat_port is None:
-            kind, common["pub_port"], common["port_hi"] = "block", 0, 65535
-        else:
-            kind, common["pub_port"] = "nat", check_port(nat_port)
+        mapped = Event("nat" if nat_port else "block", ACTION_START, start, slack_ms=1,
+                       proto=_PROTO.get(kv.get("proto", kv.get("protocol", "")).lower()), priv_ip=to_bytes(cli_ip),
+                       priv_port=check_port(cli_port) if cli_port else None, pub_ip=to_bytes(nat_ip),
+                       pub_port=check_port(nat_port) if nat_port else 0, port_hi=None if nat_port else 65535,
+                       dst_ip=to_bytes(dst_ip) if dst_ip else None, dst_port=int(dst_port) if dst_port else None,
+                       subscriber=subscriber if subscriber and subscriber != "No-lookup" else None)
         if event.endswith("ADD"):
-            return [Event(kind, ACTION_START, start, slack_ms=1, **common)]
+            return [mapped]
         duration = kv.get("duration")
         if duration is None or not duration.isdigit():
             raise LineRejected(f"{event} without a numeric duration")
-        return [Event(kind, ACTION_WHOLE, start + int(duration), begin_ms=start, slack_ms=1, **common)]
+        return [mapped._replace(action=ACTION_WHOLE, t_ms=start + int(duration), begin_ms=start)]

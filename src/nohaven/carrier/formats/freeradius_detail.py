@@ -1,12 +1,12 @@
 """FreeRADIUS `detail` accounting files: who held a framed address, from Start to Stop.
 
     Fri Nov 27 03:10:00 2026
-    	Acct-Session-Id = "5f3a0c01"
-    	Acct-Status-Type = Start
-    	Framed-IP-Address = 100.64.0.7
-    	Calling-Station-Id = "02-00-5e-10-00-07"
-    	User-Name = "subscriber-0042"
-    	Timestamp = 1764209400
+        Acct-Session-Id = "5f3a0c01"
+        Acct-Status-Type = Start
+        Framed-IP-Address = 100.64.0.7
+        Calling-Station-Id = "02-00-5e-10-00-07"
+        User-Name = "subscriber-0042"
+        Timestamp = 1764209400
 
 One record is a date line, indented attributes, a blank line. `Timestamp` (epoch, UTC) is trusted; the date
 line has no zone and is used only with --tz when `Timestamp` is missing. A Stop with Acct-Session-Time gives
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from nohaven.carrier.errors import LineRejected
@@ -57,7 +57,7 @@ class FreeradiusDetail(LogFormat):
         return dates + attrs if dates and attrs else 0
 
     def records(self, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
-        first, block = 0, []
+        first, block = 0, list[str]()
         for number, text in lines:
             if not text.strip():
                 if block:
@@ -119,6 +119,6 @@ class FreeradiusDetail(LogFormat):
         month = MONTHS.get(date.group(1))
         if month is None:
             raise LineRejected(f"unknown month {date.group(1)!r}")
-        naive = datetime(int(date.group(6)), month, int(date.group(2)), int(date.group(3)), int(date.group(4)),
-                         int(date.group(5)))
-        return local_stamp(naive, zone, 1000, date.group(0).strip())
+        wall = datetime(int(date.group(6)), month, int(date.group(2)), int(date.group(3)), int(date.group(4)),
+                        int(date.group(5)), tzinfo=UTC)
+        return local_stamp(wall, zone, 1000, date.group(0).strip())

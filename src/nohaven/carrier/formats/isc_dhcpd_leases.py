@@ -46,7 +46,7 @@ class IscDhcpdLeases(LogFormat):
         return sum(1 for line in lines if _OPEN.match(line) or _TIME.match(line))
 
     def records(self, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
-        first, block = 0, []
+        first, block = 0, list[str]()
         for number, text in lines:
             if not block:
                 if _OPEN.match(text):

@@ -65,20 +65,20 @@ class JuniperRtFlow(LogFormat):
             raise LineRejected(f"field {exc.args[0]} missing") from None
         except ValueError as exc:
             raise LineRejected(str(exc)) from None
-        if nat_ip in ("", "N/A", "0.0.0.0", "::") or (nat_ip == src_ip and nat_port == src_port):
+        unset = ("", "N/A", "0.0.0.0", "::")  # noqa: S104 - an unset address, not a bind
+        if nat_ip in unset or (nat_ip == src_ip and nat_port == src_port):
             return "no source translation"
         dst = kv.get("destination-address")
         dport = kv.get("destination-port")
-        common = {
-            "slack_ms": stamp.slack_ms, "flags": stamp.flags, "proto": proto, "priv_ip": to_bytes(src_ip),
-            "priv_port": src_port, "pub_ip": to_bytes(nat_ip), "pub_port": nat_port,
-            "dst_ip": to_bytes(dst) if dst else None, "dst_port": int(dport) if dport and dport.isdigit() else None,
-        }
+        event = Event("nat", ACTION_START, stamp.ms, slack_ms=stamp.slack_ms, flags=stamp.flags, proto=proto,
+                      priv_ip=to_bytes(src_ip), priv_port=src_port, pub_ip=to_bytes(nat_ip), pub_port=nat_port,
+                      dst_ip=to_bytes(dst) if dst else None,
+                      dst_port=int(dport) if dport and dport.isdigit() else None)
         if m.group(1) == "CREATE":
-            return [Event("nat", ACTION_START, stamp.ms, **common)]
+            return [event]
         elapsed = kv.get("elapsed-time")
         if elapsed is None or not elapsed.isdigit():
             raise LineRejected("RT_FLOW_SESSION_CLOSE without a numeric elapsed-time")
         # elapsed-time is whole seconds: the start may lie up to a second earlier than end - elapsed.
-        common["slack_ms"] = stamp.slack_ms + 1000
-        return [Event("nat", ACTION_WHOLE, stamp.ms, begin_ms=stamp.ms - int(elapsed) * 1000 - 1000, **common)]
+        return [event._replace(action=ACTION_WHOLE, begin_ms=stamp.ms - int(elapsed) * 1000 - 1000,
+                               slack_ms=stamp.slack_ms + 1000)]
