@@ -1,0 +1,203 @@
+"""Carrier toolkit benchmark: ingest rate, lookup latency, and the same lookups by grep, zstdcat | grep and chdb.
+
+Generates N synthetic CGNAT mappings (one create and one free line each; half in the a10 format, half in the
+juniper-rtflow format, one UTC day), ingests them into a store, then answers 1000 random queries (half hits,
+half misses) with the DuckDB engine, runs `grep -F` and `zstdcat | grep -F` over the raw files for a sample of
+the same queries, and loads the same interval table into chdb (embedded ClickHouse, MergeTree ordered by public
+IP, port, start time) for the same 1000 queries. Prints a table and writes the numbers as JSON.
+
+    python benchmarks/carrier.py --rows 1e6 --out /tmp/carrier-bench   (needs the `bench` extra for chdb)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from nohaven.carrier.ingest import ingest
+from nohaven.carrier.ipaddr import to_bytes
+from nohaven.carrier.lookup import Attributor, Query
+from nohaven.carrier.store import Store
+from nohaven.carrier.timeparse import iso_ms
+
+DAY0 = 1_795_737_600  # 2026-11-27T00:00:00Z
+
+
+def stamp(t_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_ms // 1000)) + f".{t_ms % 1000:03d}+00:00"
+
+
+def generate(folder: Path, rows: int, seed: int) -> tuple[list[Path], list[tuple[str, int, int]]]:
+    """Write the two log files; return them and a sample of (public ip, port, instant ms) that are held."""
+    rng = random.Random(seed)
+    a10_events: list[tuple[int, str]] = []
+    jun_events: list[tuple[int, str]] = []
+    held: list[tuple[str, int, int]] = []
+    for i in range(rows):
+        pub = f"203.0.113.{rng.randrange(64)}"
+        port = rng.randrange(1024, 65536)
+        sub = f"100.64.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        sport = rng.randrange(32768, 61000)
+        dst = f"192.0.2.{rng.randrange(1, 255)}"
+        start = DAY0 * 1000 + rng.randrange(86_000_000)
+        end = start + rng.randrange(1_000, 300_000)
+        if i % 2 == 0:
+            body = f"{sub}:{sport}<->{dst}:443,{pub}:{port}<-->{dst}:443"
+            a10_events.append((start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"))
+            a10_events.append((end, f"{stamp(end)} cgn-1 NAT-TCP-F: {body}"))
+        else:
+            tail = (f'source-address="{sub}" source-port="{sport}" destination-address="{dst}" '
+                    f'destination-port="443" nat-source-address="{pub}" nat-source-port="{port}" protocol-id="6"')
+            jun_events.append((start, f"<14>1 {stamp(start)} srx-1 RT_FLOW - RT_FLOW_SESSION_CREATE "
+                                      f"[junos@2636.1.1.1.2.26 {tail}]"))
+            jun_events.append((end, f"<14>1 {stamp(end)} srx-1 RT_FLOW - RT_FLOW_SESSION_CLOSE "
+                                    f"[junos@2636.1.1.1.2.26 reason=\"TCP FIN\" {tail} "
+                                    f"elapsed-time=\"{(end - start) // 1000}\"]"))
+        if len(held) < 5000:
+            held.append((pub, port, (start + end) // 2))
+    paths = []
+    for name, events in (("a10.log", a10_events), ("juniper-rtflow.log", jun_events)):
+        events.sort()
+        path = folder / name
+        with path.open("w") as out:
+            out.writelines(line + "\n" for _, line in events)
+        with path.open("rb") as src, (folder / (name + ".zst")).open("wb") as dst:
+            zstandard.ZstdCompressor(level=3, threads=-1).copy_stream(src, dst)
+        paths.append(path)
+    return paths, held
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=float, default=1e6, help="synthetic NAT mappings (default 1e6)")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--grep-queries", type=int, default=10, help="queries timed with grep (each scans all)")
+    parser.add_argument("--out", type=Path, default=Path("carrier-bench"))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rows = int(args.rows)
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    results: dict[str, Any] = {"rows": rows}
+
+    t = time.perf_counter()
+    files, held = generate(args.out, rows, args.seed)
+    results["generate_s"] = round(time.perf_counter() - t, 1)
+    raw_bytes = sum(p.stat().st_size for p in files)
+    zst_bytes = sum((p.parent / (p.name + ".zst")).stat().st_size for p in files)
+
+    store = Store(args.out / "store")
+    t = time.perf_counter()
+    result = ingest(store, [str(p) for p in files])
+    ingest_s = time.perf_counter() - t
+    parse_s = sum(f.seconds for f in result.files)
+    results.update(ingest_lines=result.lines, ingest_s=round(ingest_s, 2), parse_s=round(parse_s, 2),
+                   ingest_lines_per_s=round(result.lines / ingest_s), parse_lines_per_s=round(result.lines / parse_s),
+                   build_s=round(ingest_s - parse_s, 2), rejects=result.rejects)
+    nat_rows = (result.tables or {}).get("nat", 0)
+    nat_bytes = sum(p.stat().st_size for p in (store.tables_dir / "nat").rglob("*.parquet"))
+    results.update(nat_rows=nat_rows, nat_bytes=nat_bytes, bytes_per_nat_record=round(nat_bytes / rows, 2),
+                   events_bytes_per_record=round(sum(p.stat().st_size for p in (store.root / "events").glob("*"))
+                                                 / rows, 2),
+                   raw_archive_bytes_per_line=round(sum(p.stat().st_size for p in (store.root / "raw").glob("*"))
+                                                    / result.lines, 2),
+                   log_bytes_per_line=round(raw_bytes / result.lines, 1),
+                   zst_bytes_per_line=round(zst_bytes / result.lines, 2))
+
+    rng = random.Random(args.seed + 1)
+    queries = []
+    for i in range(args.queries):
+        if i % 2 == 0:
+            pub, port, at = rng.choice(held)
+        else:  # a miss: a port below the dynamic range at a random time
+            pub, port, at = f"203.0.113.{rng.randrange(64)}", rng.randrange(1, 1024), DAY0 * 1000 + rng.randrange(
+                86_000_000)
+        queries.append(Query.make(pub, port, iso_ms(at), "2s"))
+
+    lat: list[float] = []
+    found = 0
+    with Attributor(store) as attributor:
+        attributor.answer(queries[0])  # warm: file footers, connection
+        for q in queries:
+            t = time.perf_counter()
+            answer = attributor.answer(q)
+            lat.append((time.perf_counter() - t) * 1000)
+            found += answer["found"]
+    results.update(lookup_p50_ms=round(percentile(lat, 0.5), 2), lookup_p99_ms=round(percentile(lat, 0.99), 2),
+                   lookup_found=found)
+
+    grep_lat: list[float] = []
+    zgrep_lat: list[float] = []
+    for q in queries[: args.grep_queries]:
+        needle = f"{q.ip}:{q.port}"
+        t = time.perf_counter()
+        subprocess.run(["grep", "-F", needle, *map(str, files)], stdout=subprocess.DEVNULL, check=False)
+        grep_lat.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        zst = " ".join(str(p.parent / (p.name + ".zst")) for p in files)
+        subprocess.run(f"zstdcat {zst} | grep -F '{needle}'", shell=True, stdout=subprocess.DEVNULL, check=False)  # noqa: S602
+        zgrep_lat.append((time.perf_counter() - t) * 1000)
+    results.update(grep_p50_ms=round(percentile(grep_lat, 0.5), 1), zstdcat_grep_p50_ms=round(
+        percentile(zgrep_lat, 0.5), 1))
+    results["speedup_vs_grep_p50"] = round(results["grep_p50_ms"] / results["lookup_p50_ms"], 1)
+    results["speedup_vs_zstdcat_grep_p50"] = round(results["zstdcat_grep_p50_ms"] / results["lookup_p50_ms"], 1)
+
+    try:
+        results.update(chdb_bench(store, queries))
+        results["p50_ratio_vs_chdb"] = round(results["lookup_p50_ms"] / results["chdb_p50_ms"], 2)
+    except ImportError:
+        results["chdb"] = "not installed (pip install -e '.[bench]')"
+
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    width = max(map(len, results))
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def chdb_bench(store: Store, queries: list[Query]) -> dict[str, Any]:
+    """The same interval rows in a MergeTree ordered by (pub_ip, pub_port, start_ms); the same queries."""
+    from chdb import session
+
+    path = store.root.parent / "chdb"
+    shutil.rmtree(path, ignore_errors=True)
+    sess = session.Session(str(path))
+    files = str(store.tables_dir / "nat" / "*" / "*.parquet")
+    sess.query("CREATE DATABASE IF NOT EXISTS b")
+    sess.query("CREATE TABLE b.nat (pub_ip FixedString(16), pub_port Int32, start_ms Int64, end_ms Int64, "
+               "slack_ms Int32, priv_ip FixedString(16), priv_port Int32, src Int64, line Int64) "
+               "ENGINE = MergeTree ORDER BY (pub_ip, pub_port, start_ms)")
+    t = time.perf_counter()
+    sess.query(f"INSERT INTO b.nat SELECT DISTINCT pub_ip, pub_port, start_ms, end_ms, slack_ms, priv_ip, priv_port, "  # noqa: S608
+               f"src, line FROM file('{files}', Parquet)")
+    load_s = time.perf_counter() - t
+    sess.query("OPTIMIZE TABLE b.nat FINAL")
+    lat = []
+    for q in queries:
+        ip = to_bytes(q.ip).hex()
+        sql = (f"SELECT priv_ip, priv_port, start_ms, end_ms, src, line FROM b.nat WHERE pub_ip = unhex('{ip}') "  # noqa: S608
+               f"AND pub_port = {q.port} AND start_ms - slack_ms <= {q.hi} AND end_ms + slack_ms >= {q.lo}")
+        t = time.perf_counter()
+        sess.query(sql, "CSV")
+        lat.append((time.perf_counter() - t) * 1000)
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    sess.close()
+    return {"chdb_load_s": round(load_s, 2), "chdb_p50_ms": round(percentile(lat, 0.5), 2),
+            "chdb_p99_ms": round(percentile(lat, 0.99), 2), "chdb_disk_bytes": size}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
