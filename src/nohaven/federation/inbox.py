@@ -9,9 +9,10 @@ Every refusal is audited with its reason (Node.work() records it after the rollb
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,7 @@ from nohaven.timeutil import utcnow
 __all__ = ["Answer", "receive", "refuse"]
 
 ACTOR = "federation-inbox"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
 
     `delivered`: for a DELIVER, its items whose content has already been checked and stored.
     `check_only`: verify without acting or remembering (the first step of a DELIVER, before its content is read);
-    returns no answer (status 0) when the envelope may proceed."""
+    returns no answer (status 0) when the envelope may proceed, its `retry` set when it was received before. A
+    DELIVER is also checked for its object and by the policy, so that a refused one is refused unread."""
     node, now = ctx.node, utcnow()
     to: EndpointID | None = None
     tid: str | None = None
@@ -144,23 +147,20 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
             store = _CheckOnly(DatabaseReplayStore(session)) if check_only else DatabaseReplayStore(session)
             verified = verify_envelope(body, ctx.directory(), ctx.me, now, store, ctx.skew)
             to, tid = verified.header.SenderIdentifier, verified.header.TransactionIdentifier
-            if check_only:
-                return Answer(0, b""), verified
             # Looked up whether or not the replay store still knows the transaction: its records are pruned once
             # older than the skew, but a sender may retry long after (it got no answer and was down meanwhile).
             row = session.get(InboxMessage, tid)
+            if row is not None and (row.sender_country, row.sender_id) != (to.CountryCode, to.UniqueIdentifier):
+                raise _used_by_another_node(verified)
+            if check_only:
+                if row is not None:
+                    return Answer(0, b""), replace(verified, retry=True)
+                if isinstance(verified.payload, DeliverPayload):
+                    _processing(verified, _may_deliver, session, verified, now)
+                return Answer(0, b""), verified
             if row is not None:
-                if (row.sender_country, row.sender_id) != (to.CountryCode, to.UniqueIdentifier):
-                    raise _used_by_another_node(verified)
                 return _receipt(ctx, verified, row.receipt), verified
-            try:
-                req = _act(session, verified, now, delivered)
-            except NohavenError as exc:
-                if exc.audit is None:
-                    exc.audit = {"actor": f"node:{to}", "action": "federation.envelope.process",
-                                 "object_type": "envelope", "object_id": tid,
-                                 "reason": f"{_reason(exc)}: {exc.message}"}
-                raise
+            req = _processing(verified, _act, session, verified, now, delivered)
             content = _content(verified, req)
             session.add(InboxMessage(transaction_id=tid, sender_country=to.CountryCode, sender_id=to.UniqueIdentifier,
                                      action=verified.payload.action, object_id=content["object_id"],
@@ -168,6 +168,28 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
             return _receipt(ctx, verified, content), verified
     except NohavenError as exc:
         return _signed_error(ctx, exc, to, tid), None
+
+
+def _processing(verified: VerifiedEnvelope, step: Callable[..., T], *args: Any) -> T:
+    """Run one step of processing a verified envelope; a refusal leaves an audit trail naming the sender."""
+    try:
+        return step(*args)
+    except NohavenError as exc:
+        if exc.audit is None:
+            exc.audit = {"actor": f"node:{verified.header.SenderIdentifier}", "action": "federation.envelope.process",
+                         "object_type": "envelope", "object_id": verified.header.TransactionIdentifier,
+                         "reason": f"{_reason(exc)}: {exc.message}"}
+        raise
+
+
+def _may_deliver(session: Session, verified: VerifiedEnvelope, now: datetime) -> None:
+    """Refuse a delivery for its object or by the policy before its content is read (content read first and
+    refused afterwards would stay in the blob store, which nothing refers to): the steps of recording it, with no
+    items, undone."""
+    with session.begin_nested() as savepoint:
+        _act(session, verified, now, [])
+        session.flush()  # so that the rollback undoes the audit head's move too, not only the new rows
+        savepoint.rollback()
 
 
 def _used_by_another_node(verified: VerifiedEnvelope) -> ReplayedEnvelopeError:
