@@ -20,6 +20,7 @@ import pytest
 from nettools import Network, build_network, outgoing_preservation, running
 from sqlalchemy import func, select
 
+from nohaven.audit import log as audit_log
 from nohaven.audit.models import AuditEntry
 from nohaven.federation import (
     CreatePayload,
@@ -158,7 +159,7 @@ def _audited(t: Target, since: int, reason: str, action: str = "federation.envel
     with t.net["XB"].node.db.read_session() as session:
         entries = list(session.execute(select(AuditEntry).where(AuditEntry.seq > since)).scalars())
     denied = [e for e in entries if e.outcome == "denied"]
-    assert [(e.action, e.detail["reason"].split(":")[0]) for e in denied] == [(action, reason)], \
+    assert len(denied) == 1 and denied[0].action == action and denied[0].detail["reason"].startswith(reason), \
         [(e.action, e.outcome, e.detail) for e in entries]
     return denied[0]
 
@@ -168,9 +169,13 @@ def _still_serving(t: Target) -> None:
     assert _receipt(t, t.post(body), tid)["object_id"] == object_id
 
 
-def _after_refusal(t: Target, before: Counts, reason: str, action: str = "federation.envelope.receive") -> None:
-    """Audited once, nothing kept, and B still serves."""
-    _audited(t, before.last_audit, reason, action)
+def _after_refusal(t: Target, before: Counts, reason: str, action: str = "federation.envelope.receive",
+                   audited_reason: str | None = None) -> None:
+    """Audited once (the reason code first, unless the policy words it), nothing kept, and B still serves."""
+    _audited(t, before.last_audit, audited_reason or f"{reason}: ", action)
+    with t.net["XB"].node.db.read_session() as session:
+        chain = audit_log.verify(session)
+    assert chain.ok, chain.reason
     after = _counts(t)
     assert (after.requests, after.inbox, after.seen, after.attachments) == (
         before.requests, before.inbox, before.seen, before.attachments)
@@ -335,3 +340,23 @@ def test_a_delivery_whose_bytes_do_not_match_is_refused_and_can_come_again(targe
             ("subscriber.csv", len(good), hashlib.sha256(good).hexdigest(), "received")]
     digest = hashlib.sha256(good).hexdigest()
     assert (blobs / digest[:2] / digest).read_bytes() == good
+
+
+def test_a_delivery_to_an_object_it_may_not_deliver_to_is_refused_before_its_bytes_are_kept(
+        target: Target) -> None:
+    b = target.net["XB"]
+    content = b"call detail records nobody asked this node for\n"
+    digest = hashlib.sha256(content).hexdigest()
+    blobs = b.demo.data_dir / "blobs"
+    # An object B never exchanged with XA, and one XA itself filed with B (XA asked; only B may deliver).
+    unknown = str(uuid.uuid4())
+    body, tid, filed = _valid(target, 6)
+    _receipt(target, target.post(body), tid)
+    for object_id, status, reason, action, audited in (
+            (unknown, 404, "unknown_object", "federation.envelope.process", None),
+            (filed, 403, "forbidden", "federation.deliver", "XA/xa-ncu requested this data")):  # the policy's words
+        wire, tid = _deliver(target, object_id, content, announced=content)
+        before = _counts(target)
+        _refused(target, target.post(wire, DELIVER_MEDIA_TYPE), status, reason, refused=tid)
+        _after_refusal(target, before, reason, action=action, audited_reason=audited)
+        assert not (blobs / digest[:2] / digest).exists(), f"the bytes of a refused delivery ({reason}) were kept"
