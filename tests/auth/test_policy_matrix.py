@@ -81,6 +81,26 @@ EXPECTED: dict[Action, dict[Role, str]] = {
     Action.NOTIFICATION_READ: {
         Role.OFFICER: ALL, Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: NONE, Role.AUDITOR: NONE, Role.ADMIN: NONE,
     },
+    # Evidence belongs to an existing case: a "new case" grants nothing.
+    Action.EVIDENCE_READ: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.EVIDENCE_ADD: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.EVIDENCE_SEAL: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.EVIDENCE_RECEIVE: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.CUSTODY_READ: {
+        Role.OFFICER: ALL, Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: ALL, Role.AUDITOR: ALL, Role.ADMIN: NONE,
+    },
 }
 
 

@@ -35,6 +35,11 @@ class Action(StrEnum):
     TOKEN_CREATE_OWN = "token.create_own"  # noqa: S105 - an action name
     TOKEN_CREATE_ANY = "token.create_any"  # noqa: S105 - an action name
     NOTIFICATION_READ = "notification.read"
+    EVIDENCE_READ = "evidence.read"
+    EVIDENCE_ADD = "evidence.add"
+    EVIDENCE_SEAL = "evidence.seal"
+    EVIDENCE_RECEIVE = "evidence.receive"
+    CUSTODY_READ = "custody.read"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,17 @@ class HasRole:
 class CaseMemberOrNewCase:
     def check(self, subject: Subject, target: Target) -> bool:
         return target.new_case or subject.user_id in target.case_members
+
+    def describe(self) -> str:
+        return "member of the case"
+
+
+@dataclass(frozen=True)
+class MemberOfCase:
+    """Membership of an existing case only (evidence always belongs to one)."""
+
+    def check(self, subject: Subject, target: Target) -> bool:
+        return subject.user_id in target.case_members
 
     def describe(self) -> str:
         return "member of the case"
@@ -154,6 +170,10 @@ _CHANGE_REQUEST = AnyOf((
     AllOf((role(Role.CENTRAL_AUTHORITY), MLA)),
 ))
 
+# Evidence: the members of its case who handle requests, and supervisors. Checkpoints and consistency proofs
+# reveal only the log's size and hashes, so every role that works cases or audits them may read them.
+_CASE_EVIDENCE = AnyOf((role(Role.SUPERVISOR), AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MemberOfCase()))))
+
 POLICY: dict[Action, Rule] = {
     Action.REQUEST_CREATE: _CHANGE_REQUEST,
     Action.REQUEST_READ: _HANDLE_REQUEST,
@@ -171,6 +191,11 @@ POLICY: dict[Action, Rule] = {
     Action.TOKEN_CREATE_OWN: role(*Role),
     Action.TOKEN_CREATE_ANY: role(Role.ADMIN),
     Action.NOTIFICATION_READ: role(Role.SUPERVISOR, Role.OFFICER),
+    Action.EVIDENCE_READ: _CASE_EVIDENCE,
+    Action.EVIDENCE_ADD: _CASE_EVIDENCE,
+    Action.EVIDENCE_SEAL: _CASE_EVIDENCE,
+    Action.EVIDENCE_RECEIVE: _CASE_EVIDENCE,
+    Action.CUSTODY_READ: role(Role.SUPERVISOR, Role.OFFICER, Role.CENTRAL_AUTHORITY, Role.AUDITOR),
 }
 
 

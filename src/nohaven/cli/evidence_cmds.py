@@ -1,6 +1,8 @@
-"""`nohaven evidence …`, `nohaven custody …` and `nohaven verify`: the offline evidence commands.
+"""`nohaven evidence …`, `nohaven custody …` and `nohaven verify`: the evidence commands.
 
-They work on a plain directory store (`evidence store init DIR`) and need no node.
+With `--store DIR` they work on a plain directory store (`evidence store init DIR`) and need no node; without it,
+`add`, `seal` and the `custody` commands act on the node of `--data-dir` as the user named by `--as`, through its
+policy (see cli/evidence_node_cmds.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from nohaven.cli.common import console, emit, err_console
+from nohaven.cli import evidence_node_cmds as on_node
+from nohaven.cli.common import AsUser, console, emit, err_console
 from nohaven.errors import InputError
 from nohaven.evidence import hashing
 from nohaven.evidence.bundle import cosign_bundle, seal
@@ -175,17 +178,23 @@ def store_init(
 
 @app.command("add")
 def add_cmd(
+    ctx: typer.Context,
     paths: list[Path] = typer.Argument(...),
-    store_dir: Path = typer.Option(..., "--store"),
+    store_dir: Path = typer.Option(None, "--store", help="a directory store (default: the node, acting --as USER)"),
     case: str = typer.Option(..., "--case", help="case reference"),
     exhibit: str = typer.Option(..., "--exhibit", help="exhibit number"),
     source: str = typer.Option(..., "--source", help="where the data came from (device, account, carrier)"),
     authority: str = typer.Option(..., "--authority", help="the legal authority (warrant, order, request reference)"),
     location: str = typer.Option("", "--location", help="where the acquisition took place"),
-    examiner: str = typer.Option(None, "--examiner", help="who acquired (default: the current user)"),
+    examiner: str = typer.Option(None, "--examiner", help="who acquired, with --store (default: the current user)"),
+    as_user: str = AsUser,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Acquire files: copy them into the store (content-addressed) and log an `acquired` event for each."""
+    if store_dir is None:
+        on_node.add(ctx, paths, case=case, exhibit=exhibit, source=source, authority=authority, location=location,
+                    as_user=as_user, as_json=as_json)
+        return
     store = DirectoryStore(store_dir)
     acquisition = Acquisition(case=case, exhibit=exhibit, examiner=examiner or getpass.getuser(), source=source,
                               authority=authority, location=location)
@@ -202,13 +211,18 @@ def add_cmd(
 
 @app.command("seal")
 def seal_cmd(
-    store_dir: Path = typer.Option(..., "--store"),
+    ctx: typer.Context,
+    store_dir: Path = typer.Option(None, "--store", help="a directory store (default: the node, acting --as USER)"),
     case: str = typer.Option(..., "--case"),
     out: Path = typer.Option(..., "--out", help="the bundle to write (FILE.zip)"),
-    by: str = typer.Option(None, "--by", help="who seals (default: the current user)"),
+    by: str = typer.Option(None, "--by", help="who seals, with --store (default: the current user)"),
+    as_user: str = AsUser,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Seal a case's items, custody events, proofs, checkpoint and CASE/UCO into one ZIP bundle."""
+    if store_dir is None:
+        on_node.seal(ctx, case=case, out=out, as_user=as_user, as_json=as_json)
+        return
     store = DirectoryStore(store_dir)
     with _progress(_total_size([store.blobs]), "sealing") as progress:
         result = seal(store, store.log, store.signer(), case, out, by or getpass.getuser(), progress=progress)
@@ -279,10 +293,16 @@ def _store_signed_checkpoint(store: DirectoryStore, min_size: int) -> SignedNote
     return note
 
 
+_NODE_STORE = "a directory store (default: the node's log, acting --as USER)"
+
+
 @custody_app.command("checkpoint")
-def checkpoint_cmd(store_dir: Path = typer.Option(..., "--store"), as_json: bool = typer.Option(False, "--json")) \
-        -> None:
+def checkpoint_cmd(ctx: typer.Context, store_dir: Path = typer.Option(None, "--store", help=_NODE_STORE),
+                   as_user: str = AsUser, as_json: bool = typer.Option(False, "--json")) -> None:
     """Sign a checkpoint of the custody log as it is now and print it (C2SP tlog-checkpoint)."""
+    if store_dir is None:
+        on_node.checkpoint(ctx, as_user=as_user, as_json=as_json)
+        return
     store = DirectoryStore(store_dir)
     note = store.log.checkpoint(store.signer())
     cp = Checkpoint.from_text(note.text)
@@ -295,11 +315,16 @@ def checkpoint_cmd(store_dir: Path = typer.Option(..., "--store"), as_json: bool
 
 @custody_app.command("prove")
 def prove_cmd(
+    ctx: typer.Context,
     index: int = typer.Option(..., "--index"),
-    store_dir: Path = typer.Option(..., "--store"),
+    store_dir: Path = typer.Option(None, "--store", help=_NODE_STORE),
+    as_user: str = AsUser,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Inclusion proof of event INDEX in the latest checkpoint (C2SP tlog-proof, or JSON with --json)."""
+    if store_dir is None:
+        on_node.prove(ctx, index=index, as_user=as_user, as_json=as_json)
+        return
     store = DirectoryStore(store_dir)
     if not 0 <= index < store.log.size:
         raise InputError.field("--index", f"no event {index}; the log has {store.log.size} events")
@@ -317,12 +342,17 @@ def prove_cmd(
 
 @custody_app.command("consistency")
 def consistency_cmd(
+    ctx: typer.Context,
     old: int = typer.Option(..., "--old"),
     new: int = typer.Option(None, "--new", help="default: the log's size"),
-    store_dir: Path = typer.Option(..., "--store"),
+    store_dir: Path = typer.Option(None, "--store", help=_NODE_STORE),
+    as_user: str = AsUser,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Consistency proof between the log at size OLD and at size NEW (verified before it is printed)."""
+    if store_dir is None:
+        on_node.consistency(ctx, old=old, new=new, as_user=as_user, as_json=as_json)
+        return
     store = DirectoryStore(store_dir)
     new_size = store.log.size if new is None else new
     proof = store.log.consistency_proof(old, new_size)
@@ -354,6 +384,7 @@ def verify_cmd(
 
 def register(root: typer.Typer) -> None:
     """Add `evidence`, `custody` and the top-level `verify` to the root command."""
+    on_node.register(app)
     root.add_typer(app, name="evidence")
     root.add_typer(custody_app, name="custody")
     root.command("verify")(verify_cmd)

@@ -6,6 +6,7 @@ from nohaven.audit.models import AuditEntry, AuditHead
 from nohaven.auth.models import ApiToken, LoginAttempt, User, WebSession
 from nohaven.db.base import Base
 from nohaven.directory.models import Agency, Contact, NodeIdentity, OnCallShift, State
+from nohaven.evidence_node.models import CustodyCheckpoint, CustodyEvent, CustodyHead, EvidenceBundle, EvidenceItem
 from nohaven.federation.models import (  # noqa: F401  (registers the tables)
     InboxMessage,
     InstalledDirectory,
@@ -35,6 +36,11 @@ __all__ = [
     "Clock",
     "Contact",
     "CooperationRequest",
+    "CustodyCheckpoint",
+    "CustodyEvent",
+    "CustodyHead",
+    "EvidenceBundle",
+    "EvidenceItem",
     "LoginAttempt",
     "NodeIdentity",
     "Notification",

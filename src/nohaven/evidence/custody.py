@@ -24,7 +24,7 @@ from nohaven.evidence.merkle import MerkleTree, leaf_hash
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
 from nohaven.timeutil import require_aware
 
-__all__ = ["EVENT_FORMAT", "EVENT_TYPES", "CustodyLedger", "FileCustodyLog", "make_event", "parse_event"]
+__all__ = ["EVENT_FORMAT", "EVENT_TYPES", "CustodyLedger", "FileCustodyLog", "check_shape", "make_event", "parse_event"]
 
 EVENT_FORMAT = "nohaven-custody-event/1"
 EVENT_TYPES = ("acquired", "sealed", "accessed", "exported", "transferred", "received", "disclosed", "verified")
@@ -50,7 +50,7 @@ def make_event(kind: str, *, at: datetime, actor: str, case: str, items: Sequenc
             "items": list(items), "details": dict(details or {})}
 
 
-def _check_shape(event: dict[str, Any]) -> None:
+def check_shape(event: dict[str, Any]) -> None:
     """The fields every event has, checked on the value before it is written (cheaper than re-reading it)."""
     if event.get("format") != EVENT_FORMAT or event.get("event") not in EVENT_TYPES:
         raise InputError.field("event", "not a custody event made by make_event()")
@@ -165,7 +165,7 @@ class FileCustodyLog:
         """Append events in one write and one fsync; returns their indexes."""
         lines = []
         for e in events:
-            _check_shape(e)
+            check_shape(e)
             lines.append(canonical_bytes(e, "event"))
         with self._locked() as f:
             first = self.size

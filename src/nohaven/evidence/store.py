@@ -30,7 +30,7 @@ from nohaven.evidence.hashing import DigestSet, MultiHasher, Progress, TeeReader
 from nohaven.evidence.note import NoteError, NoteSigner
 from nohaven.timeutil import require_aware, utcnow
 
-__all__ = ["STORE_FORMAT", "Acquisition", "BlobSink", "BlobSource", "DirectoryStore", "acquire"]
+__all__ = ["STORE_FORMAT", "Acquisition", "BlobSink", "BlobSource", "DirectoryStore", "acquire", "store_items"]
 
 STORE_FORMAT = "nohaven-evidence-store/1"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -163,6 +163,18 @@ def acquire(sink: BlobSink, log: CustodyLedger, paths: Sequence[Path], acquisiti
     Everything is checked (readable, not a link) before the first event is written, so a bad path leaves the
     log as it was; items copied before a later failure stay in the store unreferenced, which is harmless.
     """
+    events = store_items(sink, paths, acquisition, at, progress)
+    appended = [log.append(e) for e in events] if not hasattr(log, "append_many") else log.append_many(events)
+    return list(zip(appended, events, strict=True))
+
+
+def store_items(sink: BlobSink, paths: Sequence[Path], acquisition: Acquisition, at: datetime | None = None,
+                progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Copy each file into the sink while hashing it; returns the `acquired` events, not yet logged.
+
+    The first half of `acquire`, for a caller (the node) that logs the events in a transaction of its own after
+    the long copy is done.
+    """
     acquisition.check()
     files = list(_files(paths))
     if not files:
@@ -183,5 +195,4 @@ def acquire(sink: BlobSink, log: CustodyLedger, paths: Sequence[Path], acquisiti
             when = require_aware(at, "at") if at is not None else ended
             events.append(make_event("acquired", at=when, actor=acquisition.examiner, case=acquisition.case,
                                      items=[result.digests["sha256"]], details=details))
-    appended = [log.append(e) for e in events] if not hasattr(log, "append_many") else log.append_many(events)
-    return list(zip(appended, events, strict=True))
+    return events
