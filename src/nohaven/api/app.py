@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nohaven import __version__
 from nohaven.api import problems
+from nohaven.api.evidence_routes import router as evidence_router
 from nohaven.api.federation_routes import router as federation_router
 from nohaven.api.routes import router as api_router
 from nohaven.config import load_settings
@@ -90,6 +91,7 @@ def create_app(node: Node, *, watch_clocks: bool | None = None, dispatch: bool |
     app.add_middleware(SecurityHeaders)
     problems.install(app, html_handler=render_error)
     app.include_router(api_router)
+    app.include_router(evidence_router)
     app.include_router(federation_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -45,7 +45,8 @@ from nohaven.requests.cases import members_of
 from nohaven.requests.models import Case
 from nohaven.timeutil import utcnow
 
-__all__ = ["add_evidence", "case_evidence", "checkpoint", "consistency", "prove", "receive_bundle", "seal_case"]
+__all__ = ["add_evidence", "bundle_for", "case_evidence", "check_may", "checkpoint", "consistency", "prove",
+           "receive_bundle", "safe_name", "scratch_dir", "seal_case"]
 
 
 def _case(session: Session, subject: Subject, reference: str, action: Action) -> Case:
@@ -64,7 +65,7 @@ def _log(session: Session, settings: Settings) -> DatabaseCustodyLog:
 
 
 @contextmanager
-def _scratch(settings: Settings) -> Iterator[Path]:
+def scratch_dir(settings: Settings) -> Iterator[Path]:
     """A private temporary directory on the data dir's file system (so results move into the store by rename)."""
     root = settings.data_dir / "tmp"
     root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,20 @@ def _scratch(settings: Settings) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def safe_name(name: str) -> str:
+    """A file name from a user (upload name): no directories, no leading dots, 1 to 255 characters."""
+    cleaned = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    if not cleaned or len(cleaned) > 255:
+        raise InputError.field("name", "give the file a name of 1 to 255 characters")
+    return cleaned
+
+
+def check_may(node: Node, subject: Subject, case: str, action: Action) -> None:
+    """Refuse (audited) before a long upload when the subject may not do `action` on the case's evidence."""
+    with node.work() as session:
+        _case(session, subject, case, action)
 
 
 def item_view(item: EvidenceItem) -> dict[str, Any]:
@@ -159,7 +174,7 @@ def seal_case(node: Node, subject: Subject, case: str) -> dict[str, Any]:
 
     The seal runs in one transaction: its `sealed` event and checkpoint commit only with the bundle's record.
     """
-    with _scratch(node.settings) as scratch, node.work() as session:
+    with scratch_dir(node.settings) as scratch, node.work() as session:
         found = _case(session, subject, case, Action.EVIDENCE_SEAL)
         log = _log(session, node.settings)
         signer = log_signer(node.settings, log.origin)
@@ -288,7 +303,7 @@ def receive_bundle(node: Node, subject: Subject, *, case: str, bundle: Path, tru
     signer = log_signer(node.settings, origin)
     if any(s.name == signer.name and s.key_id == signer.verifier.key_id for s in note.signatures):
         raise InputError.field("FILE", "this bundle already carries this node's signature")
-    with _scratch(node.settings) as scratch:
+    with scratch_dir(node.settings) as scratch:
         out = scratch / bundle.name
         cosigned = cosign_bundle(bundle, out, signer, note)
         digest, size = _keep(node.settings, out)

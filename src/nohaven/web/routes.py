@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nohaven.web import auth_routes, oversight_routes, request_routes
+from nohaven.web import auth_routes, evidence_routes, oversight_routes, request_routes
 from nohaven.web.templating import is_htmx, templates
 
 __all__ = ["render_error", "router"]
@@ -13,6 +13,7 @@ __all__ = ["render_error", "router"]
 router = APIRouter(include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(request_routes.router)
+router.include_router(evidence_routes.router)
 router.include_router(oversight_routes.router)
 
 
