@@ -1,0 +1,131 @@
+"""The vectorised parse path against the reference parser: the same store, byte for byte, on awkward input.
+
+Both paths ingest the same files (rejects, ignored lines, local times with --tz across a DST gap and a repeated
+hour, fractions of every length, IPv6, CRLF and lone CR line ends, bytes that are not UTF-8, keys out of order or
+repeated), in blocks small enough that lines fall on both sides of block edges; every file of the two stores
+must be identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from nohaven.carrier.errors import ZoneRequiredError
+from nohaven.carrier.ingest import ParseOptions, ingest
+from nohaven.carrier.store import Store
+
+DATA = Path(__file__).resolve().parent / "_data"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "LOCK"}
+
+
+def a10_lines(zoned: bool) -> list[bytes]:
+    pair = "100.64.1.{i}:{p}<->192.0.2.80:443,203.0.113.{j}:{q}<-->192.0.2.80:443"
+    stamps = ["2026-11-27T03:14:07+01:00", "2026-11-27T03:14:07.5Z", "2026-11-27T03:14:07.12-05:30",
+              "2026-11-27 03:14:07.123+0100", "2026-11-27T03:14:07.1234567+00:00", "2026-02-30T01:00:00Z"]
+    if not zoned:  # local times: an ordinary one, one in the repeated hour, one that does not exist
+        stamps += ["2026-11-27T03:14:07", "2026-10-25T02:30:00.250", "2026-03-29T02:30:00"]
+    out = []
+    for n, stamp in enumerate(stamps * 3):
+        kind = ("TCP-C", "UDP-F", "ICMP-C")[n % 3]
+        out.append(f"{stamp} cgn-{n % 2} NAT-{kind}: " + pair.format(i=n % 250 + 1, p=40000 + n, j=n % 9, q=1024 + n))
+    out += [
+        "2026-11-27T03:15:38+01:00 cgn-2 NAT-TCP-C: 100.64.23.124:51515<->192.0.2.80:443,203.0.113.9:99999"
+        "<-->192.0.2.80:443",  # port out of range: rejected
+        "2026-11-27T03:15:39+01:00 cgn-2 NAT-TCP-C: [2001:db8::7]:5000<->[2001:db8::80]:443,"
+        "[2001:db8:1::9]:6000<-->[2001:db8::80]:443",  # IPv6: the reference parser's
+        "2026-11-27T03:15:40+01:00 cgn-2 NAT-TCP-C:  100.64.1.1:1<->192.0.2.80:443,203.0.113.9:2<-->192.0.2.80:443",
+        "2026-11-27T03:15:41+01:00 cgn-2 NAT-TCP-C: 010.64.1.1:1<->192.0.2.80:443,203.0.113.9:2<-->192.0.2.80:443",
+        "2026-11-27T03:15:42+01:00 cgn-2 NAT-TCP-C: broken",
+        "<14>1 2026-11-27T03:15:43+01:00 cgn-2 NAT-UDP-F: 100.64.1.2:7<->192.0.2.80:53,203.0.113.9:8<-->192.0.2.80:53",
+        "Nov 27 03:15:44 cgn-2 NAT-TCP-C: 100.64.1.1:1<->192.0.2.80:443,203.0.113.9:2<-->192.0.2.80:443",
+        "2026-11-27T03:15:45+01:00 cgn-2 system: fan speed normal",
+        "",
+    ]
+    lines = [line.encode() for line in out]
+    lines.insert(4, lines[1] + b"\r")  # CRLF
+    lines.insert(7, b"2026-11-27T03:15:46+01:00 cgn-2 NAT-TCP-C: \xff\xfe not utf-8")
+    lines.insert(9, lines[2] + b"\r" + lines[3])  # a lone CR ends a line too
+    return lines
+
+
+def rtflow_lines() -> list[bytes]:
+    head = "<14>1 {t} srx-1 RT_FLOW - RT_FLOW_SESSION_{ev} [junos@2636.1.1.1.2.26"
+    body = ('source-address="100.64.0.{i}" source-port="{p}" destination-address="192.0.2.80" destination-port="443" '
+            'service-name="junos-https" nat-source-address="203.0.113.9" nat-source-port="{q}" '
+            'src-nat-rule-type="source rule" protocol-id="6" policy-name="allow-out"')
+    out = []
+    for n, t in enumerate(["2026-11-27T03:14:07.120+01:00", "2026-11-27T02:14:08Z", "2026-11-27T03:14:09.5+01:00"] * 4):
+        ev = "CREATE" if n % 2 == 0 else "CLOSE"
+        tail = ' reason="TCP FIN" elapsed-time="90" application="UNKNOWN"]' if ev == "CLOSE" else "]"
+        out.append(head.format(t=t, ev=ev) + " " + body.format(i=n + 1, p=50000 + n, q=40000 + n) + tail)
+    first = out[0]
+    out += [
+        first.replace(' protocol-id="6"', ""),  # a field missing: rejected
+        first.replace("CREATE", "CLOSE"),  # a close without elapsed-time: rejected
+        first.replace('nat-source-address="203.0.113.9"', 'nat-source-address="0.0.0.0"'),  # ignored
+        first.replace('nat-source-port="40000"', 'nat-source-port="50000"').replace(
+            'nat-source-address="203.0.113.9"', 'nat-source-address="100.64.0.1"'),  # untranslated: ignored
+        first.replace("]", ' nat-source-port="41000"]'),  # a repeated key: the last one counts
+        first.replace('source-address="100.64.0.1" source-port="50000" ', "").replace(
+            "]", ' source-port="50000" source-address="100.64.0.1"]'),  # keys in another order
+        first.replace("srx-1", "RT_FLOW_SESSION_CLOSE"),  # the message id twice
+        first.replace('nat-source-port="40000"', 'nat-source-port="70000"'),  # out of range: rejected
+        first.replace("2026-11-27T03:14:07.120+01:00", "2026-11-31T03:14:07+01:00"),  # no such day: rejected
+        first.replace("RT_FLOW_SESSION_CREATE", "RT_FLOW_SESSION_DENY"),
+        first.replace('"100.64.0.1"', '"2001:db8::1"'),
+        first.replace('policy-name="allow-out"', 'policy-name="a \\"quoted\\" name"'),
+    ]
+    return [line.encode() for line in out]
+
+
+def write(path: Path, lines: list[bytes], final_newline: bool = True) -> Path:
+    path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
+    return path
+
+
+@pytest.mark.parametrize("block_bytes", [300, 1 << 20])
+def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, block_bytes: int) -> None:
+    a10 = write(tmp_path / "a10.log", a10_lines(zoned=True) * 5)
+    local = write(tmp_path / "a10-local.log", a10_lines(zoned=False) * 3, final_newline=False)
+    rtflow = write(tmp_path / "rtflow.log", rtflow_lines() * 5)
+    samples = [str(DATA / "a10.log"), str(DATA / "juniper-rtflow.log")]
+    stores = {}
+    for vectorised in (True, False):
+        options = ParseOptions(vectorised=vectorised, block_bytes=block_bytes)
+        store = Store(tmp_path / f"store-{vectorised}")
+        first = ingest(store, [*samples, str(a10), str(rtflow)], fmt="auto", options=options)
+        second = ingest(store, [str(local)], fmt="a10", zone=BERLIN, options=options)
+        stores[vectorised] = (snapshot(store.root), first.as_dict(), second.as_dict())
+    fast, reference = stores[True], stores[False]
+    assert fast[0] == reference[0]
+    for a, b in zip(fast[1:], reference[1:], strict=True):
+        for f, g in zip(a["files"], b["files"], strict=True):
+            f.pop("seconds"), g.pop("seconds")
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b
+    # the input holds what it should: rejects with reasons, a repeated hour flagged, a DST gap rejected
+    root = tmp_path / "store-True"
+    rejects = "".join(p.read_text() for p in (root / "rejects").glob("*.tsv"))
+    assert "port 99999 is outside 0-65535" in rejects and "does not exist in Europe/Berlin" in rejects
+    assert "RT_FLOW_SESSION_CLOSE without a numeric elapsed-time" in rejects and "field protocol-id" in rejects
+    con = duckdb.connect()
+    flagged = con.execute(f"SELECT count(*) FROM read_parquet('{root}/events/*.parquet') WHERE flags & 1 = 1")
+    assert flagged.fetchall() == [(9,)]  # the repeated-hour line: three times per copy, three copies
+
+
+def test_local_times_without_zone_are_refused_on_both_paths(tmp_path: Path) -> None:
+    local = write(tmp_path / "a10-local.log", a10_lines(zoned=False))
+    for vectorised in (True, False):
+        with pytest.raises(ZoneRequiredError):
+            ingest(Store(tmp_path / f"s-{vectorised}"), [str(local)], fmt="a10",
+                   options=ParseOptions(vectorised=vectorised, block_bytes=300))
