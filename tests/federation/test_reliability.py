@@ -102,6 +102,8 @@ def _outage(a: NetNode, b: NetNode) -> None:
 
 
 def test_a_thousand_requests_arrive_exactly_once_while_both_nodes_crash(tmp_path: Path) -> None:
+    """1000 requests created at A in four batches while B is killed twice under load and restarted on its port,
+    A is killed holding claimed messages, B is frozen past A's timeout, and both are killed at once."""
     net = build_network(tmp_path / "net")
     with running(net):
         a, b = net["XA"], net["XB"]
@@ -116,8 +118,6 @@ def test_a_thousand_requests_arrive_exactly_once_while_both_nodes_crash(tmp_path
         _outage(a, b)
         ids += _create(a, 3 * BATCH, BATCH)
         wait_for(lambda: _received(a) >= 450, 60, "450 receipts", a, b)
-        _outage(a, b)
-        wait_for(lambda: _received(a) >= 550, 60, "550 receipts", a, b)
         # Frozen for longer than A's 2 s timeout: what A sent meanwhile waits in B's socket, A gives up on it, B
         # files it once it runs again, and A's retry must be answered from B's inbox.
         b.freeze(3.5)
@@ -134,7 +134,7 @@ def test_a_thousand_requests_arrive_exactly_once_while_both_nodes_crash(tmp_path
         attempts = sum(m.attempts for m in a.messages())
         with b.node.db.read_session() as session:
             accepted = session.execute(select(func.count()).select_from(SeenSignature)).scalar_one()
-        print(f"4 outages and a freeze of B, 2 crashes of A (the first with {in_flight} claimed messages in hand), "
+        print(f"3 outages and a freeze of B, 2 crashes of A (the first with {in_flight} claimed messages in hand), "
               f"{attempts} attempts for {TOTAL} messages, {accepted - TOTAL} retries of accepted transactions "
               "answered from B's inbox")
         assert attempts > TOTAL, "no message was ever retried: the outages did not happen during dispatch"
