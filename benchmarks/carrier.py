@@ -181,8 +181,8 @@ def chdb_bench(store: Store, queries: list[Query]) -> dict[str, Any]:
                "slack_ms Int32, priv_ip FixedString(16), priv_port Int32, src Int64, line Int64) "
                "ENGINE = MergeTree ORDER BY (pub_ip, pub_port, start_ms)")
     t = time.perf_counter()
-    sess.query(f"INSERT INTO b.nat SELECT DISTINCT pub_ip, pub_port, start_ms, end_ms, slack_ms, priv_ip, priv_port, "  # noqa: S608
-               f"src, line FROM file('{files}', Parquet)")
+    sess.query(f"INSERT INTO b.nat SELECT DISTINCT pub_ip, pub_port, start_ms, start_ms + dur_ms, slack_ms, priv_ip, "  # noqa: S608
+               f"priv_port, src, line FROM file('{files}', Parquet)")
     load_s = time.perf_counter() - t
     sess.query("OPTIMIZE TABLE b.nat FINAL")
     lat = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from nohaven.carrier.schema import NAT_VIEW
+
 __all__ = ["DuckDBEngine", "Engine", "SparkEngine", "open_engine"]
 
 NAT_COLUMNS = ("pub_port", "start_ms", "end_ms", "slack_ms", "flags", "proto", "priv_ip", "priv_port", "src", "line",
@@ -21,7 +23,8 @@ IDENTITY_COLUMNS = ("ip_lo", "ip_hi", "start_ms", "end_ms", "slack_ms", "flags",
 
 def nat_sql(table: str, ip: bytes, port: int, lo: int, hi: int) -> str:
     # Only integers and hexadecimal reach these statements, and the table is a placeholder the engine fills.
-    return (f"SELECT DISTINCT {', '.join(NAT_COLUMNS)} FROM {table} WHERE pub_ip = unhex('{ip.hex()}') "  # noqa: S608
+    view = NAT_VIEW.format(t=table)
+    return (f"SELECT DISTINCT {', '.join(NAT_COLUMNS)} FROM ({view}) AS nat WHERE pub_ip = unhex('{ip.hex()}') "  # noqa: S608
             f"AND pub_port = {int(port)} AND start_ms - slack_ms <= {int(hi)} AND end_ms + slack_ms >= {int(lo)}")
 
 

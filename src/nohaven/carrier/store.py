@@ -47,16 +47,22 @@ _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_po
 ROW_GROUP = 64 * 1024
 
 
-def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = ()) -> None:
+# Integer columns of the NAT table whose values are close to random once sorted by public address and port
+# (start, private port, duration, lines): split into byte streams, their constant high bytes compress away
+# (measured in BENCHMARKS.md). DuckDB reads this encoding for integers only, so addresses keep dictionaries.
+_BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_port", "line", "end_dline")}
+
+
+def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = ()) -> None:
     """Write compactly and reproducibly: zstd, dictionaries for addresses, delta encoding for sorted integers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     dictionary = [f.name for f in table.schema if pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
                   or pa.types.is_string(f.type) or f.name in ("src", "end_src", "flags", "proto", "nlines",
                                                               "end_nlines", "slack_ms")]
-    encoding = {f.name: "DELTA_BINARY_PACKED" for f in table.schema
-                if pa.types.is_integer(f.type) and f.name not in dictionary}
-    pq.write_table(table, tmp, compression="zstd", compression_level=9, use_dictionary=dictionary,
+    encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
+                for f in table.schema if pa.types.is_integer(f.type) and f.name not in dictionary}
+    pq.write_table(table, tmp, compression="zstd", compression_level=15, use_dictionary=dictionary,
                    column_encoding=encoding, row_group_size=ROW_GROUP, write_statistics=True,
                    sorting_columns=[pq.SortingColumn(table.schema.get_field_index(c)) for c in sort] or None,
                    store_schema=False)
@@ -192,7 +198,8 @@ class Store:
         rows = 0
         for day in pc.unique(days).to_pylist():
             part = table.filter(pc.equal(days, day)).drop_columns(["day"])
-            write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name])
+            write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name],
+                          _BYTE_STREAMS.get(name, ()))
             rows += part.num_rows
         return rows
 
@@ -255,7 +262,8 @@ _ID_KEY = "priv_ip, ip_hi, session"
 _PROV = "src, line, nlines, end_src, end_line, end_nlines"
 _BUILD_SQL = {
     "nat": _segments("nat", _NAT_KEY, "") + _days(
-        f"pub_ip, pub_port, start_ms, end_ms, slack_ms, flags, proto, priv_ip, priv_port, {_PROV}",
+        "pub_ip, pub_port, start_ms, end_ms - start_ms AS dur_ms, slack_ms, flags, proto, priv_ip, priv_port, "
+        "src, line, nlines, end_src, end_line - line AS end_dline, end_nlines",
         "pub_ip, pub_port, start_ms"),
     "blocks": _segments("block", _BLOCK_KEY, "") + _days(
         f"pub_ip, pub_port, port_hi, start_ms, end_ms, slack_ms, flags, proto, priv_ip, {_PROV}",
