@@ -111,6 +111,13 @@ def lookup(
     deterministic: Path = typer.Option(None, "--deterministic", help="RFC 7422 pools (JSON); default "
                                        "STORE/deterministic.json when present"),
     as_json: bool = typer.Option(False, "--json", help="print the answer as JSON"),
+    fmt: str = typer.Option("text", "--format", help="text, json, or ts103120-xml (the LD task Disclosed and a "
+                            "delivery of the answer; needs --ldid, --sender, --receiver)"),
+    ldid: str = typer.Option(None, "--ldid", help="the requester's LD task reference (LDID), CC-OWNER-REF"),
+    sender: str = typer.Option(None, "--sender", help="this carrier as COUNTRY:IDENTIFIER"),
+    receiver: str = typer.Option(None, "--receiver", help="the requesting authority as COUNTRY:IDENTIFIER"),
+    task_id: str = typer.Option(None, "--task-id", help="the LD task's object identifier (UUID), if known"),
+    out_file: Path = typer.Option(None, "--out", help="write the answer to this file instead of standard output"),
 ) -> None:
     """Who held public IP:port at an instant: every candidate, with provenance; ambiguity said loudly."""
     from nohaven.carrier.lookup import Attributor, Query, read_queries
@@ -123,16 +130,44 @@ def lookup(
             if value is None:
                 raise InputError.field(name, f"{name} is required (or give --batch FILE)")
         queries = [Query.make(ip, port, at, window)]
+    fmt = "json" if as_json else fmt
+    if fmt not in ("text", "json", "ts103120-xml"):
+        raise InputError.field("format", f"unknown --format {fmt!r}; use text, json or ts103120-xml")
+    message = _delivery_check(fmt, ldid, sender, receiver)
     with Attributor(Store(store), engine, master, deterministic) as attributor:
         answers = attributor.answer_all(queries)
-    if as_json:
-        payload: Any = answers if batch is not None else answers[0]
-        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
+    payload: Any = answers if batch is not None else answers[0]
+    if fmt != "text":
+        data = message(payload, task_id) if message else (json.dumps(payload, indent=1) + "\n").encode()
+        if out_file is not None:
+            out_file.write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
     else:
         for answer in answers:
             _answer_table(answer)
     if any(a["ambiguous"] for a in answers):
         raise typer.Exit(3)
+
+
+def _delivery_check(fmt: str, ldid: str | None, sender: str | None,
+                    receiver: str | None) -> Any:
+    """For ts103120-xml: check its options before any lookup runs, and return the message writer."""
+    if fmt != "ts103120-xml":
+        return None
+    from nohaven.carrier.delivery import Endpoint, delivery_message
+
+    for name, value in (("--ldid", ldid), ("--sender", sender), ("--receiver", receiver)):
+        if not value:
+            raise InputError.field(name, f"--format ts103120-xml needs {name}")
+    ends = Endpoint.parse(str(sender), "sender"), Endpoint.parse(str(receiver), "receiver")
+
+    def write(payload: Any, task_id: str | None) -> bytes:
+        return delivery_message(payload, ldid=str(ldid), sender=ends[0], receiver=ends[1], task_id=task_id)
+
+    delivery_message({}, ldid=str(ldid), sender=ends[0], receiver=ends[1])  # refuses a bad --ldid now
+    return write
 
 
 def register(root: typer.Typer) -> None:
