@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nohaven.carrier.errors import StoreError
-from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
+from nohaven.carrier.ipaddr import V4_PREFIX
+from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, IP, NAT_SCHEMA
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 __all__ = ["TABLES", "Store", "write_parquet"]
@@ -50,7 +52,7 @@ ROW_GROUP = 64 * 1024
 # Integer columns of the NAT table whose values are close to random once sorted by public address and port
 # (start, private port, duration, lines): split into byte streams, their constant high bytes compress away
 # (measured in BENCHMARKS.md). DuckDB reads this encoding for integers only, so addresses keep dictionaries.
-_BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_port", "line", "end_dline")}
+_BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_v4", "priv_port", "line", "end_dline")}
 
 
 def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = ()) -> None:
@@ -209,8 +211,24 @@ def day_name(day: int) -> str:
 
 
 def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    if "priv_v4" in schema.names:
+        table = _split_private(table)
     columns = [table.column(f.name).cast(f.type) for f in schema] + [table.column("day").cast(pa.int32())]
     return pa.Table.from_arrays(columns, names=[*schema.names, "day"])
+
+
+def _split_private(table: pa.Table) -> pa.Table:
+    """priv_ip as an integer when it is IPv4-mapped (priv_v4), else kept whole (priv_ip6)."""
+    column = table.column("priv_ip").cast(IP).combine_chunks()
+    n = len(column)
+    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=(column.offset + n) * 16)[column.offset * 16:]
+    matrix = raw.reshape(n, 16)
+    is_v4 = (matrix[:, :12] == np.frombuffer(V4_PREFIX, dtype=np.uint8)).all(axis=1)
+    if column.null_count:
+        is_v4 &= column.is_valid().to_numpy(zero_copy_only=False)
+    value = matrix[:, 12:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+    table = table.append_column("priv_v4", pa.array(value, mask=~is_v4))
+    return table.append_column("priv_ip6", pc.if_else(pa.array(is_v4), pa.nulls(n, IP), column))
 
 
 def _segments(kind: str, key: str, extra: str) -> str:
