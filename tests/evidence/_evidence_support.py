@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from nohaven.evidence.bundle import seal
 from nohaven.evidence.note import NoteSigner
-from nohaven.evidence.store import DirectoryStore
+from nohaven.evidence.store import Acquisition, DirectoryStore, acquire
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 NOHAVEN = [sys.executable, "-m", "nohaven.cli.main"]
@@ -66,3 +67,18 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
     code = main(list(args))
     out, err = capsys.readouterr()
     return Ran(code, out, err)
+
+
+@pytest.fixture(name="sealed")
+def sealed_fixture(tmp_path: Path) -> Sealed:
+    """A directory store with one acquired item and its sealed bundle. (Here, not in a conftest.py: a second
+    module named conftest would shadow the suite's own for every `from conftest import ...`.)"""
+    store = DirectoryStore.init(tmp_path / "store", "xa.example/evidence")
+    evidence = make_evidence(tmp_path)
+    acquire(store, store.log, [evidence], Acquisition(
+        case="XA-2026-0042", exhibit="EX-1", examiner="olga.petrova", source="laptop seized at Rue X 12",
+        authority="search warrant 17/2026, investigating judge", location="XA forensic lab, room 3"))
+    signer = store.signer()
+    bundle = tmp_path / "bundle.zip"
+    seal(store, store.log, signer, "XA-2026-0042", bundle, "olga.petrova")
+    return Sealed(store, signer, bundle, evidence)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _evidence_support import Sealed, cli, run
+from _evidence_support import Sealed, cli, run, sealed_fixture  # noqa: F401  (the `sealed` fixture)
 
 from nohaven.evidence.bundle import cosign_bundle, seal
 from nohaven.evidence.canonical import canonical_bytes

@@ -8,7 +8,7 @@ import venv
 import zipfile
 from pathlib import Path
 
-from _evidence_support import Sealed, require_tool
+from _evidence_support import Sealed, require_tool, sealed_fixture  # noqa: F401  (the `sealed` fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
