@@ -8,6 +8,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,21 @@ def test_bad_delivery_options_are_refused_before_any_lookup(store: Path, option:
                 *[x for pair in args.items() for x in pair])
     assert r.returncode == 2
     assert reason in r.stderr.decode() and b"Traceback" not in r.stderr
+
+
+def test_preserve_freezes_the_ldtask_delivery_beside_the_json_answer(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.zip"
+    r = carrier("preserve", "--store", str(store), "--ip", "203.0.113.9", "--port", "40001", "--from",
+                "2026-11-27T03:14:00+01:00", "--to", "2026-11-27T03:16:00+01:00", "--out", str(out),
+                "--ldid", "FR-pj-2026-41", "--sender", "DE:isp-1", "--receiver", "FR:pj", "--json")
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        listed = {m["path"]: m["sha256"] for m in manifest["members"]}
+        message = zf.read("answer.ts103120.xml")
+        answer = zf.read("answer.json")
+    assert listed["answer.ts103120.xml"] == hashlib.sha256(message).hexdigest()
+    resource = parse_xml(message)
+    assert load_schema_set(XSD).validate(resource) == []
+    data = resource.root.find(f".//{DELIVERY}BinaryData/{DELIVERY}Data")
+    assert data is not None and base64.b64decode(data.text or "") == answer  # the frozen answer, byte for byte

@@ -2,6 +2,7 @@
 
     manifest.json         format, when, the query, every other member with its SHA-256 and size, the sources
     answer.json           the lookup answer over the period (every candidate, subscribers, ambiguity)
+    answer.ts103120.xml   the same answer as a TS 103 120 LD task delivery (when asked for: --ldid ...)
     records.jsonl         one normalised candidate per line
     raw/<sha256>.txt      the cited lines of each source, "line<TAB>text", in line order
 
@@ -17,7 +18,7 @@ import json
 import os
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,10 @@ _FIXED = (2026, 1, 1, 0, 0, 0)  # ZIP member times: the bundle's bytes depend on
 
 
 def preserve(store: Store, ip: str, port: int, start: str, end: str, out: Path, engine: str = "duckdb",
-             master: str | None = None, created_at: datetime | None = None) -> dict[str, Any]:
-    """Write the preservation ZIP to `out`; returns its manifest."""
+             master: str | None = None, created_at: datetime | None = None,
+             disclose: Callable[[Any], bytes] | None = None) -> dict[str, Any]:
+    """Write the preservation ZIP to `out`; returns its manifest. `disclose` adds the answer as a TS 103 120
+    message (answer.ts103120.xml; see nohaven.carrier.delivery)."""
     lo = parse_aware(start, "from")
     hi = parse_aware(end, "to")
     if hi < lo:
@@ -59,6 +62,8 @@ def preserve(store: Store, ip: str, port: int, start: str, end: str, out: Path, 
         "answer.json": json.dumps(answer, indent=1, sort_keys=True).encode(),
         "records.jsonl": "".join(json.dumps(c, sort_keys=True) + "\n" for c in answer["candidates"]).encode(),
     }
+    if disclose is not None:
+        members["answer.ts103120.xml"] = disclose(answer)
     sources = store.sources()
     for sha in sorted(wanted):
         members[f"raw/{sha}.txt"] = _raw_lines(store, sha, wanted[sha])

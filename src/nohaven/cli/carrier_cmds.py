@@ -185,12 +185,19 @@ def preserve(
     out_file: Path = typer.Option(..., "--out", help="the ZIP to write"),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
+    ldid: str = typer.Option(None, "--ldid", help="also freeze the answer as a TS 103 120 LD task delivery "
+                             "(answer.ts103120.xml) for this LDID; needs --sender and --receiver"),
+    sender: str = typer.Option(None, "--sender", help="this carrier as COUNTRY:IDENTIFIER"),
+    receiver: str = typer.Option(None, "--receiver", help="the requesting authority as COUNTRY:IDENTIFIER"),
+    task_id: str = typer.Option(None, "--task-id", help="the LD task's object identifier (UUID), if known"),
 ) -> None:
     """Freeze the raw lines and normalised records for IP:port over a period into a ZIP with a SHA-256 manifest."""
     from nohaven.carrier.preserve import preserve as run_preserve
     from nohaven.carrier.store import Store
 
-    manifest = run_preserve(Store(store), ip, port, start, end, out_file, engine)
+    message = _delivery_check("ts103120-xml", ldid, sender, receiver) if ldid or sender or receiver else None
+    disclose = (lambda answer: message(answer, task_id)) if message else None
+    manifest = run_preserve(Store(store), ip, port, start, end, out_file, engine, disclose=disclose)
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=1) + "\n")
         return
