@@ -165,7 +165,7 @@ def test_local_time_without_zone_is_refused() -> None:
 
 
 def test_offset_times_need_no_zone() -> None:
-    assert brief(outcomes("a10", zone=None)[0][1]).startswith("nat/0 2026-11-27T02:14:07.000Z")
+    assert str(brief(outcomes("a10", zone=None)[0][1])).startswith("nat/0 2026-11-27T02:14:07.000Z")
 
 
 def asa(line: str) -> Record:

@@ -64,7 +64,7 @@ def test_ingest_plain_gz_zst_and_stdin(tmp_path: Path) -> None:
     # every stored record keeps its source id and line
     # (the NAT table keeps the closing line as its distance from the first)
     nat = f"read_parquet('{store}/tables/nat/*/*.parquet')"
-    rows = duckdb.sql(f"SELECT src, line, line + end_dline FROM {nat}").fetchall()
+    rows = duckdb.connect().execute(f"SELECT src, line, line + end_dline FROM {nat}").fetchall()
     assert {src for src, _, _ in rows} == {gz["source_id"], next(m["source_id"] for m in manifests if m is not gz)}
     assert {(line, end) for src, line, end in rows if src == gz["source_id"]} == {(1, 3), (2, None)}
 
