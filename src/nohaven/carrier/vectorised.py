@@ -15,6 +15,7 @@ fraction of a second is added column-wise.
 from __future__ import annotations
 
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -54,7 +55,7 @@ class BlockResult:
     lines: int = 0
 
 
-class FastParser:
+class FastParser(ABC):
     """A format's vectorised parser; subclasses give the pattern and turn its groups into event columns."""
 
     name: ClassVar[str]
@@ -70,9 +71,9 @@ class FastParser:
         groups = pc.extract_regex(lines, self.pattern)
         return groups, np.asarray(groups.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
+    @abstractmethod
     def columns(self, lines: pa.Array, g: pa.StructArray, ok: np.ndarray) -> dict[str, pa.Array | np.ndarray]:
         """Event columns of the admitted rows of `g`; may clear entries of `ok` to hand a line to the reference."""
-        raise NotImplementedError
 
     # -- shared pieces ------------------------------------------------------------------------------------------
     def header_times(self, g: pa.StructArray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

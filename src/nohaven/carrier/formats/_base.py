@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
@@ -57,7 +58,7 @@ class Record(NamedTuple):
 Outcome = list[Event] | str  # events, or the reason the record holds nothing to attribute (counted, not stored)
 
 
-class LogFormat:
+class LogFormat(ABC):
     """A vendor log format. Subclasses declare `name`, `produces`, `columns`, then detect() and parse()."""
 
     name: ClassVar[str]
@@ -70,18 +71,18 @@ class LogFormat:
         self.zone = zone
 
     @classmethod
+    @abstractmethod
     def detect(cls, lines: list[str]) -> int:
         """How many of these sample lines look like this format (0: not this format)."""
-        raise NotImplementedError
 
     def records(self, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
         """Group numbered lines into records; one line is one record unless the format says otherwise."""
         for number, text in lines:
             yield Record(number, 1, text)
 
+    @abstractmethod
     def parse(self, record: Record) -> Outcome:
         """Events of one record; raise LineRejected with a reason for a record that does not fit."""
-        raise NotImplementedError
 
     def require_zone(self, what: str) -> ZoneInfo:
         if self.zone is None:
