@@ -7,6 +7,8 @@ fresh database cloned from a migrated template; in CI (CI=true) a missing Postgr
 from __future__ import annotations
 
 import os
+import random
+import socket
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -192,3 +194,22 @@ def request_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports that are free now (the demo network numbers its nodes so)."""
+    for _ in range(200):
+        first = random.randrange(20000, 60000 - count)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports found on 127.0.0.1")

@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from conftest import free_ports
 from nohaven.audit import log as audit
 from nohaven.auth.models import User
 from nohaven.blobs import BlobStore
@@ -36,25 +35,6 @@ STEPS = [str(n) for n in range(1, 9)]
 ATTACHMENT = "preservation-confirmation.json"
 
 pytestmark = pytest.mark.xdist_group("demo-network")
-
-
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive loopback ports that are free now (the demo numbers its nodes so)."""
-    for _ in range(200):
-        first = random.randrange(20000, 60000 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError(f"no {count} consecutive free ports found on 127.0.0.1")
 
 
 def _env() -> dict[str, str]:
@@ -174,7 +154,7 @@ def _check_directory_installed(base: Path) -> None:
 
 def test_preservation_scenario_runs_and_runs_again(tmp_path: Path) -> None:
     base = tmp_path / "demo"
-    port = _free_ports(3)
+    port = free_ports(3)
     reference, their_reference, mla_reference = _run_scenario(base, port)
     content = _check_requesting_side(base, reference, mla_reference)
     _check_requested_side(base, reference, their_reference, content)
@@ -211,7 +191,7 @@ def _snapshot(base: Path) -> dict[str, object]:
 
 def test_seed_only_twice_changes_nothing(tmp_path: Path) -> None:
     base = tmp_path / "demo"
-    port = _free_ports(3)
+    port = free_ports(3)
     first = _nohaven("--data-dir", str(base), "demo", "--port", str(port), "--seed-only", timeout=120)
     assert first.returncode == 0, first.stdout + first.stderr
     for state in ("XA", "XB", "XC"):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from typing import Any
 import pyotp
 import pytest
 
+from conftest import free_ports
 from nohaven.demo.network import DEMO_NODES, DemoNode, prepare, start_nodes, stop_nodes, wait_until_up
 from nohaven.demo.seed import DEMO_USERS, seed
 from nohaven.node import Node
@@ -47,30 +46,11 @@ def _need_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is not installed")
 
 
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive loopback ports that are free now (the demo network numbers its nodes so)."""
-    for _ in range(200):
-        first = random.randrange(20000, 60000 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError(f"no {count} consecutive free ports found on 127.0.0.1")
-
-
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[DemoNode]]:
     """XA's and XB's demo nodes, seeded with the demo users and serving."""
     _need_chromium()
-    specs = prepare(tmp_path / "network", first_port=_free_ports(2), nodes=DEMO_NODES[:2])
+    specs = prepare(tmp_path / "network", first_port=free_ports(2), nodes=DEMO_NODES[:2])
     for spec in specs:
         node = Node(spec.settings())
         try:
