@@ -97,7 +97,34 @@ class CustodyLedger(Protocol):
     def checkpoint(self, signer: NoteSigner) -> SignedNote: ...
 
 
-class FileCustodyLog:
+class TreeBackedLog:
+    """What every custody log backed by an in-memory Merkle tree answers the same way: size, root and proofs with
+    their bounds checked (the file log here; the node's database log)."""
+
+    _tree: MerkleTree
+
+    @property
+    def size(self) -> int:
+        return self._tree.size
+
+    def root(self, size: int | None = None) -> bytes:
+        return self._tree.root(size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise InputError.field("index", f"event {index} is not in a tree of {size} events "
+                                   f"(the log has {self.size})")
+        return self._tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        new = self.size if new is None else new
+        if not 0 <= old <= new <= self.size:
+            raise InputError.field("old", f"need 0 ≤ old ({old}) ≤ new ({new}) ≤ log size ({self.size})")
+        return self._tree.consistency_proof(old, new)
+
+
+class FileCustodyLog(TreeBackedLog):
     """The custody log of a directory: `events.jsonl` plus `checkpoints/` (each signed checkpoint, by size).
 
     Appends take an exclusive lock on the file and pick up lines other processes appended first, so several
@@ -124,10 +151,6 @@ class FileCustodyLog:
         with open(directory / cls.EVENTS, "xb"):
             pass
         return cls(directory, origin)
-
-    @property
-    def size(self) -> int:
-        return self._tree.size
 
     def _catch_up(self) -> None:
         """Read lines appended since we last looked (by us or another process)."""
@@ -195,22 +218,6 @@ class FileCustodyLog:
             for index in range(self.size):
                 line = f.readline()
                 yield index, line[:-1]
-
-    def root(self, size: int | None = None) -> bytes:
-        return self._tree.root(size)
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        if not 0 <= index < size <= self.size:
-            raise InputError.field("index", f"event {index} is not in a tree of {size} events "
-                                   f"(the log has {self.size})")
-        return self._tree.inclusion_proof(index, size)
-
-    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        if not 0 <= old <= new <= self.size:
-            raise InputError.field("old", f"need 0 ≤ old ({old}) ≤ new ({new}) ≤ log size ({self.size})")
-        return self._tree.consistency_proof(old, new)
 
     def checkpoint(self, signer: NoteSigner) -> SignedNote:
         """Sign the tree as it is now and keep the checkpoint as `checkpoints/<size>` and `checkpoint`."""

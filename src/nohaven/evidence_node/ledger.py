@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from nohaven.errors import InputError
 from nohaven.evidence.canonical import canonical_bytes
-from nohaven.evidence.custody import check_shape
+from nohaven.evidence.custody import TreeBackedLog, check_shape
 from nohaven.evidence.errors import StoreError
 from nohaven.evidence.merkle import MerkleTree, leaf_hash
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
@@ -32,7 +32,7 @@ def _new_origin(state: str, node_id: str | None) -> str:
     return f"nohaven/{state}/{node_id or secrets.token_hex(4)}/evidence"
 
 
-class DatabaseCustodyLog:
+class DatabaseCustodyLog(TreeBackedLog):
     """The custody log of a node, bound to one session (one transaction)."""
 
     def __init__(self, session: Session, head: CustodyHead) -> None:
@@ -46,10 +46,6 @@ class DatabaseCustodyLog:
             raise StoreError(f"the custody log is damaged: {len(rows)} events in positions that do not run "
                              f"0..{head.size - 1} (head size {head.size})")
         self._tree = MerkleTree(bytes.fromhex(h) for _seq, h in rows)
-
-    @property
-    def size(self) -> int:
-        return self._tree.size
 
     def append(self, event: dict[str, Any]) -> int:
         """Log one event (made by `make_event`); returns its position."""
@@ -92,22 +88,6 @@ class DatabaseCustodyLog:
         if row is None:
             raise InputError.field("--index", f"no event {index}; the log has {self.size} events")
         return row.case_reference
-
-    def root(self, size: int | None = None) -> bytes:
-        return self._tree.root(size)
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        if not 0 <= index < size <= self.size:
-            raise InputError.field("index", f"event {index} is not in a tree of {size} events "
-                                   f"(the log has {self.size})")
-        return self._tree.inclusion_proof(index, size)
-
-    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        if not 0 <= old <= new <= self.size:
-            raise InputError.field("old", f"need 0 ≤ old ({old}) ≤ new ({new}) ≤ log size ({self.size})")
-        return self._tree.consistency_proof(old, new)
 
     def checkpoint(self, signer: NoteSigner) -> SignedNote:
         """Sign the tree as it is now and keep the checkpoint."""
