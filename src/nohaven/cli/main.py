@@ -17,8 +17,11 @@ from nohaven.cli import (
     directory_cmds,
     evidence_cmds,
     federation_cmds,
+    ipdata_cmds,
     node_cmds,
     request_cmds,
+    trace_cmds,
+    trace_email_cmds,
     user_cmds,
 )
 from nohaven.cli.common import CliState, err_console
@@ -67,6 +70,9 @@ directory_cmds.app.command("verify", help="Verify a signed network directory (sa
 attachment_cmds.register(request_cmds.app)
 carrier_cmds.register(app)
 evidence_cmds.register(app)  # evidence, custody, verify
+app.add_typer(trace_cmds.app, name="trace")
+ipdata_cmds.register(app, trace_cmds.app)  # ipdata load|list, trace resolve
+trace_email_cmds.register(trace_cmds.app)  # trace email
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,11 @@ Attachments (files and records disclosed with a request) live here too: added by
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -33,12 +36,50 @@ __all__ = [
     "attachment_view",
     "attachments_of",
     "find_exchanged",
+    "on_delivery",
     "receive_delivery",
     "receive_request",
     "receive_update",
     "request_detail",
     "state_for_peer",
 ]
+
+
+log = logging.getLogger("nohaven.requests")
+
+# What other packages do with data a peer delivered (the tracing package turns a disclosure answer into hops,
+# the evidence package verifies and cosigns a sealed bundle). Requests know nothing of them: they register here.
+DeliveryHook = Callable[[Session, CooperationRequest, list[RequestAttachment], Path, datetime], None]
+_delivery_hooks: dict[str, DeliveryHook] = {}
+
+
+def on_delivery(name: str) -> Callable[[DeliveryHook], DeliveryHook]:
+    """Register `hook(session, request, attachments, blob_dir, now)` to run on every received delivery.
+
+    It runs in the delivery's transaction, inside a savepoint: whatever it raises is rolled back, logged and noted
+    on the request's timeline, and the delivery itself is still kept (the sender must not retry for our sake).
+    """
+
+    def register(hook: DeliveryHook) -> DeliveryHook:
+        _delivery_hooks[name] = hook
+        return hook
+
+    return register
+
+
+def _run_delivery_hooks(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
+                        blob_dir: Path | None, now: datetime) -> None:
+    if blob_dir is None:
+        return
+    for name, hook in sorted(_delivery_hooks.items()):
+        try:
+            with session.begin_nested():
+                hook(session, req, attachments, blob_dir, now)
+        except Exception as exc:  # a hook's failure must not lose the delivery
+            log.warning("delivery hook %s failed on request %s: %s", name, req.id, type(exc).__name__)
+            req.events.append(RequestEvent(at=now, actor="system", kind="note",
+                                           note=f"{name}: could not process the delivered data "
+                                                f"({type(exc).__name__})"))
 
 
 def find_exchanged(session: Session, peer_state: str, object_id: str) -> CooperationRequest | None:
@@ -151,19 +192,22 @@ def receive_update(session: Session, peer: Peer, object_id: str, *, status: str 
 
 
 def receive_delivery(session: Session, peer: Peer, object_id: str, items: list[dict[str, Any]],
-                     now: datetime) -> CooperationRequest:
-    """Record data the requested node delivered (its content already checked and stored by digest)."""
+                     now: datetime, *, blob_dir: Path | None = None) -> CooperationRequest:
+    """Record data the requested node delivered (its content already checked and stored by digest), then let
+    the registered delivery hooks look at it (`blob_dir`: where the content is, by SHA-256)."""
     req = _exchanged(session, peer, object_id)
     require_peer(peer, PeerAction.DELIVER, _exchange(req), object_id=req.id)
-    for item in items:
-        session.add(RequestAttachment(request_id=req.id, name=item["name"], media_type=item["media_type"],
-                                      size=item["size"], sha256=item["sha256"], origin="received", added_at=now,
-                                      added_by=f"node:{peer}"))
+    attachments = [RequestAttachment(request_id=req.id, name=item["name"], media_type=item["media_type"],
+                                     size=item["size"], sha256=item["sha256"], origin="received", added_at=now,
+                                     added_by=f"node:{peer}") for item in items]
+    session.add_all(attachments)
     _event(req, peer, "data_delivered", now, note=", ".join(f"{i['name']} ({i['size']} bytes, SHA-256 "
                                                             f"{i['sha256'][:16]}…)" for i in items))
     req.updated_at = now
     audit.record(session, actor=f"node:{peer}", action="request.delivery", object_type="request", object_id=req.id,
                  detail={"items": [{"name": i["name"], "sha256": i["sha256"], "size": i["size"]} for i in items]})
+    session.flush()
+    _run_delivery_hooks(session, req, attachments, blob_dir, now)
     return req
 
 
