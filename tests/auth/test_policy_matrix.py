@@ -101,6 +101,21 @@ EXPECTED: dict[Action, dict[Role, str]] = {
     Action.CUSTODY_READ: {
         Role.OFFICER: ALL, Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: ALL, Role.AUDITOR: ALL, Role.ADMIN: NONE,
     },
+    Action.TRACE_CREATE: {
+        Role.OFFICER: "YYNNYY", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNYY",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.TRACE_READ: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.TRACE_WRITE: {
+        Role.OFFICER: "YYNNNN", Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: "YYNNNN",
+        Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
+    Action.TRACE_RESOLVE: {
+        Role.OFFICER: ALL, Role.SUPERVISOR: ALL, Role.CENTRAL_AUTHORITY: ALL, Role.AUDITOR: NONE, Role.ADMIN: NONE,
+    },
 }
 
 

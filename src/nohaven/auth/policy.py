@@ -40,6 +40,10 @@ class Action(StrEnum):
     EVIDENCE_SEAL = "evidence.seal"
     EVIDENCE_RECEIVE = "evidence.receive"
     CUSTODY_READ = "custody.read"
+    TRACE_CREATE = "trace.create"
+    TRACE_READ = "trace.read"
+    TRACE_WRITE = "trace.write"  # add hops, resolve them, draft and file their requests, record answers
+    TRACE_RESOLVE = "trace.resolve"  # an address to its network, State and point of contact (no case data)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,9 @@ _CHANGE_REQUEST = AnyOf((
 # reveal only the log's size and hashes, so every role that works cases or audits them may read them.
 _CASE_EVIDENCE = AnyOf((role(Role.SUPERVISOR), AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MemberOfCase()))))
 
+# Traces belong to a case, like its requests: its members who handle requests, and supervisors.
+_CASE_TRACE = AnyOf((role(Role.SUPERVISOR), AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MemberOfCase()))))
+
 POLICY: dict[Action, Rule] = {
     Action.REQUEST_CREATE: _CHANGE_REQUEST,
     Action.REQUEST_READ: _HANDLE_REQUEST,
@@ -196,6 +203,10 @@ POLICY: dict[Action, Rule] = {
     Action.EVIDENCE_SEAL: _CASE_EVIDENCE,
     Action.EVIDENCE_RECEIVE: _CASE_EVIDENCE,
     Action.CUSTODY_READ: role(Role.SUPERVISOR, Role.OFFICER, Role.CENTRAL_AUTHORITY, Role.AUDITOR),
+    Action.TRACE_CREATE: AnyOf((role(Role.SUPERVISOR), AllOf((role(Role.OFFICER, Role.CENTRAL_AUTHORITY), MEMBER)))),
+    Action.TRACE_READ: _CASE_TRACE,
+    Action.TRACE_WRITE: _CASE_TRACE,
+    Action.TRACE_RESOLVE: role(Role.SUPERVISOR, Role.OFFICER, Role.CENTRAL_AUTHORITY),
 }
 
 
