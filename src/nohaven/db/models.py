@@ -24,6 +24,7 @@ from nohaven.requests.models import (
     RequestDataItem,
     RequestEvent,
 )
+from nohaven.tracing.models import Trace, TraceEvent, TraceHop, TraceHopRequest
 
 __all__ = [
     "Agency",
@@ -50,6 +51,10 @@ __all__ = [
     "RequestDataItem",
     "RequestEvent",
     "State",
+    "Trace",
+    "TraceEvent",
+    "TraceHop",
+    "TraceHopRequest",
     "User",
     "WebSession",
 ]
