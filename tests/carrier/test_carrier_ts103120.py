@@ -87,12 +87,15 @@ def test_preserve_freezes_the_ldtask_delivery_beside_the_json_answer(store: Path
                 "2026-11-27T03:14:00+01:00", "--to", "2026-11-27T03:16:00+01:00", "--out", str(out),
                 "--ldid", "FR-pj-2026-41", "--sender", "DE:isp-1", "--receiver", "FR:pj", "--json")
     assert r.returncode == 0, r.stderr
+    done = json.loads(r.stdout)
+    assert done["case"] == "FR-pj-2026-41"  # the LD task names the case when no --case is given
     with zipfile.ZipFile(out) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        listed = {m["path"]: m["sha256"] for m in manifest["members"]}
-        message = zf.read("answer.ts103120.xml")
-        answer = zf.read("answer.json")
-    assert listed["answer.ts103120.xml"] == hashlib.sha256(message).hexdigest()
+        listed = {item["name"]: item for item in manifest["items"]}
+        message = zf.read(listed["answer.ts103120.xml"]["path"])
+        answer = zf.read(listed["answer.json"]["path"])
+    assert listed["answer.ts103120.xml"]["sha256"] == hashlib.sha256(message).hexdigest()
+    assert {i["acquisition"]["authority"] for i in manifest["items"]} == {"LD task FR-pj-2026-41"}
     resource = parse_xml(message)
     assert load_schema_set(XSD).validate(resource) == []
     data = resource.root.find(f".//{DELIVERY}BinaryData/{DELIVERY}Data")

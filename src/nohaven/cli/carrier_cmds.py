@@ -182,24 +182,44 @@ def preserve(
     port: int = typer.Option(..., "--port", help="public port"),
     start: str = typer.Option(..., "--from", help="start of the period, with its offset"),
     end: str = typer.Option(..., "--to", help="end of the period, with its offset"),
-    out_file: Path = typer.Option(..., "--out", help="the ZIP to write"),
+    out_file: Path = typer.Option(..., "--out", help="the sealed bundle to write (FILE.zip)"),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),
-    as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
+    key: Path = typer.Option(None, "--key", help="the carrier's signing key (as written by `nohaven evidence keygen`); "
+                             "default: STORE/evidence/keys/, made on first use"),
+    case: str = typer.Option(None, "--case", help="the case reference (default: the --ldid, else one made from "
+                             "the query); a bundle seals every item preserved in its case"),
+    exhibit: str = typer.Option(None, "--exhibit", help="exhibit number (default: made from the query)"),
+    authority: str = typer.Option(None, "--authority", help="the legal authority: order, request reference"),
+    by: str = typer.Option(None, "--by", help="who preserves (default: the current user)"),
+    location: str = typer.Option("", "--location", help="where the preservation took place"),
+    as_json: bool = typer.Option(False, "--json", help="print what was done as JSON"),
     ldid: str = typer.Option(None, "--ldid", help="also freeze the answer as a TS 103 120 LD task delivery "
                              "(answer.ts103120.xml) for this LDID; needs --sender and --receiver"),
     sender: str = typer.Option(None, "--sender", help="this carrier as COUNTRY:IDENTIFIER"),
     receiver: str = typer.Option(None, "--receiver", help="the requesting authority as COUNTRY:IDENTIFIER"),
     task_id: str = typer.Option(None, "--task-id", help="the LD task's object identifier (UUID), if known"),
 ) -> None:
-    """Freeze the raw lines and normalised records for IP:port over a period into a ZIP with a SHA-256 manifest."""
+    """Freeze the raw lines, normalised records and answer for IP:port over a period into a sealed evidence
+    bundle (verify it with `nohaven verify FILE.zip --trust KEY`)."""
+    from nohaven.carrier.preserve import Sealing
     from nohaven.carrier.preserve import preserve as run_preserve
     from nohaven.carrier.store import Store
 
     message = _delivery_check("ts103120-xml", ldid, sender, receiver) if ldid or sender or receiver else None
     disclose = (lambda answer: message(answer, task_id)) if message else None
-    manifest = run_preserve(Store(store), ip, port, start, end, out_file, engine, disclose=disclose)
+    sealing = Sealing(case=case or ldid, exhibit=exhibit, examiner=by, authority=authority or (
+        f"LD task {ldid}" if ldid else None), location=location, key=key)
+    done = run_preserve(Store(store), ip, port, start, end, out_file, engine, disclose=disclose, sealing=sealing)
+    k = done["key"]
+    if k["created"]:
+        err.print(f"made the carrier's signing key {k['file']} (0600); its public key is {k['verifier_file']}",
+                  highlight=False)
     if as_json:
-        sys.stdout.write(json.dumps(manifest, indent=1) + "\n")
+        sys.stdout.write(json.dumps(done, indent=1) + "\n")
         return
-    out.print(f"{out_file}: {manifest['candidates']} candidate(s), {len(manifest['members'])} members"
-              + (" — AMBIGUOUS" if manifest["ambiguous"] else ""), highlight=False)
+    out.print(f"{out_file}: sealed {done['sealed_items']} item(s) of case {done['case']} with "
+              f"{done['custody_events']} custody events; {done['candidates']} candidate(s)"
+              + (" — AMBIGUOUS" if done["ambiguous"] else ""), highlight=False)
+    out.print(f"signed by {k['name']}, SHA-256 fingerprint {k['fingerprint']}\n"
+              f"verify: nohaven verify {out_file} --trust {k['verifier_file'] or repr(k['verifier_key'])}",
+              highlight=False)
