@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     dispatcher_enabled: bool = True
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Dated IP-registry snapshots (RIR delegated files, ip2asn tables) that `trace resolve` searches.
+    ipdata_dir: Path = Field(default_factory=lambda data: Path(data.get("data_dir", "nohaven-data")) / "ipdata")
 
     @field_validator("database_url")
     @classmethod
