@@ -184,9 +184,11 @@ def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, o
                       hashlib.sha256(manifest_bytes).hexdigest())
 
 
-def cosign_bundle(source: Path, out: Path, signer: NoteSigner, note: SignedNote) -> SignedNote:
-    """Copy a (verified) bundle to `out` with one more signature on its checkpoint, in the checkpoint and proofs."""
-    cosigned = note.with_signature(signer)
+def cosign_bundle(source: Path, out: Path, signer: NoteSigner, note: SignedNote,
+                  at: datetime | None = None) -> SignedNote:
+    """Copy a (verified) bundle to `out` with the signer's tlog-cosignature (timestamped `at`, default now) on its
+    checkpoint, in the checkpoint and in every proof."""
+    cosigned = note.with_cosignature(signer, require_aware(at, "at") if at is not None else utcnow())
     with zipfile.ZipFile(source) as zin, write_atomically(out) as f, zipfile.ZipFile(f, "w", allowZip64=True) as zout:
         for info in zin.infolist():
             if info.filename == CHECKPOINT:

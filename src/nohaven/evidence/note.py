@@ -6,8 +6,10 @@ The key id is the first four bytes of SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ pub
 of Ed25519. A verifier key is shared as the text `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
 
 A checkpoint is a note whose text is: origin, tree size in decimal, base64 root hash, then optional extension
-lines. A cosignature here is one more Ed25519 note signature on the same text by another party's key (the
-receiving State's); a verifier that trusts that key checks it like the log's own.
+lines. A cosignature (the receiving State's) follows C2SP tlog-cosignature v1: a note signature line whose key id
+is SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4] and whose bytes after the key id are an 8-byte big-endian POSIX
+timestamp then the Ed25519 signature over `cosignature/v1\ntime <timestamp>\n` ‖ the checkpoint text. Bundles
+cosigned before this format carry a plain (type 0x01) signature line instead; both verify.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -25,16 +28,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = [
+    "COSIGNATURE_V1",
+    "ED25519",
     "Checkpoint",
+    "Cosignature",
     "NoteError",
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",
     "SignedNote",
+    "cosigned_message",
     "key_id",
 ]
 
 ED25519 = 0x01
+COSIGNATURE_V1 = 0x04  # C2SP tlog-cosignature, Ed25519: a timestamped signature
+_COSIGNATURE_HEADER = b"cosignature/v1\n"
+_MAX_TIMESTAMP = 2**63 - 1
 _DASH = "\u2014 "
 _MAX_SIGNATURES = 100
 _NAME = re.compile(r"^[^\s+]+$")
@@ -45,9 +55,15 @@ class NoteError(ValueError):
     """A note, key or checkpoint that is malformed or does not verify."""
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    """The signed-note key id of an Ed25519 key: SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4]."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, algorithm: int = ED25519) -> bytes:
+    """The signed-note key id of an Ed25519 key: SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4], the type being 0x01 for a
+    note signature and 0x04 for a tlog-cosignature."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([algorithm]) + public_key).digest()[:4]
+
+
+def cosigned_message(text: bytes, timestamp: int) -> bytes:
+    """What a tlog-cosignature v1 signs: the header line, the time line, then the checkpoint text."""
+    return _COSIGNATURE_HEADER + b"time %d\n" % timestamp + text
 
 
 def _check_name(name: str) -> str:
@@ -65,19 +81,26 @@ def _b64decode(text: str, what: str) -> bytes:
 
 @dataclass(frozen=True)
 class NoteVerifier:
-    """A named Ed25519 public key: the thing a court is told to trust."""
+    """A named Ed25519 public key: the thing a court is told to trust. `algorithm` 0x01 checks note signatures
+    (and, trusted for the same key, its cosignatures); 0x04 checks tlog-cosignatures only."""
 
     name: str
     public_key: bytes
+    algorithm: int = ED25519
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.public_key)
+        return key_id(self.name, self.public_key, self.algorithm)
+
+    @property
+    def cosigner(self) -> NoteVerifier:
+        """The same key as a tlog-cosignature (type 0x04) verifier."""
+        return NoteVerifier(self.name, self.public_key, COSIGNATURE_V1)
 
     @property
     def vkey(self) -> str:
-        """The verifier key text `<name>+<hex key id>+<base64(0x01 ‖ public key)>`."""
-        encoded = base64.b64encode(bytes([ED25519]) + self.public_key).decode("ascii")
+        """The verifier key text `<name>+<hex key id>+<base64(type ‖ public key)>`."""
+        encoded = base64.b64encode(bytes([self.algorithm]) + self.public_key).decode("ascii")
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
     @property
@@ -94,9 +117,9 @@ class NoteVerifier:
         name, hex_id, encoded = parts
         _check_name(name)
         raw = _b64decode(encoded, "the verifier key")
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise NoteError("the verifier key is not an Ed25519 key (type 0x01 and 32 bytes)")
-        verifier = cls(name, raw[1:])
+        if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE_V1):
+            raise NoteError("the verifier key is not an Ed25519 key (type 0x01 or cosigner type 0x04, and 32 bytes)")
+        verifier = cls(name, raw[1:], raw[0])
         if hex_id.lower() != verifier.key_id.hex() or len(hex_id) != 8:
             raise NoteError(f"the verifier key for {name} names key id {hex_id}, but its key has "
                             f"{verifier.key_id.hex()}")
@@ -128,6 +151,17 @@ class NoteSigner:
         signature = self._key.sign(text)
         encoded = base64.b64encode(self.verifier.key_id + signature).decode("ascii")
         return f"{_DASH}{self.name} {encoded}"
+
+    def cosign_line(self, text: bytes, at: datetime) -> str:
+        """The tlog-cosignature v1 line for a checkpoint text, timestamped `at` (whole seconds)."""
+        if at.tzinfo is None:
+            raise NoteError("a cosignature's time must carry its offset")
+        timestamp = int(at.timestamp())
+        if not 0 <= timestamp <= _MAX_TIMESTAMP:
+            raise NoteError(f"a cosignature's time must be after 1970 (got {at.isoformat()})")
+        signature = self._key.sign(cosigned_message(text, timestamp))
+        raw = self.verifier.cosigner.key_id + timestamp.to_bytes(8, "big") + signature
+        return f"{_DASH}{self.name} {base64.b64encode(raw).decode('ascii')}"
 
     def save(self, directory: Path) -> tuple[Path, Path]:
         """Write NAME-safe.key (PKCS#8 PEM, mode 0600, never overwritten) and .vkey; return both paths."""
@@ -167,10 +201,25 @@ class NoteSigner:
 
 @dataclass(frozen=True)
 class NoteSignature:
+    """One signature line: its key name and id, and the bytes after the key id (for a cosignature, the
+    timestamp and then the signature)."""
+
     name: str
     key_id: bytes
     signature: bytes
     line: str
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """A verified tlog-cosignature line and the time its cosigner stated."""
+
+    line: NoteSignature
+    timestamp: int
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp, UTC)
 
 
 @dataclass(frozen=True)
@@ -225,13 +274,42 @@ class SignedNote:
                 return sig
         return None
 
+    def cosigned_by(self, verifier: NoteVerifier) -> Cosignature | None:
+        """The tlog-cosignature line of this key (as cosigner, type 0x04), verified; None when there is none.
+
+        Raises NoteError when a line names this cosigner but is malformed or does not verify."""
+        cosigner = verifier.cosigner
+        for sig in self.signatures:
+            if sig.name == cosigner.name and sig.key_id == cosigner.key_id:
+                if len(sig.signature) != 72:
+                    raise NoteError(f"the cosignature of {cosigner.name} (key id {cosigner.key_id.hex()}) is not a "
+                                    "timestamp and an Ed25519 signature (72 bytes)")
+                timestamp = int.from_bytes(sig.signature[:8], "big")
+                if timestamp > _MAX_TIMESTAMP or not cosigner.verify(cosigned_message(self.text, timestamp),
+                                                                     sig.signature[8:]):
+                    raise NoteError(f"the cosignature of {cosigner.name} (key id {cosigner.key_id.hex()}) does not "
+                                    "verify")
+                return Cosignature(sig, timestamp)
+        return None
+
     def with_signature(self, signer: NoteSigner) -> SignedNote:
-        """This note with one more signature line (a cosignature); a key signs once."""
-        if any(s.name == signer.name and s.key_id == signer.verifier.key_id for s in self.signatures):
+        """This note with one more plain signature line; a key signs once."""
+        self._refuse_second(signer)
+        return self._adding(signer.name, signer.sign_line(self.text))
+
+    def with_cosignature(self, signer: NoteSigner, at: datetime) -> SignedNote:
+        """This checkpoint with the signer's tlog-cosignature v1 line, timestamped `at`; a key signs once."""
+        self._refuse_second(signer)
+        return self._adding(signer.name, signer.cosign_line(self.text, at))
+
+    def _refuse_second(self, signer: NoteSigner) -> None:
+        ids = {signer.verifier.key_id, signer.verifier.cosigner.key_id}
+        if any(s.name == signer.name and s.key_id in ids for s in self.signatures):
             raise NoteError(f"the note is already signed by {signer.name}")
-        line = signer.sign_line(self.text)
+
+    def _adding(self, name: str, line: str) -> SignedNote:
         raw = _b64decode(line.rsplit(" ", 1)[1], "signature")
-        return SignedNote(self.text, (*self.signatures, NoteSignature(signer.name, raw[:4], raw[4:], line)))
+        return SignedNote(self.text, (*self.signatures, NoteSignature(name, raw[:4], raw[4:], line)))
 
 
 @dataclass(frozen=True)

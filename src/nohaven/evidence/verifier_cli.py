@@ -53,11 +53,13 @@ def render_report(report: BundleReport) -> str:
              "  events:     " + ", ".join(f"{n} {k}" for k, n in sorted(report.events.items())) +
              " (each proven in the checkpointed log)"]
     for sig in report.signatures:
+        label = "cosignature:" if sig.kind == "cosignature" else "signature:  "
+        when = f", cosigned at {sig.cosigned_at}" if sig.cosigned_at else ""
         if sig.fingerprint:
-            lines.append(f"  signature:  {sig.name} key id {sig.key_id} {sig.status} "
+            lines.append(f"  {label}{sig.name} key id {sig.key_id} {sig.status}{when} "
                          f"(trusted key, SHA-256 fingerprint {sig.fingerprint})")
         else:
-            lines.append(f"  signature:  {sig.name} key id {sig.key_id} {sig.status}")
+            lines.append(f"  {label}{sig.name} key id {sig.key_id} {sig.status}")
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 Needs only the standard library, `cryptography` and `rfc8785`: no database, server or network. Checks, in order:
 
 1. the ZIP is readable and holds manifest.json, case.jsonld and custody/checkpoint;
-2. the checkpoint is a well-formed signed note; every trusted key has a valid signature on it (a line that
-   names a trusted key but does not verify fails); other signature lines are reported as not checked;
+2. the checkpoint is a well-formed signed note; every trusted key has a valid signature on it, or a valid C2SP
+   tlog-cosignature (whose time is reported); a line that names a trusted key but does not verify fails; other
+   signature lines are reported as not checked;
 3. every custody event is canonical, is in the checkpointed tree (its tlog-proof, whose checkpoint must be the
    same), and belongs to the case;
 4. a `sealed` event records the SHA-256 of manifest.json and case.jsonld;
@@ -29,7 +30,7 @@ from nohaven.evidence.custody import parse_event
 from nohaven.evidence.errors import BundleFormatError, VerificationError
 from nohaven.evidence.hashing import MultiHasher, Progress
 from nohaven.evidence.merkle import ProofError, leaf_hash, verify_inclusion
-from nohaven.evidence.note import Checkpoint, NoteError, NoteVerifier, SignedNote
+from nohaven.evidence.note import ED25519, Checkpoint, NoteError, NoteVerifier, SignedNote
 from nohaven.evidence.proofs import InclusionProof
 
 __all__ = ["BundleReport", "SignatureReport", "verify_bundle"]
@@ -45,6 +46,8 @@ class SignatureReport:
     key_id: str
     fingerprint: str | None  # SHA-256 of the public key, when the key is trusted
     status: str  # "verified" or "not checked (key not trusted)"
+    kind: str = "signature"  # "signature" (the log's), "cosignature" (C2SP tlog-cosignature) or "unknown"
+    cosigned_at: str | None = None  # the time a cosigner stated, ISO 8601 UTC
 
 
 @dataclass
@@ -81,21 +84,30 @@ def _read(zf: zipfile.ZipFile, name: str) -> bytes:
 
 
 def _check_signatures(note: SignedNote, trusted: Sequence[NoteVerifier]) -> list[SignatureReport]:
+    """Every trusted key must have signed (type 0x01) or cosigned (tlog-cosignature, type 0x04) the checkpoint."""
     reports = []
     verified: set[tuple[str, bytes]] = set()
     for key in trusted:
+        where = f"{CHECKPOINT} signature of {key.name}"
         try:
-            sig = note.signed_by(key)
+            sig = note.signed_by(key) if key.algorithm == ED25519 else None
+            cosig = note.cosigned_by(key) if sig is None else None
         except NoteError as exc:
-            raise VerificationError(f"{CHECKPOINT} signature of {key.name}", str(exc), check="signature") from None
-        if sig is None:
-            raise VerificationError(f"{CHECKPOINT}", f"has no signature by the trusted key {key.name} "
-                                    f"(key id {key.key_id.hex()})", check="signature")
-        verified.add((key.name, key.key_id))
-        reports.append(SignatureReport(key.name, key.key_id.hex(), key.fingerprint, "verified"))
-    for sig in note.signatures:
-        if (sig.name, sig.key_id) not in verified:
-            reports.append(SignatureReport(sig.name, sig.key_id.hex(), None, "not checked (key not trusted)"))
+            raise VerificationError(where, str(exc), check="signature") from None
+        if sig is not None:
+            verified.add((sig.name, sig.key_id))
+            reports.append(SignatureReport(key.name, sig.key_id.hex(), key.fingerprint, "verified"))
+        elif cosig is not None:
+            verified.add((cosig.line.name, cosig.line.key_id))
+            reports.append(SignatureReport(key.name, cosig.line.key_id.hex(), key.fingerprint, "verified",
+                                           "cosignature", cosig.at.isoformat().replace("+00:00", "Z")))
+        else:
+            raise VerificationError(f"{CHECKPOINT}", f"has no signature by the trusted key {key.name} (key "
+                                    f"id {key.key_id.hex()}), neither the log's nor a cosignature", check="signature")
+    for line in note.signatures:
+        if (line.name, line.key_id) not in verified:
+            reports.append(SignatureReport(line.name, line.key_id.hex(), None, "not checked (key not trusted)",
+                                           "unknown"))
     return reports
 
 

@@ -33,7 +33,7 @@ from nohaven.evidence.bundle import CHECKPOINT, cosign_bundle, seal
 from nohaven.evidence.custody import make_event
 from nohaven.evidence.errors import BundleFormatError
 from nohaven.evidence.merkle import leaf_hash, verify_consistency
-from nohaven.evidence.note import Checkpoint, NoteError, NoteVerifier, SignedNote
+from nohaven.evidence.note import Checkpoint, NoteError, NoteSigner, NoteVerifier, SignedNote
 from nohaven.evidence.proofs import InclusionProof, b64, consistency_document
 from nohaven.evidence.store import Acquisition, store_items
 from nohaven.evidence.verify import BundleReport, verify_bundle
@@ -45,8 +45,9 @@ from nohaven.requests.cases import members_of
 from nohaven.requests.models import Case
 from nohaven.timeutil import utcnow
 
-__all__ = ["add_evidence", "bundle_for", "case_evidence", "check_may", "checkpoint", "consistency", "prove",
-           "receive_bundle", "safe_name", "scratch_dir", "seal_case"]
+__all__ = ["Kept", "add_evidence", "bundle_for", "case_evidence", "check_may", "checkpoint", "consistency",
+           "cosign_and_keep", "log_origin", "prove", "read_checkpoint", "receive_bundle", "record_received",
+           "safe_name", "scratch_dir", "seal_case", "signed_by_node"]
 
 
 def _case(session: Session, subject: Subject, reference: str, action: Action) -> Case:
@@ -62,6 +63,11 @@ def _case(session: Session, subject: Subject, reference: str, action: Action) ->
 
 def _log(session: Session, settings: Settings) -> DatabaseCustodyLog:
     return open_log(session, directory.node_identity(session).state_code, settings.federation_node_id)
+
+
+def log_origin(session: Session, settings: Settings) -> str:
+    """The origin of this node's custody log (fixed at first use)."""
+    return _log(session, settings).origin
 
 
 @contextmanager
@@ -254,7 +260,8 @@ class Received:
     report: BundleReport
 
 
-def _read_note(bundle: Path) -> SignedNote:
+def read_checkpoint(bundle: Path) -> SignedNote:
+    """The signed checkpoint of a bundle (not verified)."""
     try:
         with zipfile.ZipFile(bundle) as zf:
             return SignedNote.parse(zf.read(CHECKPOINT))
@@ -290,7 +297,7 @@ def receive_bundle(node: Node, subject: Subject, *, case: str, bundle: Path, tru
     with node.work() as session:  # refuse before reading anything
         _case(session, subject, case, Action.EVIDENCE_RECEIVE)
         origin = _log(session, node.settings).origin
-    note = _read_note(bundle)
+    note = read_checkpoint(bundle)
     keys = list(trusted)
     if not keys:
         listed = directory_verifiers(node, note)
@@ -301,35 +308,67 @@ def receive_bundle(node: Node, subject: Subject, *, case: str, bundle: Path, tru
                                "signer of this bundle's checkpoint)")
     report = verify_bundle(bundle, keys)
     signer = log_signer(node.settings, origin)
-    if any(s.name == signer.name and s.key_id == signer.verifier.key_id for s in note.signatures):
+    if signed_by_node(note, signer):
         raise InputError.field("FILE", "this bundle already carries this node's signature")
-    with scratch_dir(node.settings) as scratch:
-        out = scratch / bundle.name
-        cosigned = cosign_bundle(bundle, out, signer, note)
-        digest, size = _keep(node.settings, out)
-    source_sha256 = _sha256_of(bundle)
+    kept = cosign_and_keep(node.settings, bundle, signer, note)
     with node.work() as session:
         found = _case(session, subject, case, Action.EVIDENCE_RECEIVE)
-        log = _log(session, node.settings)
-        event = make_event("received", at=utcnow(), actor=subject.username, case=case, items=[],
-                           details={"from_log": report.origin, "from_case": report.case,
-                                    "tree_size": report.tree_size, "root": report.root, "items": report.items,
-                                    "bundle": bundle.name, "bundle_sha256": source_sha256,
-                                    "cosigned_bundle_sha256": digest, "cosigned_by": signer.name,
-                                    "received_from": received_from})
-        seq = log.append(event)
-        log.checkpoint(signer)
-        row = EvidenceBundle(case_id=found.id, kind="received", name=bundle.name, sha256=digest, size=size,
-                             log_origin=report.origin, tree_size=report.tree_size, event_seq=seq,
-                             signatures=_signature_names(cosigned), created_at=utcnow(),
-                             created_by=subject.username)
-        session.add(row)
-        session.flush()
-        audit.record(session, actor=subject.username, action="evidence.receive", object_type="case",
-                     object_id=case, detail={"bundle": row.id, "from_log": report.origin, "from_case": report.case,
-                                             "sha256": source_sha256, "cosigned_sha256": digest,
-                                             "custody_event": seq, "received_from": received_from})
-        return Received({**bundle_view(row), "checkpoint": cosigned.serialize().decode()}, report)
+        row = record_received(session, node.settings, found, report, kept, actor=subject.username,
+                              received_from=received_from)
+        return Received({**bundle_view(row), "checkpoint": kept.checkpoint.serialize().decode()}, report)
+
+
+def signed_by_node(note: SignedNote, signer: NoteSigner) -> bool:
+    """Whether the checkpoint already carries a signature or cosignature line of this node's key."""
+    ids = {signer.verifier.key_id, signer.verifier.cosigner.key_id}
+    return any(s.name == signer.name and s.key_id in ids for s in note.signatures)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A received bundle, cosigned and kept in the blob store."""
+
+    name: str
+    source_sha256: str
+    sha256: str
+    size: int
+    checkpoint: SignedNote
+    cosigned_by: str
+
+
+def cosign_and_keep(settings: Settings, bundle: Path, signer: NoteSigner, note: SignedNote) -> Kept:
+    """Copy a verified bundle with this node's cosignature on its checkpoint into the blob store."""
+    with scratch_dir(settings) as scratch:
+        out = scratch / bundle.name
+        cosigned = cosign_bundle(bundle, out, signer, note)
+        digest, size = _keep(settings, out)
+    return Kept(bundle.name, _sha256_of(bundle), digest, size, cosigned, signer.name)
+
+
+def record_received(session: Session, settings: Settings, case: Case, report: BundleReport, kept: Kept, *,
+                    actor: str, received_from: str, name: str | None = None) -> EvidenceBundle:
+    """Log the `received` event in this node's custody log (and a checkpoint over it), keep the bundle's row and
+    audit it, in the caller's transaction."""
+    log = _log(session, settings)
+    shown = name or kept.name
+    event = make_event("received", at=utcnow(), actor=actor, case=case.reference, items=[],
+                       details={"from_log": report.origin, "from_case": report.case,
+                                "tree_size": report.tree_size, "root": report.root, "items": report.items,
+                                "bundle": shown, "bundle_sha256": kept.source_sha256,
+                                "cosigned_bundle_sha256": kept.sha256, "cosigned_by": kept.cosigned_by,
+                                "received_from": received_from})
+    seq = log.append(event)
+    log.checkpoint(log_signer(settings, log.origin))
+    row = EvidenceBundle(case_id=case.id, kind="received", name=shown[:255], sha256=kept.sha256, size=kept.size,
+                         log_origin=report.origin, tree_size=report.tree_size, event_seq=seq,
+                         signatures=_signature_names(kept.checkpoint), created_at=utcnow(), created_by=actor)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="evidence.receive", object_type="case", object_id=case.reference,
+                 detail={"bundle": row.id, "from_log": report.origin, "from_case": report.case,
+                         "sha256": kept.source_sha256, "cosigned_sha256": kept.sha256, "custody_event": seq,
+                         "received_from": received_from})
+    return row
 
 
 def _sha256_of(path: Path) -> str:

@@ -1,0 +1,152 @@
+"""A sealed bundle that arrives with a federation delivery is verified, cosigned and logged on arrival.
+
+The requests package runs every registered delivery hook inside the delivery's transaction (in a savepoint).
+This one looks at each delivered file; one that is a nohaven sealed bundle (a ZIP holding the bundle's manifest
+and checkpoint) is verified with the keys the network directory lists for the node that sent it. A bundle that
+verifies gets this node's tlog-cosignature on its checkpoint, the cosigned copy is kept in the blob store beside
+the delivered one, a `received` event goes into this node's custody log, and the request's timeline says so. A
+bundle that does not verify stays the plain attachment it is: the timeline names the failed check and the
+failure is audited. Bad content never raises (the delivery is the sender's, and it was already accepted).
+
+Serving nodes attend to arrivals: the API app registers its federation context (`attend`) when it starts, since
+the hook needs the node's settings and directory and the delivery only gives it a session and the blob folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from nohaven.audit import log as audit
+from nohaven.blobs import BlobStore
+from nohaven.errors import NohavenError
+from nohaven.evidence.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
+from nohaven.evidence.errors import VerificationError
+from nohaven.evidence.note import NoteVerifier, SignedNote
+from nohaven.evidence.verify import verify_bundle
+from nohaven.evidence_node.service import (
+    cosign_and_keep,
+    log_origin,
+    read_checkpoint,
+    record_received,
+    signed_by_node,
+)
+from nohaven.evidence_node.storage import log_signer
+from nohaven.federation.context import FederationContext
+from nohaven.requests import peer
+from nohaven.requests.models import CooperationRequest, RequestAttachment, RequestEvent
+
+__all__ = ["attend", "forget", "is_sealed_bundle", "sender_verifiers"]
+
+log = logging.getLogger("nohaven.evidence")
+ACTOR = "federation-inbox"
+_MAX_MANIFEST = 64 * 1024 * 1024
+_attending: dict[Path, FederationContext] = {}
+_lock = threading.Lock()
+
+
+def attend(ctx: FederationContext) -> None:
+    """Verify and cosign the sealed bundles that arrive at this node (called when its app starts)."""
+    with _lock:
+        _attending[ctx.settings.blob_dir.resolve()] = ctx
+
+
+def forget(ctx: FederationContext) -> None:
+    """Stop attending (the app shuts down)."""
+    with _lock:
+        _attending.pop(ctx.settings.blob_dir.resolve(), None)
+
+
+def is_sealed_bundle(path: Path) -> bool:
+    """Cheaply: a ZIP whose manifest.json names the bundle format and which holds a checkpoint."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(MANIFEST)
+            zf.getinfo(CHECKPOINT)
+            if info.file_size > _MAX_MANIFEST:
+                return False
+            manifest = json.loads(zf.read(info))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
+
+
+def sender_verifiers(ctx: FederationContext, note: SignedNote, state: str, node_id: str | None,
+                     now: datetime) -> list[NoteVerifier]:
+    """The checkpoint's signers whose key the directory lists, valid now, for the node that sent the bundle."""
+    found = []
+    for entry in ctx.directory().nodes:
+        if entry.state != state or (node_id is not None and entry.node_id != node_id):
+            continue
+        for key in entry.keys:
+            for sig in note.signatures:
+                verifier = NoteVerifier(sig.name, key.verify_key().raw)
+                if key.valid_at(now) and verifier.key_id == sig.key_id:
+                    found.append(verifier)
+    return found
+
+
+def _note(req: CooperationRequest, now: datetime, kind: str, text: str) -> None:
+    req.events.append(RequestEvent(at=now, actor="system", kind=kind, note=text[:4000]))
+
+
+@peer.on_delivery("evidence")
+def bundles_delivered(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
+                      blob_dir: Path, now: datetime) -> None:
+    """The delivery hook: receive each delivered sealed bundle (see the module docstring)."""
+    with _lock:
+        ctx = _attending.get(blob_dir.resolve())
+    for attachment in attachments:
+        path = BlobStore(blob_dir).path(attachment.sha256)
+        if not is_sealed_bundle(path):
+            continue
+        if ctx is None:
+            _note(req, now, "evidence_not_verified", f"{attachment.name} is a sealed bundle; this process does not "
+                  "attend to arrivals, so it was kept as an attachment without being verified (receive it on the "
+                  "case's evidence page or with `nohaven evidence receive`)")
+            continue
+        _receive(session, ctx, req, attachment, path, now)
+
+
+def _receive(session: Session, ctx: FederationContext, req: CooperationRequest, attachment: RequestAttachment,
+             path: Path, now: datetime) -> None:
+    sender = f"{req.peer_country}/{req.peer_node_id}" if req.peer_node_id else str(req.peer_country)
+    case = req.case
+    try:
+        note = read_checkpoint(path)
+        keys = sender_verifiers(ctx, note, str(req.peer_country), req.peer_node_id, now)
+        if not keys:
+            raise VerificationError(CHECKPOINT, f"carries no signature by a key the network directory lists for "
+                                    f"{sender}", check="signature")
+        report = verify_bundle(path, keys)
+    except NohavenError as exc:
+        _note(req, now, "evidence_not_verified", f"{attachment.name} from {sender} did not verify as a sealed "
+              f"bundle and is kept as a plain attachment: {exc.message}")
+        audit.record(session, actor=ACTOR, action="evidence.receive", object_type="case", object_id=case.reference,
+                     outcome="failed", detail={"request": req.id, "attachment": attachment.id,
+                                               "sha256": attachment.sha256, "received_from": sender,
+                                               "reason": exc.message[:1000]})
+        return
+    signer = log_signer(ctx.settings, log_origin(session, ctx.settings))
+    if signed_by_node(note, signer):
+        _note(req, now, "evidence_received", f"{attachment.name} verified; it carries this node's signature "
+              "already, so it was not cosigned again")
+        return
+    kept = cosign_and_keep(ctx.settings, path, signer, note)
+    row = record_received(session, ctx.settings, case, report, kept, actor=ACTOR, received_from=sender,
+                          name=attachment.name)
+    signers = ", ".join(s.name for s in report.signatures if s.status == "verified")
+    _note(req, now, "evidence_received", f"{attachment.name} verified (case {report.case} of log {report.origin}, "
+          f"{report.items} items, {report.total_bytes} bytes, tree size {report.tree_size}, signed by {signers}); "
+          f"cosigned by this node and kept as bundle {row.id} of case {case.reference} (custody event "
+          f"{row.event_seq})")
+    log.info("sealed bundle %s from %s verified and cosigned (custody event %s)", attachment.sha256[:16], sender,
+             row.event_seq)
