@@ -176,8 +176,11 @@ def test_cosign_and_verify_both_signatures(sealed: Sealed, tmp_path: Path) -> No
     out = tmp_path / "cosigned.zip"
     cosign_bundle(sealed.bundle, out, receiver, note)
     report = verify_bundle(out, [sealed.signer.verifier, receiver.verifier])
-    assert [(s.name, s.status) for s in report.signatures] == [("xa.example/evidence", "verified"),
-                                                               ("xb.example/evidence", "verified")]
+    assert [(s.name, s.status, s.kind) for s in report.signatures] == [
+        ("xa.example/evidence", "verified", "signature"), ("xb.example/evidence", "verified", "cosignature")]
+    assert report.signatures[1].cosigned_at is not None and report.signatures[1].cosigned_at.endswith("Z")
+    # The receiver's key given as a cosigner key (type 0x04) verifies its cosignature too.
+    assert verify_bundle(out, [sealed.signer.verifier, receiver.verifier.cosigner]).signatures[1].kind == "cosignature"
     # Without the receiver's key its line is reported as not checked; the sender's key alone still verifies.
     alone = verify_bundle(out, [sealed.signer.verifier])
     assert alone.signatures[1].status == "not checked (key not trusted)"
@@ -188,6 +191,26 @@ def test_cosign_and_verify_both_signatures(sealed: Sealed, tmp_path: Path) -> No
     err = failure(rewrite(out, tmp_path / "t.zip", "custody/checkpoint", flipped(cp, len(cp) - 10)),
                   [sealed.signer.verifier, receiver.verifier])
     assert err.where.startswith("custody/checkpoint")
+
+
+def test_a_bundle_cosigned_in_the_older_plain_form_still_verifies(sealed: Sealed, tmp_path: Path) -> None:
+    receiver = NoteSigner.generate("xb.example/evidence")
+    note = SignedNote.parse(members(sealed.bundle)["custody/checkpoint"])
+    plain = note.with_signature(receiver)  # the form bundles were cosigned in before tlog-cosignature
+    data = members(sealed.bundle)
+    old = tmp_path / "old.zip"
+    with zipfile.ZipFile(sealed.bundle) as zin, zipfile.ZipFile(old, "w") as zout:
+        for info in zin.infolist():
+            body = data[info.filename]
+            if info.filename == "custody/checkpoint":
+                body = plain.serialize()
+            elif info.filename.startswith("custody/proofs/"):
+                body = body.replace(note.serialize(), plain.serialize())
+            zout.writestr(info, body)
+    report = verify_bundle(old, [sealed.signer.verifier, receiver.verifier])
+    assert [(s.kind, s.cosigned_at) for s in report.signatures] == [("signature", None), ("signature", None)]
+    # A cosigner-only key (type 0x04) does not accept the plain line: it names what is missing.
+    assert "xb.example/evidence" in failure(old, [receiver.verifier.cosigner]).message
 
 
 def test_seal_writes_nothing_half_way(sealed: Sealed, tmp_path: Path) -> None:

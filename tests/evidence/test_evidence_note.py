@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +60,37 @@ def test_cosignature_and_forgery() -> None:
         forged.signed_by(sender.verifier)
     # A key with the same name but another key id is simply absent.
     assert cosigned.signed_by(NoteSigner.generate("xa.example/evidence").verifier) is None
+
+
+def test_tlog_cosignature_layout_as_c2sp_defines_it() -> None:
+    sender, cosigner = NoteSigner.generate("xa.example/evidence"), NoteSigner.generate("xb.example/evidence")
+    note = Checkpoint("xa.example/evidence", 3, b"\x07" * 32).sign(sender)
+    at = datetime(2026, 11, 30, 12, 0, 1, 999_000, tzinfo=UTC)
+    cosigned = SignedNote.parse(note.with_cosignature(cosigner, at).serialize())
+    line = cosigned.signatures[1]
+    name, encoded = line.line.removeprefix("\u2014 ").split(" ")
+    raw = base64.b64decode(encoded)
+    pub = cosigner.verifier.public_key
+    # Key id with signature type 0x04, then a big-endian u64 POSIX time, then Ed25519 over the v1 message.
+    assert name == "xb.example/evidence" and len(raw) == 4 + 8 + 64
+    assert raw[:4] == hashlib.sha256(b"xb.example/evidence\n\x04" + pub).digest()[:4]
+    assert int.from_bytes(raw[4:12], "big") == 1796040001
+    message = b"cosignature/v1\ntime 1796040001\n" + note.text
+    Ed25519PublicKey.from_public_bytes(pub).verify(raw[12:], message)  # raises if it is not that message
+    found = cosigned.cosigned_by(cosigner.verifier)
+    assert found is not None and found.at == datetime(2026, 11, 30, 12, 0, 1, tzinfo=UTC)
+    assert cosigned.signed_by(cosigner.verifier) is None  # not a plain note signature
+    # A cosigner vkey (type 0x04) reads back; the cosigner's key signs once, in either form.
+    assert NoteVerifier.parse(cosigner.verifier.cosigner.vkey) == cosigner.verifier.cosigner
+    with pytest.raises(NoteError, match="already signed"):
+        cosigned.with_signature(cosigner)
+    # Another time under the same signature does not verify.
+    shifted = base64.b64encode(raw[:4] + (1796040002).to_bytes(8, "big") + raw[12:]).decode()
+    forged = SignedNote.parse(note.serialize() + f"\u2014 xb.example/evidence {shifted}\n".encode())
+    with pytest.raises(NoteError, match="does not verify"):
+        forged.cosigned_by(cosigner.verifier)
+    with pytest.raises(NoteError, match="offset"):
+        note.with_cosignature(cosigner, datetime(2026, 11, 30, 12, 0))  # noqa: DTZ001 - the naive time refused
 
 
 @pytest.mark.parametrize("data", [
