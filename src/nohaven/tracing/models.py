@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nohaven.db.base import Base
+from nohaven.requests.models import Case
 
 __all__ = ["HOP_SOURCES", "HOP_STATUSES", "LINK_KINDS", "TRACE_STATUSES", "Trace", "TraceEvent", "TraceHop",
            "TraceHopRequest"]
@@ -37,6 +38,7 @@ class Trace(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    case: Mapped[Case] = relationship()
     hops: Mapped[list[TraceHop]] = relationship(back_populates="trace", cascade="all, delete-orphan",
                                                 order_by="TraceHop.id")
     events: Mapped[list[TraceEvent]] = relationship(back_populates="trace", cascade="all, delete-orphan",
