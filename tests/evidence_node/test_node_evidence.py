@@ -4,6 +4,7 @@ the policy and audit around each step; the API routes through TestClient."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -157,10 +158,29 @@ def test_api_add_list_seal_download_checkpoint(node: Node, client: Any, people: 
     assert sealed.status_code == 201, sealed.text
     got = client.get(f"/api/v1/cases/{CASE}/evidence/bundles/{sealed.json()['id']}", headers=auth(token))
     assert got.status_code == 200 and got.headers["x-content-sha256"] == sealed.json()["sha256"]
+    item = client.get(f"/api/v1/cases/{CASE}/evidence/items/{listed['items'][0]['id']}", headers=auth(token))
+    assert item.status_code == 200 and item.content == content
+    assert 'filename*=UTF-8\'\'mailbox.mbox' in item.headers["content-disposition"]
     cp = client.post("/api/v1/custody/checkpoint", headers=auth(token)).json()
-    assert cp["size"] == 2 and cp["checkpoint"].startswith(cp["origin"] + "\n2\n")
+    assert cp["size"] == 4 and cp["checkpoint"].startswith(cp["origin"] + "\n4\n")
+    # Who took a copy, and when, is in the custody log (besides the audit log).
+    taken = _custody(node)
+    assert [(e["event"], e["actor"]) for e in taken] == [("acquired", "olga"), ("sealed", "olga"),
+                                                         ("exported", "olga"), ("accessed", "olga")]
+    assert taken[2]["details"]["bundle_sha256"] == sealed.json()["sha256"] and taken[2]["details"]["via"] == "api"
+    assert taken[3]["items"] == [listed["items"][0]["sha256"]] and taken[3]["details"]["name"] == "mailbox.mbox"
 
     make_user(node, "oscar", "officer")
     outsider = make_token(node, "oscar")
     assert client.get(f"/api/v1/cases/{CASE}/evidence", headers=auth(outsider)).status_code == 404
     assert client.post(f"/api/v1/cases/{CASE}/evidence/seal", headers=auth(outsider)).status_code == 404
+    assert client.get(f"/api/v1/cases/{CASE}/evidence/items/{listed['items'][0]['id']}",
+                      headers=auth(outsider)).status_code == 404
+    assert client.get(f"/api/v1/cases/{CASE}/evidence/items/999", headers=auth(token)).status_code == 404
+    assert len(_custody(node)) == 4  # a refused or missing download logs no custody event
+
+
+def _custody(node: Node) -> list[dict[str, Any]]:
+    with node.db.read_session() as session:
+        return [json.loads(data) for data in session.execute(select(CustodyEvent.data).order_by(CustodyEvent.seq))
+                .scalars()]

@@ -3,12 +3,15 @@ shown on the page; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from sqlalchemy import select
 from web_helpers import log_in
 
 from conftest import enrol, request_body
 from nohaven.auth.policy import Subject
+from nohaven.evidence_node.models import CustodyEvent
 from nohaven.node import Node
 from nohaven.requests import service as requests
 
@@ -34,4 +37,12 @@ def test_evidence_page_add_seal_download(node: Node, client: Any, people: dict[s
     link = sealed.text.split('href="/cases/XA-77/evidence/bundles/')[1].split('"')[0]
     got = client.get(f"/cases/XA-77/evidence/bundles/{link}")
     assert got.status_code == 200 and got.content[:2] == b"PK"
+    item = sealed.text.split('href="/cases/XA-77/evidence/items/')[1].split('"')[0]
+    copied = client.get(f"/cases/XA-77/evidence/items/{item}")
+    assert copied.status_code == 200 and copied.content == b"messages" * 100
+    with node.db.read_session() as session:  # each download is a custody event, by whom and through what
+        kinds = [json.loads(d) for d in session.execute(select(CustodyEvent.data).order_by(CustodyEvent.seq))
+                 .scalars()]
+    assert [(e["event"], e["actor"], e["details"].get("via")) for e in kinds] == [
+        ("acquired", "olga", None), ("sealed", "olga", None), ("exported", "olga", "web"), ("accessed", "olga", "web")]
     assert client.get("/cases/NOPE/evidence").status_code == 404

@@ -100,10 +100,24 @@ async def receive(reference: str, request: Request, node: NodeDep, subject: Curr
 def download_bundle(reference: str, bundle_id: int, node: NodeDep, subject: CurrentSubject) -> Response:
     """A kept bundle's bytes (audited); its SHA-256 is in the X-Content-SHA256 header."""
     with node.work() as session:
-        bundle = service.bundle_for(session, subject, reference, bundle_id)
+        bundle = service.bundle_for(session, node.settings, subject, reference, bundle_id, via="api")
         name, digest = bundle.name, bundle.sha256
-    return StreamingResponse(BlobStore(node.settings.blob_dir).chunks(digest), media_type="application/zip",
-                             headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+    return _download(node.settings.blob_dir, name, digest, "application/zip")
+
+
+@router.get("/cases/{reference}/evidence/items/{item_id}", response_model=None)
+def download_item(reference: str, item_id: int, node: NodeDep, subject: CurrentSubject) -> Response:
+    """An acquired item's bytes (audited, and logged as an `accessed` custody event); SHA-256 in X-Content-SHA256."""
+    with node.work() as session:
+        item = service.item_for(session, node.settings, subject, reference, item_id, via="api")
+        name, digest = item.name, item.sha256
+    return _download(node.settings.blob_dir, name, digest, "application/octet-stream")
+
+
+def _download(blob_dir: Path, name: str, digest: str, media_type: str) -> Response:
+    return StreamingResponse(BlobStore(blob_dir).chunks(digest), media_type=media_type,
+                             headers={"content-disposition": f"attachment; filename*=UTF-8''"
+                                                             f"{quote(name.rsplit('/', 1)[-1])}",
                                       "x-content-sha256": digest})
 
 

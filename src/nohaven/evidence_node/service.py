@@ -46,7 +46,7 @@ from nohaven.requests.models import Case
 from nohaven.timeutil import utcnow
 
 __all__ = ["Kept", "add_evidence", "bundle_for", "case_evidence", "check_may", "checkpoint", "consistency",
-           "cosign_and_keep", "log_origin", "prove", "read_checkpoint", "receive_bundle", "record_received",
+           "cosign_and_keep", "item_for", "log_origin", "prove", "read_checkpoint", "receive_bundle", "record_received",
            "safe_name", "scratch_dir", "seal_case", "signed_by_node"]
 
 
@@ -154,14 +154,42 @@ def case_evidence(session: Session, subject: Subject, case: str) -> dict[str, An
     return {"case": case, "items": [item_view(i) for i in items], "bundles": [bundle_view(b) for b in bundles]}
 
 
-def bundle_for(session: Session, subject: Subject, case: str, bundle_id: int) -> EvidenceBundle:
-    """A kept bundle of the case the subject may read (audited)."""
+def _log_taking(session: Session, settings: Settings, subject: Subject, case: str, kind: str, items: list[str],
+                details: dict[str, Any]) -> int:
+    """Log who took a copy of the case's evidence (`accessed` for an item, `exported` for a bundle), and when."""
+    event = make_event(kind, at=utcnow(), actor=subject.username, case=case, items=items, details=details)
+    return _log(session, settings).append(event)
+
+
+def item_for(session: Session, settings: Settings, subject: Subject, case: str, item_id: int, *,
+             via: str) -> EvidenceItem:
+    """An acquired item of the case the subject may read, to download: audited, and logged as an `accessed`
+    custody event (`via`: the surface it is downloaded through, e.g. "api" or "web")."""
+    found = _case(session, subject, case, Action.EVIDENCE_READ)
+    item = session.get(EvidenceItem, item_id)
+    if item is None or item.case_id != found.id:
+        raise NotFoundError(f"item {item_id} of case {case} not found")
+    seq = _log_taking(session, settings, subject, case, "accessed", [item.sha256],
+                      {"item": item.id, "exhibit": item.exhibit, "name": item.name, "size": item.size,
+                       "sha256": item.sha256, "via": via})
+    audit.record(session, actor=subject.username, action="evidence.item.read", object_type="case",
+                 object_id=case, detail={"item": item.id, "sha256": item.sha256, "custody_event": seq})
+    return item
+
+
+def bundle_for(session: Session, settings: Settings, subject: Subject, case: str, bundle_id: int, *,
+               via: str) -> EvidenceBundle:
+    """A kept bundle of the case the subject may read, to download: audited, and logged as an `exported`
+    custody event."""
     found = _case(session, subject, case, Action.EVIDENCE_READ)
     bundle = session.get(EvidenceBundle, bundle_id)
     if bundle is None or bundle.case_id != found.id:
         raise NotFoundError(f"bundle {bundle_id} of case {case} not found")
+    seq = _log_taking(session, settings, subject, case, "exported", [],
+                      {"bundle": bundle.id, "kind": bundle.kind, "name": bundle.name, "size": bundle.size,
+                       "bundle_sha256": bundle.sha256, "via": via})
     audit.record(session, actor=subject.username, action="evidence.bundle.read", object_type="case",
-                 object_id=case, detail={"bundle": bundle_id, "sha256": bundle.sha256})
+                 object_id=case, detail={"bundle": bundle_id, "sha256": bundle.sha256, "custody_event": seq})
     return bundle
 
 

@@ -117,12 +117,28 @@ async def receive(request: Request, viewer: CsrfUser, reference: str,
 
 @router.get("/cases/{reference}/evidence/bundles/{bundle_id}")
 def download(request: Request, viewer: WebUser, reference: str, bundle_id: int) -> Response:
+    """Download a kept bundle (audited; an `exported` custody event)."""
     node = node_of(request)
     with node.work() as session:
-        bundle = service.bundle_for(session, viewer.subject, reference, bundle_id)
+        bundle = service.bundle_for(session, node.settings, viewer.subject, reference, bundle_id, via="web")
         name, digest = bundle.name, bundle.sha256
-    return StreamingResponse(BlobStore(node.settings.blob_dir).chunks(digest), media_type="application/zip",
-                             headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+    return _download(node.settings.blob_dir, name, digest, "application/zip")
+
+
+@router.get("/cases/{reference}/evidence/items/{item_id}")
+def download_item(request: Request, viewer: WebUser, reference: str, item_id: int) -> Response:
+    """Download an acquired item (audited; an `accessed` custody event)."""
+    node = node_of(request)
+    with node.work() as session:
+        item = service.item_for(session, node.settings, viewer.subject, reference, item_id, via="web")
+        name, digest = item.name, item.sha256
+    return _download(node.settings.blob_dir, name, digest, "application/octet-stream")
+
+
+def _download(blob_dir: Any, name: str, digest: str, media_type: str) -> Response:
+    return StreamingResponse(BlobStore(blob_dir).chunks(digest), media_type=media_type,
+                             headers={"content-disposition": f"attachment; filename*=UTF-8''"
+                                                             f"{quote(name.rsplit('/', 1)[-1])}",
                                       "x-content-sha256": digest})
 
 
