@@ -139,8 +139,7 @@ class IpDataStore:
             raise InputError.field("--date", f"{path.name}: ip2asn tables carry no date; give the day the table "
                                    "describes with --date YYYY-MM-DD (it is never guessed, not even from the "
                                    "file name)")
-        digest = hashlib.sha256()
-        lines = _lines(path, digest, progress)
+        lines = _lines(path, progress)
         parsed = parse_rir(lines) if chosen == "rir" else parse_ip2asn(lines)
         day = self._snapshot_day(path, parsed, snapshot_date)
         if parsed.kind == "ip2asn":
@@ -154,7 +153,7 @@ class IpDataStore:
         prefix = "" if parsed.kind == "ip2asn" else "rir-"
         snapshot_id = f"{prefix}{parsed.source}-{day:%Y%m%d}"
         info = SnapshotInfo(id=snapshot_id, kind=parsed.kind, source=parsed.source, snapshot_date=day,
-                            file=path.name, sha256=digest.hexdigest(), loaded_at=datetime.now(UTC),
+                            file=path.name, sha256=_file_digest(path), loaded_at=datetime.now(UTC),
                             v4_ranges=len(arrays.v4), v6_ranges=len(arrays.v6), bad_count=parsed.bad_count,
                             bad_lines=tuple(sorted(parsed.bad_lines, key=lambda b: b.line)),
                             skipped=dict(parsed.skipped), warnings=tuple(parsed.warnings))
@@ -168,7 +167,7 @@ class IpDataStore:
         return SnapshotInfo(**{**info.__dict__, "replaced": replaced})
 
     def _kind_of(self, path: Path) -> str:
-        for line in _lines(path, None, None):
+        for line in _lines(path, None):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
@@ -261,11 +260,6 @@ class IpDataStore:
                 dates = ", ".join(sorted(i.snapshot_date.isoformat() for i in infos))
                 problems.append(f"{source} ({kind}): no snapshot dated on or before {day}; only {dates} — a "
                                 "newer one is not used for an older instant")
-        kinds = {kind for kind, _ in series}
-        if series and "rir" not in kinds:
-            problems.append("no RIR data is loaded: registry, country and status come from the routing table only")
-        if series and "ip2asn" not in kinds:
-            problems.append("no ip2asn data is loaded: the autonomous system and its holder are unknown")
         return SnapshotView([(i, self.arrays(i.id)) for i in chosen], tuple(problems))
 
     def find(self, ip: str, at: datetime | None = None) -> Finding:
@@ -275,6 +269,12 @@ class IpDataStore:
         problems = list(view.problems)
         if record is None and view.snapshots:
             problems.append(f"{format_ip(parse_ip(ip, 'ip'))} is in no range of the snapshots in force")
+        elif record is not None and record.rir_snapshot is None:
+            problems.append(f"no RIR snapshot in force holds {record.ip}: registry unknown, country and status "
+                            "from the routing table only")
+        elif record is not None and record.asn_snapshot is None:
+            problems.append(f"no ip2asn snapshot in force holds {record.ip}: the autonomous system and its holder "
+                            "are unknown")
         return Finding(record, tuple(problems))
 
     def lookup(self, ip: str, at: datetime | None = None) -> IpRecord | None:
@@ -308,8 +308,14 @@ def _record(address: ipaddress.IPv4Address | ipaddress.IPv6Address, hit: Hit) ->
                     rir_snapshot=hit.rir_snapshot, asn_snapshot=hit.asn_snapshot, notes=hit.notes)
 
 
-def _lines(path: Path, digest: Any, progress: Progress | None) -> Iterator[str]:
-    """The file's lines as text (gzip-compressed files too), hashing the bytes and reporting progress."""
+def _file_digest(path: Path) -> str:
+    """SHA-256 of the file as given (compressed or not), so the snapshot names exactly what was loaded."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _lines(path: Path, progress: Progress | None) -> Iterator[str]:
+    """The file's lines as text (gzip-compressed files too), reporting progress."""
     try:
         total = path.stat().st_size
         raw = path.open("rb")
@@ -322,8 +328,6 @@ def _lines(path: Path, digest: Any, progress: Progress | None) -> Iterator[str]:
         done = 0
         try:
             for number, line in enumerate(stream):
-                if digest is not None:
-                    digest.update(line)
                 if progress is not None and number % 50_000 == 0:
                     done = raw.tell()
                     progress(done, total)
