@@ -5,15 +5,15 @@
       raw/<sha256>.zst             the source's text, zstd-compressed (provenance: raw lines by number)
       events/<sha256>.parquet      its normalised events, with line numbers
       rejects/<sha256>.tsv         its rejected lines: file, line, reason, text
-      tables/BUILD.json            which sources the tables were built from
+      tables/BUILD.json            which sources the tables were built from, and the rows of each day
       tables/nat/day=YYYY-MM-DD/part-0.parquet       one public port:  sorted by (pub_ip, pub_port, start_ms)
       tables/blocks/day=YYYY-MM-DD/part-0.parquet    a public port range (port blocks, address mappings)
       tables/identity/day=YYYY-MM-DD/part-0.parquet  who held a private address or prefix (RADIUS, DHCP)
 
 An interval is written into every UTC day partition it overlaps (its slack included), so a lookup reads only
-the days of its window. The tables are derived: they are rebuilt from the events whenever the set of sources
-changes, into a fresh directory that replaces the old one, so an interrupted build leaves the old tables or
-none, and a build from the same sources writes the same bytes.
+the days of its window. The tables are derived from the events (nohaven.carrier.build): the first build writes
+them into a fresh directory that replaces the old one; when sources are added, only the days whose intervals
+the new events can change are written again. Either way the same sources give the same bytes.
 """
 
 from __future__ import annotations
@@ -29,16 +29,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nohaven.carrier.errors import StoreError
-from nohaven.carrier.ipaddr import V4_PREFIX
-from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, IP, NAT_SCHEMA
-from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
+from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 
 __all__ = ["TABLES", "Store", "write_parquet"]
 
@@ -166,133 +161,11 @@ class Store:
 
     # -- build --------------------------------------------------------------------------------------------------
     def build(self) -> dict[str, int]:
-        """Rebuild the interval tables from every source's events; returns row counts per table."""
-        shas = sorted(self.sources())
-        work = self.root / "tables.new"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        counts = {name: 0 for name in TABLES}
-        files = [str(self.events_path(s)) for s in shas if self.events_path(s).exists()]
-        if files:
-            con = duckdb.connect()
-            try:
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
-                for name in TABLES:
-                    table = con.sql(_BUILD_SQL[name]).to_arrow_table()
-                    table = _cast(table, TABLES[name])
-                    counts[name] = self._write_days(table, work / name, name)
-            finally:
-                con.close()
-        (work / "BUILD.json").write_text(json.dumps({"sources": shas, "rows": counts}, indent=1, sort_keys=True))
-        old = self.root / "tables.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if self.tables_dir.exists():
-            os.replace(self.tables_dir, old)
-        os.replace(work, self.tables_dir)
-        shutil.rmtree(old, ignore_errors=True)
-        return counts
+        """Bring the interval tables up to date with the sources (see nohaven.carrier.build); row counts."""
+        from nohaven.carrier.build import build
 
-    def _write_days(self, table: pa.Table, folder: Path, name: str) -> int:
-        if table.num_rows == 0:
-            return 0
-        days = table.column("day")
-        rows = 0
-        for day in pc.unique(days).to_pylist():
-            part = table.filter(pc.equal(days, day)).drop_columns(["day"])
-            write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name],
-                          _BYTE_STREAMS.get(name, ()))
-            rows += part.num_rows
-        return rows
+        return build(self)
 
 
 def day_name(day: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
-
-
-def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    if "priv_v4" in schema.names:
-        table = _split_private(table)
-    columns = [table.column(f.name).cast(f.type) for f in schema] + [table.column("day").cast(pa.int32())]
-    return pa.Table.from_arrays(columns, names=[*schema.names, "day"])
-
-
-def _split_private(table: pa.Table) -> pa.Table:
-    """priv_ip as an integer when it is IPv4-mapped (priv_v4), else kept whole (priv_ip6)."""
-    column = table.column("priv_ip").cast(IP).combine_chunks()
-    n = len(column)
-    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=(column.offset + n) * 16)[column.offset * 16:]
-    matrix = raw.reshape(n, 16)
-    is_v4 = (matrix[:, :12] == np.frombuffer(V4_PREFIX, dtype=np.uint8)).all(axis=1)
-    if column.null_count:
-        is_v4 &= column.is_valid().to_numpy(zero_copy_only=False)
-    value = matrix[:, 12:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
-    table = table.append_column("priv_v4", pa.array(value, mask=~is_v4))
-    return table.append_column("priv_ip6", pc.if_else(pa.array(is_v4), pa.nulls(n, IP), column))
-
-
-def _segments(kind: str, key: str, extra: str) -> str:
-    """Intervals from events: each close ends a segment of its key; a segment is one interval."""
-    # The build statements are assembled from constants of this module only.
-    return f"""
-    WITH ev AS (
-      SELECT *, max(t_ms) OVER (PARTITION BY src) AS coverage FROM events WHERE kind = '{kind}'),
-    seg AS (
-      SELECT *, coalesce(sum(CASE WHEN action >= 2 THEN 1 ELSE 0 END) OVER (
-          PARTITION BY {key} ORDER BY t_ms, src, line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seg
-      FROM ev),
-    grp AS (
-      SELECT {key}, {extra}
-        min(CASE WHEN action = 0 THEN t_ms WHEN action = 3 THEN begin_ms END) AS known_start,
-        min(t_ms) AS first_seen,
-        max(CASE WHEN action >= 2 THEN t_ms END) AS known_end,
-        max(coverage) AS coverage,
-        max(slack_ms) AS slack_ms,
-        bit_or(flags) AS flags0,
-        first(src ORDER BY t_ms, src, line) AS src,
-        first(line ORDER BY t_ms, src, line) AS line,
-        first(nlines ORDER BY t_ms, src, line) AS nlines,
-        max(CASE WHEN action >= 2 THEN src END) AS end_src,
-        max(CASE WHEN action >= 2 THEN line END) AS end_line,
-        max(CASE WHEN action >= 2 THEN nlines END) AS end_nlines
-      FROM seg GROUP BY {key}, seg),
-    iv AS (
-      SELECT *,
-        coalesce(known_start, first_seen) AS start_ms,
-        coalesce(known_end, greatest(coverage, coalesce(known_start, first_seen))) AS end_ms,
-        flags0 | (CASE WHEN known_start IS NULL THEN {FLAG_START_UNKNOWN} ELSE 0 END)
-               | (CASE WHEN known_end IS NULL THEN {FLAG_END_OPEN} ELSE 0 END) AS flags
-      FROM grp)
-    """  # noqa: S608
-
-
-def _days(select: str, order: str) -> str:
-    return f"""
-    SELECT {select}, unnest(range(CAST(floor((start_ms - slack_ms) / {DAY_MS}) AS BIGINT),
-                                  CAST(floor((end_ms + slack_ms) / {DAY_MS}) AS BIGINT) + 1)) AS day
-    FROM iv ORDER BY day, {order}, src, line
-    """  # noqa: S608
-
-
-_NAT_KEY = "proto, priv_ip, priv_port, pub_ip, pub_port"
-_BLOCK_KEY = "proto, priv_ip, pub_ip, pub_port, port_hi"
-_ID_KEY = "priv_ip, ip_hi, session"
-_PROV = "src, line, nlines, end_src, end_line, end_nlines"
-_BUILD_SQL = {
-    "nat": _segments("nat", _NAT_KEY, "") + _days(
-        "pub_ip, pub_port, start_ms, end_ms - start_ms AS dur_ms, slack_ms, flags, proto, priv_ip, priv_port, "
-        "src, line, nlines, end_src, end_line - line AS end_dline, end_nlines",
-        "pub_ip, pub_port, start_ms"),
-    "blocks": _segments("block", _BLOCK_KEY, "") + _days(
-        f"pub_ip, pub_port, port_hi, start_ms, end_ms, slack_ms, flags, proto, priv_ip, {_PROV}",
-        "pub_ip, pub_port, start_ms"),
-    # A DHCP lease declared again (renewed) keeps its start: the declaration with the latest end wins.
-    "identity": _segments("identity", _ID_KEY, "first(subscriber ORDER BY subscriber NULLS LAST) AS subscriber, "  # noqa: S608
-                          "first(station ORDER BY station NULLS LAST) AS station, "
-                          "first(mac ORDER BY mac NULLS LAST) AS mac, "
-                          "first(hostname ORDER BY hostname NULLS LAST) AS hostname,")
-    + """, best AS (SELECT * FROM iv QUALIFY row_number() OVER (
-            PARTITION BY priv_ip, ip_hi, session, start_ms ORDER BY end_ms DESC, src DESC, line DESC) = 1)"""
-    + _days(f"priv_ip AS ip_lo, ip_hi, start_ms, end_ms, slack_ms, flags, subscriber, station, mac, hostname, "
-            f"session, {_PROV}", "ip_lo, start_ms").replace("FROM iv ORDER", "FROM best ORDER"),
-}

@@ -1,0 +1,284 @@
+"""The build: per-source events turned into the sorted interval tables (nat, blocks, identity), day by day.
+
+An interval belongs to one key (a NAT mapping's protocol, private and public address and port; a port block; a
+RADIUS session or DHCP lease) and is computed from that key's events alone, whatever source they came from, plus
+each source's coverage (the last time it says anything of that kind, where an interval without a close ends).
+So when sources are added, only the intervals of the keys the new events name can change, and only the days
+those intervals cover, before or after, need writing again:
+
+1. K = the keys of the new sources' events, per table;
+2. the intervals of K are computed from every source (new), and from the old sources alone (as they were);
+3. each day either of them covers is rewritten: its other keys' rows as stored, plus the new intervals of K,
+   in the same total order a full build uses, so the file is byte for byte the one a full build writes;
+4. BUILD.json (sources, rows per day) is written last. A run killed before that leaves BUILD.json naming the old
+   sources; the next run computes the same K (or a larger one) and rewrites the same days again, so it ends in
+   the same store.
+
+The first build (or one after sources were removed) is a full build into `tables.new/`, which replaces `tables/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nohaven.carrier.ipaddr import V4_PREFIX
+from nohaven.carrier.schema import IP, NAT_VIEW, source_id
+from nohaven.carrier.store import _BYTE_STREAMS, _SORT, DAY_MS, TABLES, day_name, write_parquet
+from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
+
+if TYPE_CHECKING:
+    from nohaven.carrier.store import Store
+
+__all__ = ["build"]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str  # the events' kind
+    key: tuple[str, ...]  # the interval key, in event columns
+    stored_key: tuple[str, ...]  # the same key in the table's columns
+    columns: tuple[str, ...]  # the build's output columns (before the NAT table's private address is split)
+    order: str  # a total order of the rows of one day
+
+
+_SPECS = {
+    "nat": _Spec("nat", ("proto", "priv_ip", "priv_port", "pub_ip", "pub_port"),
+                 ("proto", "priv_ip", "priv_port", "pub_ip", "pub_port"),
+                 ("pub_ip", "pub_port", "start_ms", "dur_ms", "slack_ms", "flags", "proto", "priv_ip", "priv_port",
+                  "src", "line", "nlines", "end_src", "end_dline", "end_nlines"),
+                 "pub_ip, pub_port, start_ms, src, line, proto, priv_ip, priv_port, dur_ms, slack_ms, flags, "
+                 "nlines, end_src, end_dline, end_nlines"),
+    "blocks": _Spec("block", ("proto", "priv_ip", "pub_ip", "pub_port", "port_hi"),
+                    ("proto", "priv_ip", "pub_ip", "pub_port", "port_hi"),
+                    tuple(TABLES["blocks"].names),
+                    "pub_ip, pub_port, start_ms, src, line, port_hi, proto, priv_ip, end_ms, slack_ms, flags, "
+                    "nlines, end_src, end_line, end_nlines"),
+    "identity": _Spec("identity", ("priv_ip", "ip_hi", "session"), ("ip_lo", "ip_hi", "session"),
+                      tuple(TABLES["identity"].names),
+                      "ip_lo, start_ms, src, line, ip_hi, session, end_ms, slack_ms, flags, subscriber, station, "
+                      "mac, hostname, nlines, end_src, end_line, end_nlines"),
+}
+
+
+def build(store: Store) -> dict[str, int]:
+    """Bring the tables up to date with the store's sources; returns row counts per table."""
+    shas = sorted(store.sources())
+    state = _state(store)
+    built = set(state["sources"]) if state else None
+    has_events = any(store.events_path(s).exists() for s in shas)
+    if state is not None and "days" in state and built is not None and built < set(shas) and has_events:
+        return _incremental(store, shas, sorted(set(shas) - built), state["days"])
+    return _full(store, shas)
+
+
+def _state(store: Store) -> dict[str, Any] | None:
+    path = store.tables_dir / "BUILD.json"
+    return dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _connect(store: Store, shas: list[str]) -> duckdb.DuckDBPyConnection:
+    files = [str(store.events_path(s)) for s in shas if store.events_path(s).exists()]
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
+    # Where an interval without a close ends: the last time its source says anything of that kind.
+    con.execute("CREATE TEMP TABLE coverage AS SELECT src, kind, max(t_ms) AS coverage FROM events GROUP BY ALL")
+    return con
+
+
+def _full(store: Store, shas: list[str]) -> dict[str, int]:
+    work = store.root / "tables.new"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    counts = {name: 0 for name in TABLES}
+    days: dict[str, dict[str, int]] = {name: {} for name in TABLES}
+    if any(store.events_path(s).exists() for s in shas):
+        con = _connect(store, shas)
+        try:
+            for name in TABLES:
+                table = con.sql(build_sql(name, "events")).to_arrow_table()
+                if table.num_rows == 0:
+                    continue
+                column = table.column("day")
+                for day in pc.unique(column).to_pylist():
+                    part = table.filter(pc.equal(column, day))
+                    days[name][day_name(day)] = _write_day(part, work / name, name, day)
+                counts[name] = sum(days[name].values())
+        finally:
+            con.close()
+    _write_state(work, shas, days)
+    old = store.root / "tables.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if store.tables_dir.exists():
+        os.replace(store.tables_dir, old)
+    os.replace(work, store.tables_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return counts
+
+
+def _incremental(store: Store, shas: list[str], new: list[str], days: dict[str, dict[str, int]]) -> dict[str, int]:
+    con = _connect(store, shas)
+    new_ids = ", ".join(str(source_id(s)) for s in new)
+    try:
+        for name, spec in _SPECS.items():
+            days.setdefault(name, {})
+            on = _same("e", "k", spec.key, spec.key)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE k AS SELECT DISTINCT {', '.join(spec.key)} FROM events "  # noqa: S608
+                        f"WHERE kind = '{spec.kind}' AND src IN ({new_ids})")
+            if con.execute("SELECT count(*) FROM k").fetchall()[0][0] == 0:
+                continue
+            con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
+            fresh = con.sql(build_sql(name, "ek")).to_arrow_table()
+            con.register("fresh", fresh)
+            before = con.sql(f"SELECT DISTINCT day FROM ({build_sql(name, 'ek_old')})").fetchall()  # noqa: S608
+            affected = sorted({int(d) for d in pc.unique(fresh.column("day")).to_pylist()}
+                              | {int(row[0]) for row in before})
+            for day in affected:
+                rows = _merge_day(con, store, name, spec, day)
+                if rows:
+                    days[name][day_name(day)] = rows
+                else:
+                    days[name].pop(day_name(day), None)
+            con.unregister("fresh")
+    finally:
+        con.close()
+    _write_state(store.tables_dir, shas, days)
+    return {name: sum(days.get(name, {}).values()) for name in TABLES}
+
+
+def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _Spec, day: int) -> int:
+    """One day of a table again: its rows of other keys as stored, and the new intervals of the keys in k."""
+    columns = ", ".join(spec.columns)
+    folder = store.tables_dir / name
+    path = folder / f"day={day_name(day)}" / "part-0.parquet"
+    parts = [f"SELECT {columns} FROM fresh WHERE day = {int(day)}"]  # noqa: S608
+    if path.exists():
+        stored = f"read_parquet('{path}')"
+        if name == "nat":
+            stored = f"({NAT_VIEW.format(t=stored)})"
+        parts.append(f"SELECT {columns} FROM {stored} AS x ANTI JOIN k ON "  # noqa: S608
+                     f"{_same('x', 'k', spec.stored_key, spec.key)}")
+    table = con.sql(" UNION ALL ".join(parts) + f" ORDER BY {spec.order}").to_arrow_table()
+    if table.num_rows == 0:
+        path.unlink(missing_ok=True)
+        return 0
+    return _write_day(table, folder, name, day)
+
+
+def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[str, ...]) -> str:
+    return " AND ".join(f"{left}.{a} IS NOT DISTINCT FROM {right}.{b}"
+                        for a, b in zip(left_cols, right_cols, strict=True))
+
+
+def _write_day(table: pa.Table, folder: Path, name: str, day: int) -> int:
+    part = _cast(table, TABLES[name])
+    write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name], _BYTE_STREAMS.get(name, ()))
+    return int(part.num_rows)
+
+
+def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]]) -> None:
+    state = {"sources": shas, "rows": {name: sum(days.get(name, {}).values()) for name in TABLES},
+             "days": {name: dict(sorted(days.get(name, {}).items())) for name in TABLES}}
+    tmp = folder / "BUILD.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, folder / "BUILD.json")
+
+
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    if "priv_v4" in schema.names:
+        table = _split_private(table)
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def _split_private(table: pa.Table) -> pa.Table:
+    """priv_ip as an integer when it is IPv4-mapped (priv_v4), else kept whole (priv_ip6)."""
+    column = table.column("priv_ip").cast(IP).combine_chunks()
+    n = len(column)
+    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=(column.offset + n) * 16)[column.offset * 16:]
+    matrix = raw.reshape(n, 16)
+    is_v4 = (matrix[:, :12] == np.frombuffer(V4_PREFIX, dtype=np.uint8)).all(axis=1)
+    if column.null_count:
+        is_v4 &= column.is_valid().to_numpy(zero_copy_only=False)
+    value = matrix[:, 12:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+    table = table.append_column("priv_v4", pa.array(value, mask=~is_v4))
+    return table.append_column("priv_ip6", pc.if_else(pa.array(is_v4), pa.nulls(n, IP), column))
+
+
+def _segments(kind: str, key: str, extra: str, events: str) -> str:
+    """Intervals from events: each close ends a segment of its key; a segment is one interval."""
+    # The build statements are assembled from constants of this module only.
+    return f"""
+    WITH ev AS (
+      SELECT e.*, c.coverage FROM {events} AS e JOIN coverage AS c ON c.src = e.src AND c.kind = e.kind
+      WHERE e.kind = '{kind}'),
+    seg AS (
+      SELECT *, coalesce(sum(CASE WHEN action >= 2 THEN 1 ELSE 0 END) OVER (
+          PARTITION BY {key} ORDER BY t_ms, src, line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seg
+      FROM ev),
+    grp AS (
+      SELECT {key}, {extra}
+        min(CASE WHEN action = 0 THEN t_ms WHEN action = 3 THEN begin_ms END) AS known_start,
+        min(t_ms) AS first_seen,
+        max(CASE WHEN action >= 2 THEN t_ms END) AS known_end,
+        max(coverage) AS coverage,
+        max(slack_ms) AS slack_ms,
+        bit_or(flags) AS flags0,
+        first(src ORDER BY t_ms, src, line) AS src,
+        first(line ORDER BY t_ms, src, line) AS line,
+        first(nlines ORDER BY t_ms, src, line) AS nlines,
+        max(CASE WHEN action >= 2 THEN src END) AS end_src,
+        max(CASE WHEN action >= 2 THEN line END) AS end_line,
+        max(CASE WHEN action >= 2 THEN nlines END) AS end_nlines
+      FROM seg GROUP BY {key}, seg),
+    iv AS (
+      SELECT *,
+        coalesce(known_start, first_seen) AS start_ms,
+        coalesce(known_end, greatest(coverage, coalesce(known_start, first_seen))) AS end_ms,
+        flags0 | (CASE WHEN known_start IS NULL THEN {FLAG_START_UNKNOWN} ELSE 0 END)
+               | (CASE WHEN known_end IS NULL THEN {FLAG_END_OPEN} ELSE 0 END) AS flags
+      FROM grp)
+    """  # noqa: S608
+
+
+def _days(select: str, order: str, source: str = "iv") -> str:
+    return f"""
+    SELECT {select}, unnest(range(CAST(floor((start_ms - slack_ms) / {DAY_MS}) AS BIGINT),
+                                  CAST(floor((end_ms + slack_ms) / {DAY_MS}) AS BIGINT) + 1)) AS day
+    FROM {source} ORDER BY day, {order}
+    """  # noqa: S608
+
+
+_PROV = "src, line, nlines, end_src, end_line, end_nlines"
+
+
+def build_sql(name: str, events: str) -> str:
+    """The statement that computes table `name`'s rows, with their `day`, from the relation `events`."""
+    spec = _SPECS[name]
+    key = ", ".join(spec.key)
+    if name == "nat":
+        return _segments("nat", key, "", events) + _days(
+            "pub_ip, pub_port, start_ms, end_ms - start_ms AS dur_ms, slack_ms, flags, proto, priv_ip, priv_port, "
+            "src, line, nlines, end_src, end_line - line AS end_dline, end_nlines", spec.order)
+    if name == "blocks":
+        return _segments("block", key, "", events) + _days(
+            f"pub_ip, pub_port, port_hi, start_ms, end_ms, slack_ms, flags, proto, priv_ip, {_PROV}", spec.order)
+    # A DHCP lease declared again (renewed) keeps its start: the declaration with the latest end wins.
+    return (_segments("identity", key, "first(subscriber ORDER BY subscriber NULLS LAST) AS subscriber, "  # noqa: S608
+                      "first(station ORDER BY station NULLS LAST) AS station, "
+                      "first(mac ORDER BY mac NULLS LAST) AS mac, "
+                      "first(hostname ORDER BY hostname NULLS LAST) AS hostname,", events)
+            + """, best AS (SELECT * FROM iv QUALIFY row_number() OVER (
+            PARTITION BY priv_ip, ip_hi, session, start_ms ORDER BY end_ms DESC, src DESC, line DESC) = 1)"""
+            + _days(f"priv_ip AS ip_lo, ip_hi, start_ms, end_ms, slack_ms, flags, subscriber, station, mac, "
+                    f"hostname, session, {_PROV}", spec.order, "best"))

@@ -1,0 +1,138 @@
+"""Only the days a new source can change are written again, and the result is the store a full build writes:
+a session opened in one day's file and closed in the next, a RADIUS session likewise, and a build killed half-way
+that the next ingest completes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import nohaven.carrier.build as build_module
+from nohaven.carrier.ingest import ingest
+from nohaven.carrier.lookup import Attributor, Query
+from nohaven.carrier.store import Store
+
+DAYS = [datetime(2026, 11, 24, tzinfo=UTC) + timedelta(days=n) for n in range(4)]
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def a10(kind: str, at: datetime, sub: str, port: int, pub_port: int) -> str:
+    return (f"{stamp(at)} cgn-1 NAT-TCP-{kind}: {sub}:{port}<->192.0.2.80:443,203.0.113.7:{pub_port}<-->"
+            "192.0.2.80:443")
+
+
+def radius(status: str, at: datetime, session: str, ip: str, user: str) -> str:
+    return (f"{at.strftime('%a %b %d %H:%M:%S %Y')}\n\tAcct-Session-Id = \"{session}\"\n\tAcct-Status-Type = {status}\n"
+            f"\tFramed-IP-Address = {ip}\n\tUser-Name = \"{user}\"\n\tTimestamp = {int(at.timestamp())}\n")
+
+
+def day_files(folder: Path) -> list[list[Path]]:
+    """Per day: an a10 file (sessions of the day; one opened just before midnight and closed in the next day's
+    file) and a RADIUS file (likewise one session over midnight)."""
+    out = []
+    for n, day in enumerate(DAYS):
+        lines = []
+        for i in range(200):
+            at = day + timedelta(hours=1, seconds=i * 97)
+            lines += [a10("C", at, f"100.64.{n}.{i % 200 + 1}", 40000 + i, 2000 + i),
+                      a10("F", at + timedelta(seconds=30 + i % 40), f"100.64.{n}.{i % 200 + 1}", 40000 + i, 2000 + i)]
+        if n:  # the close of the previous day's last session
+            lines.append(a10("F", day + timedelta(seconds=20), f"100.64.{n - 1}.250", 50000, 9000))
+        lines.append(a10("C", day + timedelta(hours=23, minutes=59, seconds=50), f"100.64.{n}.250", 50000, 9000))
+        nat = folder / f"cgn-{day:%Y%m%d}.log"
+        nat.write_text("\n".join(lines) + "\n")
+        records = [radius("Start", day + timedelta(hours=2), f"s{n}a", f"100.64.{n}.1", f"user-{n}a")]
+        if n:
+            records.append(radius("Stop", day + timedelta(hours=1), f"s{n - 1}z", f"100.64.{n - 1}.250",
+                                  f"user-{n - 1}z"))
+        records.append(radius("Start", day + timedelta(hours=23), f"s{n}z", f"100.64.{n}.250", f"user-{n}z"))
+        acct = folder / f"detail-{day:%Y%m%d}"
+        acct.write_text("\n".join(records))
+        out.append([nat, acct])
+    return out
+
+
+def tables(store: Path) -> dict[str, str]:
+    root = store / "tables"
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def stats(store: Path) -> dict[str, tuple[int, int]]:
+    root = store / "tables"
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*.parquet"))}
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> list[list[Path]]:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    return day_files(folder)
+
+
+def test_a_new_day_rewrites_only_the_days_it_can_change(files: list[list[Path]], tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(p) for day in files[:3] for p in day])
+    before, hashes = stats(store.root), tables(store.root)
+    assert {k.split("/")[1] for k in before} == {"day=2026-11-24", "day=2026-11-25", "day=2026-11-26"}
+    time.sleep(0.01)  # a rewrite within the same clock tick would not show in the mtime
+    result = ingest(store, [str(p) for p in files[3]])
+    assert result.tables is not None and result.tables["nat"] > 0
+    after, rehashed = stats(store.root), tables(store.root)
+    for name in ("nat", "identity"):
+        for day in ("2026-11-24", "2026-11-25"):
+            key = f"{name}/day={day}/part-0.parquet"
+            assert after[key] == before[key] and rehashed[key] == hashes[key], f"{key} was written again"
+        # the 26th held a session and a RADIUS session that the 27th's files close: rewritten, and changed
+        key = f"{name}/day=2026-11-26/part-0.parquet"
+        assert after[key] != before[key] and rehashed[key] != hashes[key]
+        assert f"{name}/day=2026-11-27/part-0.parquet" in after
+    build = json.loads((store.root / "tables" / "BUILD.json").read_text())
+    assert sorted(build["days"]["nat"]) == ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
+
+    # the same store as one full build of every file
+    full = Store(tmp_path / "full")
+    ingest(full, [str(p) for day in files for p in day])
+    assert tables(store.root) == tables(full.root)
+
+    # and the session over midnight is one closed interval, with its subscriber, in both days
+    with Attributor(store) as attributor:
+        for at in ("2026-11-26T23:59:55Z", "2026-11-27T00:00:10Z"):
+            answer = attributor.answer(Query.make("203.0.113.7", 9000, at))
+            (candidate,) = answer["candidates"]
+            assert candidate["end"] == "2026-11-27T00:00:20.000Z" and candidate["end_logged"] is True
+            assert [s["subscriber"] for s in candidate["subscribers"]] == ["user-2z"]
+            assert candidate["subscribers"][0]["end"] == "2026-11-27T01:00:00.000Z"
+
+
+def test_a_build_killed_half_way_is_completed_by_the_next_ingest(files: list[list[Path]], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(p) for day in files[:3] for p in day])
+    real = build_module._write_day
+    written: list[int] = []
+
+    def dies_on_the_second_day(*args: object) -> int:
+        if written:
+            raise KeyboardInterrupt("killed")
+        written.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_module, "_write_day", dies_on_the_second_day)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(store, [str(p) for p in files[3]])
+    monkeypatch.setattr(build_module, "_write_day", real)
+    assert not store.is_current()  # BUILD.json still names the old sources: lookups are refused until rebuilt
+    ingest(store, [])
+    full = Store(tmp_path / "full")
+    ingest(full, [str(p) for day in files for p in day])
+    assert tables(store.root) == tables(full.root)
