@@ -14,6 +14,7 @@ from nohaven import __version__
 from nohaven.api import problems
 from nohaven.api.evidence_routes import router as evidence_router
 from nohaven.api.federation_routes import router as federation_router
+from nohaven.api.ipdata_routes import router as ipdata_router
 from nohaven.api.routes import router as api_router
 from nohaven.config import load_settings
 from nohaven.federation.context import load_context
@@ -92,6 +93,7 @@ def create_app(node: Node, *, watch_clocks: bool | None = None, dispatch: bool |
     problems.install(app, html_handler=render_error)
     app.include_router(api_router)
     app.include_router(evidence_router)
+    app.include_router(ipdata_router)
     app.include_router(federation_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

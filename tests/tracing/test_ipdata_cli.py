@@ -1,0 +1,92 @@
+"""`nohaven ipdata load|list` and `nohaven trace resolve`, run as the installed command on a SQLite data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PASSWORD
+from nohaven.demo.ipdata import sample_path
+
+NOHAVEN = Path(sys.executable).with_name("nohaven")
+FIXTURES = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "ipdata"
+
+
+class Run:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
+        self.env["COLUMNS"] = "200"
+
+    def __call__(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(NOHAVEN), "--data-dir", str(self.data_dir), *args], capture_output=True,
+                              text=True, env=self.env, timeout=120, check=False)
+        assert done.returncode == expect, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        return done
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    root = tmp_path_factory.mktemp("ipdata-cli")
+    password = root / "password"
+    password.write_text(PASSWORD + "\n")
+    runner = Run(root / "data")
+    runner("init", "--state", "XA", "--agency", "Aldorian National Cybercrime Unit", "--admin-user", "root",
+           "--admin-password-file", str(password))
+    runner("user", "add", "olga", "--role", "officer", "--password-file", str(password))
+    runner("user", "add", "aldo", "--role", "auditor", "--password-file", str(password))
+    return runner
+
+
+def test_load_reports_each_file_and_a_refused_one_fails_alone(run: Run) -> None:
+    done = run("ipdata", "load", str(sample_path("delegated-xnic-extended-20261001")),
+               str(sample_path("ip2asn-v4-20261001.tsv")), str(FIXTURES / "delegated-broken-extended-20261130"),
+               "--json", expect=2)
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    assert [r.get("snapshot", {}).get("id") for r in results] == ["rir-xnic-20261001", None, "rir-ripencc-20261130"]
+    assert "--date" in results[1]["error"] and "never guessed" in results[1]["error"]
+    broken = results[2]["snapshot"]
+    assert broken["bad_count"] == 7 and {b["line"] for b in broken["bad_lines"]} == {4, 5, 6, 7, 8, 9, 10}
+    people = run("ipdata", "load", str(sample_path("ip2asn-v4-20261001.tsv")), "--date", "2026-10-01")
+    assert "loaded ip2asn-v4-20261001" in people.stdout and "3 IPv4 and 0 IPv6 ranges" in people.stdout
+    shown = run("ipdata", "load", str(FIXTURES / "delegated-broken-extended-20261130"))
+    assert "replaced rir-ripencc-20261130" in shown.stdout
+    assert "delegated-broken-extended-20261130:9:" in shown.stdout and "bits set beyond" in shown.stdout
+    listed = json.loads(run("ipdata", "list", "--json").stdout)
+    assert [s["id"] for s in listed] == ["ip2asn-v4-20261001", "rir-ripencc-20261130", "rir-xnic-20261001"]
+    assert "rir-xnic-20261001" in run("ipdata", "list").stdout
+
+
+def test_bad_options_exit_2(run: Run) -> None:
+    assert "YYYY-MM-DD" in run("ipdata", "load", str(sample_path("ip2asn-v4-20261001.tsv")), "--date", "1/10/2026",
+                               expect=2).stderr
+    assert "none of auto, rir, ip2asn" in run("ipdata", "load", "x", "--kind", "whois", expect=2).stderr
+
+
+def test_resolve_for_people_and_machines(run: Run) -> None:
+    run("ipdata", "load", str(sample_path("delegated-xnic-extended-20261001")))
+    body = json.loads(run("trace", "resolve", "198.51.100.23", "--at", "2026-11-27T03:14:07+01:00", "--as", "olga",
+                          "--json").stdout)
+    assert body["record"]["asn"] == 64510 and body["state"]["code"] == "XB"
+    assert body["point_of_contact"]["email"] == "247@police.xb.example"
+    assert body["likely_deleted_after"] == "2027-02-25T02:14:07+00:00"
+    table = run("trace", "resolve", "198.51.100.23", "--at", "2026-11-27T03:14:07+01:00", "--as", "olga").stdout
+    assert "Borvania VPN Services (fictional)" in table and "Kingdom of Borvania" in table
+    assert "2027-02-25T02:14:07+00:00 (2027-02-25T03:14:07+01:00 Europe/Berlin)" in table
+    unknown = run("trace", "resolve", "10.9.9.9", "--as", "olga").stdout
+    assert "problem: 10.9.9.9 is in no range" in unknown
+
+
+def test_resolve_refuses_naive_time_bad_address_and_the_wrong_role(run: Run) -> None:
+    naive = run("trace", "resolve", "198.51.100.23", "--at", "2026-11-27 03:14:07", "--as", "olga", expect=2)
+    assert "--at: timestamp has no UTC offset" in naive.stderr
+    assert "not an IPv4 or IPv6 address" in run("trace", "resolve", "198.51.100", "--as", "olga", expect=2).stderr
+    assert "--as" in run("trace", "resolve", "198.51.100.23", expect=2).stderr
+    assert "trace.resolve" in run("trace", "resolve", "198.51.100.23", "--as", "aldo", expect=1).stderr
