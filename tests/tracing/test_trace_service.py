@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tracetools import NOW, VPN_HIT, load_ipdata, open_trace
 
 from conftest import make_user
 from nohaven.audit.models import AuditEntry
@@ -17,13 +18,13 @@ from nohaven.node import Node
 from nohaven.requests import service as requests
 from nohaven.requests.models import CooperationRequest
 from nohaven.tracing import drafting, service, views
-from tracetools import NOW, VPN_HIT, load_ipdata, open_trace
 
 
 @pytest.fixture
 def olga(node: Node) -> Subject:
     load_ipdata(node)
-    return make_user(node, "olga", "officer")
+    subject: Subject = make_user(node, "olga", "officer")
+    return subject
 
 
 def _view(node: Node, subject: Subject, ref: str) -> dict[str, Any]:

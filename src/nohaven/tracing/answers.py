@@ -32,13 +32,14 @@ from sqlalchemy.orm import Session
 from nohaven.audit import log as audit
 from nohaven.auth.policy import Action, Subject
 from nohaven.blobs import BlobStore
+from nohaven.config import Settings
 from nohaven.errors import ConflictError, InputError, NohavenError
 from nohaven.requests.models import CooperationRequest, RequestAttachment
 from nohaven.requests.peer import on_delivery
 from nohaven.timeutil import utcnow
 from nohaven.tracing.models import Trace, TraceHop, TraceHopRequest
 from nohaven.tracing.schema import AnswerIn, NextHopIn, ObservationIn
-from nohaven.tracing.service import endpoint, event, find_hop, place_hop, trace_for
+from nohaven.tracing.service import endpoint, event, find_hop, place_hop, resolve_into, trace_for
 from nohaven.validation import errors_of, parse_model
 
 __all__ = ["DISCLOSURE_FORMAT", "DisclosureDocument", "apply_answer", "read_answer_document", "record_answer"]
@@ -59,6 +60,14 @@ class DisclosureDocument(BaseModel):
     note: str = Field(default="", max_length=5000)
 
 
+def _names(candidate: dict[str, Any]) -> tuple[str, ...]:
+    # As the carrier toolkit counts holders: a RADIUS user name identifies a subscriber; without one, the DHCP
+    # hardware address or station does.
+    records = [s for s in candidate.get("subscribers") or [] if isinstance(s, dict)]
+    users = {str(s["subscriber"]) for s in records if s.get("subscriber")}
+    return tuple(sorted(users or {str(s.get("mac") or s.get("station") or "?") for s in records}))
+
+
 def _from_lookup(answer: dict[str, Any]) -> AnswerIn:
     query = answer.get("query") or {}
     asked = f"{query.get('ip')}:{query.get('port')} at {query.get('at')}"
@@ -66,16 +75,18 @@ def _from_lookup(answer: dict[str, Any]) -> AnswerIn:
     if not candidates:
         return AnswerIn(dead_end=f"carrier lookup: no record of {asked} within the window searched "
                                  f"({query.get('from_utc')} to {query.get('to_utc')})")
-    people = [{"subscriber": s, "private_ip": c.get("private_ip"), "kind": c.get("kind"), "start": c.get("start"),
-               "end": c.get("end"), "source": c.get("source")} for c in candidates for s in c.get("subscribers") or []]
-    holders = {(p["private_ip"], (p["subscriber"] or {}).get("subscriber") or (p["subscriber"] or {}).get("mac"))
-               for p in people}
-    reasons = "; ".join(answer.get("ambiguity") or [])
-    if len(holders) == 1 and not answer.get("ambiguous"):
-        return AnswerIn(subscriber={**people[0], "lookup_query": query}, note=f"carrier lookup of {asked}")
-    shown = people or [{"subscriber": None, "private_ip": c.get("private_ip"), "kind": c.get("kind"),
-                        "start": c.get("start"), "end": c.get("end"), "source": c.get("source")} for c in candidates]
-    why = reasons or ("no subscriber record joins the mapping" if not people else f"{len(holders)} holders")
+    shown: list[dict[str, Any]] = [
+        {"private_ip": c.get("private_ip"), "private_port": c.get("private_port"), "kind": c.get("kind"),
+         "holders": list(_names(c)), "start": c.get("start"), "end": c.get("end"), "source": c.get("source"),
+         "subscribers": c.get("subscribers") or []} for c in candidates]
+    holders = {(c["private_ip"], tuple(c["holders"])) for c in shown}
+    [(private_ip, names)] = holders if len(holders) == 1 else [(None, ())]
+    if len(names) == 1 and not answer.get("ambiguous"):
+        return AnswerIn(subscriber={"identity": names[0], "private_ip": private_ip, "lookup_query": query,
+                                    "records": shown}, note=f"carrier lookup of {asked}")
+    why = "; ".join(answer.get("ambiguity") or []) or (
+        "no subscriber record joins the mapping" if not any(c["holders"] for c in shown) else
+        f"{len(holders)} holders")
     return AnswerIn(candidates=shown, note=f"carrier lookup of {asked}: AMBIGUOUS ({why}); every candidate is kept, "
                                            "none is picked")
 
@@ -173,8 +184,10 @@ def _linked_request(session: Session, hop: TraceHop, request_id: int | None) -> 
 
 def record_answer(session: Session, subject: Subject, trace_key: int | str, hop_key: int | str,
                   answer: AnswerIn | dict[str, Any] | None = None, *, document: bytes | None = None,
-                  attachment: RequestAttachment | None = None, now: datetime | None = None) -> list[TraceHop]:
-    """Enter an answer by hand: given as fields, or read from its document (attached to the request already)."""
+                  attachment: RequestAttachment | None = None, settings: Settings,
+                  now: datetime | None = None) -> list[TraceHop]:
+    """Enter an answer by hand: given as fields, or read from its document (attached to the request already);
+    the new hops are resolved at once."""
     now = now or utcnow()
     trace = trace_for(session, subject, trace_key, Action.TRACE_WRITE)
     hop = find_hop(trace, hop_key)
@@ -190,6 +203,8 @@ def record_answer(session: Session, subject: Subject, trace_key: int | str, hop_
     request = _linked_request(session, hop, data.request_id if attachment is None else attachment.request_id)
     children = apply_answer(session, trace, hop, data, actor=subject.username, now=now, request=request,
                             attachment=attachment, how=how)
+    for child in children:
+        resolve_into(session, subject, child, settings=settings, now=now)
     audit.record(session, actor=subject.username, action="trace.answer", object_type="trace",
                  object_id=trace.reference, detail={"hop": hop.label, "status": hop.status,
                                                     "new_hops": [c.label for c in children],
