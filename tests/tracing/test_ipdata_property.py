@@ -26,7 +26,7 @@ def _networks(bits: int) -> st.SearchStrategy[list[Network]]:
     def disjoint(nets: list[Network]) -> list[Network]:
         kept: list[Network] = []
         for net in nets:
-            if not any(net.overlaps(other) for other in kept):  # type: ignore[arg-type]
+            if not any(net.overlaps(other) for other in kept):
                 kept.append(net)
         return kept
 
