@@ -132,7 +132,7 @@ def read_header_block(data: bytes) -> tuple[list[tuple[int, str, str]], list[str
     lines = data.splitlines()
     start = 1 if lines and lines[0].startswith(b"From ") else 0  # an mbox separator line
     problems: list[str] = []
-    if start >= len(lines) or not _FIELD_NAME.match(lines[start]) or b"\x00" in data[:65536]:
+    if start >= len(lines) or not _FIELD_NAME.match(lines[start]):
         raise InputError.field("message", f"line {start + 1} is not a header field (Name: value): this is not an "
                                "e-mail message (RFC 5322)")
     fields: list[tuple[int, bytes, list[bytes]]] = []
@@ -151,7 +151,7 @@ def read_header_block(data: bytes) -> tuple[list[tuple[int, str, str]], list[str
     out: list[tuple[int, str, str]] = []
     for number, name, parts in fields:
         raw = b" ".join(p.strip() for p in parts)
-        text = raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         if "\ufffd" in text:
             problems.append(f"line {number}: bytes that are not UTF-8, shown as \ufffd")
         out.append((number, name.decode("ascii", errors="replace"), " ".join(text.split())))
@@ -182,7 +182,12 @@ def _apply_trust(hops: list[ReceivedHop], trusted: Sequence[str]) -> tuple[int |
         return None, ("No server is marked trusted (--trusted), so no hop is verified: any of them could have been "
                       "written by the sender. Mark the receiving organisation's own servers as trusted to see which "
                       "hops could be forged.")
-    marked = [_names_trusted(trusted, hop.by_host, hop.by_ip) for hop in hops]
+    # A hop was added by a trusted server when its by-clause names one, or when the header above it (written
+    # later, by the next server) records a trusted sender: users know their servers' addresses, the by-clause
+    # seldom gives them.
+    marked = [_names_trusted(trusted, hop.by_host, hop.by_ip) or (
+        i + 1 < len(hops) and _names_trusted(trusted, hops[i + 1].from_host, hops[i + 1].from_ip))
+        for i, hop in enumerate(hops)]
     if not any(marked):
         return None, (f"None of the servers marked trusted ({', '.join(trusted)}) added a hop of this chain, so no "
                       "hop is verified.")
