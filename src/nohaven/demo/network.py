@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from nohaven.config import Settings, load_settings
+from nohaven.demo.ipdata import load_sample
 from nohaven.errors import ConfigError
 from nohaven.federation.canonical import parse_json
 from nohaven.federation.keys import SigningKey, load_public_key, load_signing_key, write_key_pair
@@ -37,6 +38,7 @@ from nohaven.federation.network_directory import (
     sign_directory,
 )
 from nohaven.timeutil import utcnow
+from nohaven.tracing.ipdata import IpDataStore
 
 __all__ = ["DEMO_NODES", "DemoNode", "environment", "prepare", "start_nodes", "stop_nodes", "wait_until_up"]
 
@@ -98,6 +100,7 @@ def prepare(base: Path, *, host: str = "127.0.0.1", first_port: int = 8470,
     entries = []
     for node in demo_nodes:
         key = _key(node.data_dir / "federation", "node")
+        load_sample(IpDataStore(node.settings().ipdata_dir))  # the fictional IP data, replaced at every start
         entries.append(NodeEntry(state=node.state, agency=node.agency, node_id=node.node_id,
                                  inbox_url=f"{node.url}/federation/v1/inbox",
                                  keys=[DirectoryKey.for_key(key.public, now - timedelta(days=1),
