@@ -16,11 +16,13 @@ from nohaven.api.evidence_routes import router as evidence_router
 from nohaven.api.federation_routes import router as federation_router
 from nohaven.api.ipdata_routes import router as ipdata_router
 from nohaven.api.routes import router as api_router
+from nohaven.api.trace_routes import router as trace_router
 from nohaven.config import load_settings
 from nohaven.federation.context import load_context
 from nohaven.federation.dispatcher import Dispatcher
 from nohaven.node import Node
 from nohaven.requests.escalation import ClockWatcher
+from nohaven.tracing import answers as _trace_answers  # noqa: F401  (registers the disclosure-answer delivery hook)
 from nohaven.web.routes import render_error
 from nohaven.web.routes import router as web_router
 
@@ -93,6 +95,7 @@ def create_app(node: Node, *, watch_clocks: bool | None = None, dispatch: bool |
     problems.install(app, html_handler=render_error)
     app.include_router(api_router)
     app.include_router(evidence_router)
+    app.include_router(trace_router)
     app.include_router(ipdata_router)
     app.include_router(federation_router)
     app.include_router(web_router)

@@ -34,6 +34,7 @@ from nohaven.auth.policy import Action, Subject
 from nohaven.blobs import BlobStore
 from nohaven.config import Settings
 from nohaven.errors import ConflictError, InputError, NohavenError
+from nohaven.requests import peer
 from nohaven.requests.models import CooperationRequest, RequestAttachment
 from nohaven.requests.peer import on_delivery
 from nohaven.timeutil import utcnow
@@ -42,7 +43,8 @@ from nohaven.tracing.schema import AnswerIn, NextHopIn, ObservationIn
 from nohaven.tracing.service import endpoint, event, find_hop, place_hop, resolve_into, trace_for
 from nohaven.validation import errors_of, parse_model
 
-__all__ = ["DISCLOSURE_FORMAT", "DisclosureDocument", "apply_answer", "read_answer_document", "record_answer"]
+__all__ = ["DISCLOSURE_FORMAT", "DisclosureDocument", "apply_answer", "read_answer_document", "record_answer",
+           "record_answer_document"]
 
 DISCLOSURE_FORMAT = "nohaven-disclosure/1"
 MAX_DOCUMENT = 8 * 1024 * 1024  # an answer document is small; a bigger delivery is evidence, not an answer
@@ -210,6 +212,25 @@ def record_answer(session: Session, subject: Subject, trace_key: int | str, hop_
                                                     "new_hops": [c.label for c in children],
                                                     "request": request.reference if request else None})
     return children
+
+
+def record_answer_document(session: Session, subject: Subject, trace_key: int | str, hop_key: int | str, *,
+                           content: bytes, name: str, media_type: str, sha256: str, request_id: int | None = None,
+                           settings: Settings, now: datetime | None = None) -> list[TraceHop]:
+    """Attach an answer document (stored in the blob store already) to the hop's request and record it."""
+    now = now or utcnow()
+    trace = trace_for(session, subject, trace_key, Action.TRACE_WRITE)
+    hop = find_hop(trace, hop_key)
+    if read_answer_document(content)[0] is None:
+        raise InputError.field("document", f"{name} is {read_answer_document(content)[1]}")
+    request = _linked_request(session, hop, request_id)
+    if request is None:
+        raise InputError.field("request_id", f"{hop.label} has no request to attach the document to; file its "
+                               "requests first or enter the answer's fields without a document")
+    attachment = peer.add_attachment(session, subject, request.id, name=name, media_type=media_type,
+                                     size=len(content), sha256=sha256, now=now)
+    return record_answer(session, subject, trace.id, hop.id, document=content, attachment=attachment,
+                         settings=settings, now=now)
 
 
 @on_delivery("tracing")
