@@ -4,16 +4,14 @@ refusals through the policy."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tracetools import VPN_HIT, load_ipdata
 
 from conftest import auth, make_token, make_user
 from nohaven.node import Node
-from tracetools import VPN_HIT, load_ipdata
 
-DATA = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "traces"
 ANSWER = {"format": "nohaven-disclosure/1", "request": "", "note": "VPN exit",
           "next_hops": [{"ip": "203.0.113.77", "port": 4431, "protocol": "tcp", "time": "2026-11-27T02:14:07Z"}]}
 
