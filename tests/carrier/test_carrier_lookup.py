@@ -135,3 +135,34 @@ def test_rfc7422_pool_by_calculation(store: Path, tmp_path: Path) -> None:
     _, before = lookup(store, "--ip", "198.51.100.1", "--port", "5100", "--at", "2025-11-27T03:30:00Z",
                        "--deterministic", str(pools))
     assert before["found"] is False
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (None, "cannot be read"),
+    (b"ip,port,at\n203.0.113.9,40002,2026-11-27T02:14:30Z\n\xff\xfe,1,x\n", "line 3: not UTF-8 text"),
+    (b"ip,port,at\n203.0.113.9,40002\n", "line 2: expected the columns ip, port, at"),
+    (b"ip,port,at\n203.0.113.9,40002,2026-11-27T02:14:30\n", "line 2: at:"),
+    (b"ip,port,at\n", "no query after the header"),
+])
+def test_batch_csv_refusals_name_the_line(store: Path, tmp_path: Path, content: bytes | None, reason: str) -> None:
+    batch = tmp_path / "q.csv"
+    if content is not None:
+        batch.write_bytes(content)
+    r = carrier("lookup", "--store", str(store), "--batch", str(batch))
+    assert r.returncode == 2
+    assert reason in " ".join(r.stderr.split()) and "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+def test_batch_csv_through_the_command(store: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "q.csv"
+    batch.write_text("ip,port,at\n203.0.113.9,40002,2026-11-27T02:14:30Z\n198.51.100.1,1,2026-11-27T03:30:00Z\n")
+    r = carrier("lookup", "--store", str(store), "--batch", str(batch), "--json")
+    assert r.returncode == 0, r.stderr
+    answers = json.loads(r.stdout)
+    assert [a["found"] for a in answers] == [True, False]
+    assert answers[0]["candidates"][0]["private_ip"] == "100.64.23.123"
+
+
+def test_unknown_format_is_refused_even_for_a_stored_source(store: Path) -> None:
+    r = carrier("ingest", "--store", str(store), "--format", "nope", str(DATA / "a10.log"))
+    assert r.returncode == 2 and "unknown format 'nope'" in " ".join(r.stderr.split())

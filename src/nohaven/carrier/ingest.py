@@ -95,6 +95,8 @@ def ingest(store: Store, inputs: list[str], fmt: str = "auto", zone: ZoneInfo | 
            options: ParseOptions | None = None) -> IngestResult:
     """Ingest each input (a path, or '-' for standard input) and rebuild the tables if anything changed."""
     started = time.monotonic()
+    if fmt != "auto":
+        formats.get(fmt)  # an unknown name is refused even when every input is already in the store
     store.create()
     with store.locked():
         return _ingest_locked(store, inputs, fmt, zone, progress, on_format, started, options or ParseOptions())

@@ -10,6 +10,7 @@ the answer says why; nothing is resolved by picking one.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,17 +85,29 @@ class Query:
 
 def read_queries(path: Path, default_window: str) -> list[Query]:
     """Queries from a CSV file with a header: ip, port, at (and optionally window)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"ip", "port", "at"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError.field("batch", f"{path}: the CSV header lacks {', '.join(sorted(missing))}")
-        out = []
-        for number, row in enumerate(reader, 2):
-            try:
-                out.append(Query.make(row["ip"], row["port"], row["at"], row.get("window") or default_window))
-            except InputError as exc:
-                raise InputError.field("batch", f"{path} line {number}: {exc.diagnostics()}") from None
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError.field("batch", f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InputError.field("batch", f"{path} line {line}: not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"ip", "port", "at"} - set(reader.fieldnames or ())
+    if missing:
+        raise InputError.field("batch", f"{path}: the CSV header lacks {', '.join(sorted(missing))}")
+    out = []
+    for row in reader:
+        number = reader.line_num
+        if None in row or any(row.get(k) is None for k in ("ip", "port", "at")):
+            raise InputError.field("batch", f"{path} line {number}: expected the columns "
+                                   f"{', '.join(reader.fieldnames or ())}")
+        try:
+            out.append(Query.make(row["ip"], row["port"], row["at"], row.get("window") or default_window))
+        except InputError as exc:
+            raise InputError.field("batch", f"{path} line {number}: {exc.diagnostics()}") from None
+    if not out:
+        raise InputError.field("batch", f"{path}: no query after the header")
     return out
 
 
