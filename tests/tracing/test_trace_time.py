@@ -90,3 +90,12 @@ def test_each_refusal_names_its_field_and_reason(text: str, options: dict[str, s
     [error] = refused.value.errors
     assert error["field"] == field
     assert reason in error["message"]
+
+
+@pytest.mark.parametrize("text", ["Tue, 1 Dec 2026 08:14:07 -0000", "Tue, 1 Dec 2026 08:14:07 CST",
+                                  "Tue, 1 Dec 2026 08:14:07 XYZT"])
+def test_a_zone_the_source_calls_unknown_is_not_read(text: str) -> None:
+    reading = read_time(text, offset_unknown=True, uncertainty="PT0S")
+    assert reading.offset == "unknown" and reading.candidates == ()
+    assert reading.window_start == datetime(2026, 11, 30, 18, 14, 7, tzinfo=UTC)
+    assert reading.window_end == datetime(2026, 12, 1, 20, 14, 7, tzinfo=UTC)

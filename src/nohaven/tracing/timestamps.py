@@ -194,9 +194,14 @@ def read_time(text: str, *, time_zone: str | None = None, offset_unknown: bool =
         time_zone, zone_text = zone_text, None
     offset: timedelta | None = None
     known = True
-    if zone_text:
-        if offset_unknown:
+    numeric = bool(zone_text and re.fullmatch(r"[+-]\d{2}:?\d{2}|(?:UTC|GMT)[+-].*|Z", zone_text))
+    if zone_text and offset_unknown and zone_text.replace(":", "") != "-0000":
+        if numeric:
             raise _refuse("offset_unknown", raw, f"the text gives its offset ({zone_text}); it is not unknown")
+        notes.append(f"the zone {zone_text!r} is not read as an offset (the source says its offset is unknown); "
+                     "every offset from UTC-12 to UTC+14 is possible")
+        zone_text = None
+    if zone_text:
         offset = _explicit_offset(zone_text, raw, field)
         if offset is None:
             known = False
