@@ -263,7 +263,11 @@ def _hop(index: int, line: int, value: str, message_id: str | None) -> ReceivedH
         fields, date_text = read_received(value)
     except Exception as exc:  # the reader is meant never to raise; if it does, the hop still stands, named
         fields, date_text = ReceivedFields(problems=[f"could not be read ({type(exc).__name__})"]), None
-    timestamp = read_date(date_text) if date_text is not None else HopTime(source_text="")
+    try:
+        timestamp = read_date(date_text) if date_text is not None else HopTime(source_text="")
+    except Exception as exc:  # as above: a date the reader chokes on is a named problem, never a lost hop
+        timestamp = HopTime(source_text=(date_text or "").strip(), problems=[f"date could not be read "
+                                                                             f"({type(exc).__name__})"])
     hop = ReceivedHop(index=index, raw=value, line=line, from_host=fields.from_host, helo=fields.helo,
                       from_ip=fields.from_ip, from_port=fields.from_port, by_host=fields.by_host, by_ip=fields.by_ip,
                       protocol=fields.protocol, timestamp=timestamp, smtp_id=fields.smtp_id,
