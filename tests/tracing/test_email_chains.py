@@ -9,6 +9,7 @@ import pytest
 
 from nohaven.errors import InputError
 from nohaven.tracing.email import ReceivedChain, parse_message
+from nohaven.tracing.schema import ObservationIn
 from nohaven.tracing.timestamps import read_time
 
 EMAIL = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "email"
@@ -201,3 +202,18 @@ def test_the_json_form_carries_every_hop_and_its_observation() -> None:
     assert [h["could_be_forged"] for h in data["hops"]] == [True, True, False, False]
     assert data["hops"][2]["observation"]["ip"] == "203.0.113.77"
     assert data["hops"][2]["timestamp"]["utc"] == "2026-12-01T08:20:41+00:00"
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_every_observation_is_accepted_by_the_trace_schema(name: str) -> None:
+    for obs in chain(name, "mx.b.example").observations():
+        assert ObservationIn(**obs).ip == obs["ip"]
+
+
+def test_an_observation_from_an_enormous_header_still_fits_the_trace_schema() -> None:
+    huge = "x" * 20000
+    data = (f"Received: from {huge}.example ({huge}.example [192.0.2.10]) by mx.{huge}.example with ESMTP;"
+            f" Tue, 1 Dec 2026 09:14:07 +0100 ({huge})\nMessage-ID: <{huge}@a.example>\n\nbody\n").encode()
+    obs = parse_message(data).hops[0].observation()
+    assert obs is not None
+    assert ObservationIn(**obs).ip == "192.0.2.10"

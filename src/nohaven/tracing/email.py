@@ -35,6 +35,11 @@ _SKEW_TOLERANCE = 300.0  # seconds a later hop may be stamped earlier before "cl
 _LONG_DELAY = 86400.0
 
 
+def _short(text: str, limit: int = 300) -> str:
+    """Text cut to a length an observation field holds; a header can be made arbitrarily long."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _routed(ip: str) -> bool:
     """Whether the address can be seen on the Internet (documentation ranges count: the demo world uses them)."""
     address = ipaddress.ip_address(ip.split("%")[0])
@@ -76,7 +81,7 @@ class ReceivedHop:
         """The observation this hop gives a trace (ObservationIn), or None when it names no routable from-IP."""
         if self.from_ip is None or not _routed(self.from_ip) or self.timestamp.time_text is None:
             return None
-        where = f"Received header {self.index} (bottom-up) of message {self.message_id or '(no Message-ID)'}"
+        where = f"Received header {self.index} (bottom-up) of message {_short(self.message_id or '(no Message-ID)')}"
         sender = self.from_host or self.helo or "an unnamed host"
         helo = f" (HELO {self.helo})" if self.helo and self.helo != sender else ""
         if self.could_be_forged:
@@ -86,9 +91,10 @@ class ReceivedHop:
         else:
             trust = f"{self.trust}: added by a server marked trusted" if self.trust == "trusted" else (
                 "added after the message reached a server marked trusted")
-        note = (f"from {sender}{helo} [{self.from_ip}] by {self.by_name or 'an unnamed server'}"
-                f"{' with ' + self.protocol if self.protocol else ''}; {trust}; date as written: "
-                f"{self.timestamp.source_text!r}; uncertainty {self.uncertainty} because {self.uncertainty_reason}")
+        note = (f"from {_short(sender)}{_short(helo)} [{self.from_ip}] by {_short(self.by_name or 'an unnamed server')}"
+                f"{' with ' + _short(self.protocol) if self.protocol else ''}; {trust}; date as written: "
+                f"{_short(self.timestamp.source_text)!r}; uncertainty {self.uncertainty} because "
+                f"{self.uncertainty_reason}")
         return {"ip": self.from_ip, "port": self.from_port, "protocol": "smtp", "time_text": self.timestamp.time_text,
                 "time_zone": None, "offset_unknown": not self.timestamp.offset_known,
                 "uncertainty": self.uncertainty, "seen_where": where, "note": note}
