@@ -217,3 +217,13 @@ def test_an_observation_from_an_enormous_header_still_fits_the_trace_schema() ->
     obs = parse_message(data).hops[0].observation()
     assert obs is not None
     assert ObservationIn(**obs).ip == "192.0.2.10"
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_the_headers_end_at_the_first_blank_line_whatever_the_line_endings(newline: bytes) -> None:
+    lines = [b"Received: from a.example (a.example [192.0.2.1])", b"\tby b.example with ESMTP;",
+             b"\tTue, 1 Dec 2026 09:14:07 +0100", b"Subject: forwarded", b"",
+             b"Received: from body.example (body.example [192.0.2.2]) by c.example; Tue, 1 Dec 2026 09:14:08 +0100"]
+    hops = parse_message(newline.join(lines)).hops
+    assert [(h.from_ip, h.by_host, h.timestamp.utc) for h in hops] == [
+        ("192.0.2.1", "b.example", datetime(2026, 12, 1, 8, 14, 7, tzinfo=UTC))]

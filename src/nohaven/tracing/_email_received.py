@@ -145,6 +145,7 @@ def _read_tcp_info(parts: list[tuple[str, str]], fields: ReceivedFields) -> None
     """Fill the sender's names and address from the comments of the from clause (the first says most)."""
     rdns: str | None = None
     shape = ""
+    address_in_comment = False
     for kind, text in parts:
         if kind != "comment":
             continue
@@ -158,6 +159,7 @@ def _read_tcp_info(parts: list[tuple[str, str]], fields: ReceivedFields) -> None
         if "may be forged" in text.lower():
             fields.server_says_forged = True
         if fields.from_ip is None and (literal := _BRACKETED.search(text)):
+            address_in_comment = True
             fields.from_ip = parse_address(literal.group("ip"))
             if fields.from_ip is None:
                 fields.problems.append(f"[{literal.group('ip')}] is not an IP address")
@@ -167,6 +169,7 @@ def _read_tcp_info(parts: list[tuple[str, str]], fields: ReceivedFields) -> None
                 rdns, fields.ident = named.group("name"), named.group("ident")
                 shape = shape or "rdns-in-comment"
         elif fields.from_ip is None and (bare := parse_address(text.split()[0] if text.split() else "")):
+            address_in_comment = True
             fields.from_ip = bare
     word = fields.from_word
     word_ip = parse_address(word) if word else None
@@ -177,8 +180,8 @@ def _read_tcp_info(parts: list[tuple[str, str]], fields: ReceivedFields) -> None
         fields.from_host = _host(rdns)
     else:  # Exim, qmail, Exchange: from NAME (... [IP] helo=HELO) / (HELO x) (IP) / (IP)
         fields.from_host = None if word_ip else _host(word)
-        if shape == "" and fields.from_host and any(kind == "comment" for kind, _ in parts):
-            fields.helo = fields.helo or (word if not _BRACKETED.fullmatch(word or "") else None)
+        if shape == "" and fields.from_host and address_in_comment:  # Exim leaves out a HELO equal to the name
+            fields.helo = fields.helo or word
     if fields.from_port is not None and not 0 < fields.from_port < 65536:
         fields.problems.append(f"port {fields.from_port} is not a TCP port")
         fields.from_port = None

@@ -28,6 +28,7 @@ __all__ = ["TRUST_STATES", "HopTime", "ReceivedChain", "ReceivedHop", "parse_mes
 
 TRUST_STATES = ("trusted", "after-trusted", "could-be-forged", "unverified")
 _FIELD_NAME = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_HEADER_END = re.compile(rb"(?:\r?\n|\r(?!\n))[ \t]*(?:\r?\n|\r(?!\n))")
 _NOT_ROUTED = [ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8")]
@@ -135,7 +136,8 @@ def read_header_block(data: bytes) -> tuple[list[tuple[int, str, str]], list[str
     """The message's header fields as (line, name, unfolded value), and problems met; InputError if not a message."""
     if not data.strip():
         raise InputError.field("message", "the file is empty")
-    lines = data.splitlines()
+    end = _HEADER_END.search(data)
+    lines = (data[:end.start() + 1] if end else data).splitlines()  # the body is never read, however large
     start = 1 if lines and lines[0].startswith(b"From ") else 0  # an mbox separator line
     problems: list[str] = []
     if start >= len(lines) or not _FIELD_NAME.match(lines[start]):
