@@ -227,3 +227,14 @@ def test_the_headers_end_at_the_first_blank_line_whatever_the_line_endings(newli
     hops = parse_message(newline.join(lines)).hops
     assert [(h.from_ip, h.by_host, h.timestamp.utc) for h in hops] == [
         ("192.0.2.1", "b.example", datetime(2026, 12, 1, 8, 14, 7, tzinfo=UTC))]
+
+
+def test_problems_quote_an_enormous_header_briefly() -> None:
+    huge = "[" * 50000
+    data = (f"Received: {huge} from a.example (a.example [{huge}]) by b.example; Tue, 99 {huge} 2026 +0100\n"
+            f"Received: {huge}; Tue, 1 Dec 2026 09:14:07 +0100\n\nbody\n").encode()
+    result = parse_message(data, trusted=["b.example"])
+    problems = [p for hop in result.hops for p in hop.problems]
+    assert len(problems) >= 3
+    assert all(len(p) < 400 for p in problems), [len(p) for p in problems]
+    assert len(result.trust_summary) < 1000

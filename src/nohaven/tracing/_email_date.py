@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["HopTime", "read_date"]
+__all__ = ["HopTime", "clip", "read_date"]
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -50,6 +50,11 @@ _ISO = re.compile(
     r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2}|[A-Za-z]+)?$")
 _COMMENT_ZONE = re.compile(r"(?:(?:UTC|GMT)(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?|(?P<name>[A-Za-z]{1,5}))")
 _SIMPLE = re.compile(r"^(?:[A-Z][a-z]{2}, )?\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}(?::\d{2})? [+-]\d{4}$")
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Text quoted in a problem, cut short: a header can be made arbitrarily long."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _offset_text(minutes: int) -> str:
@@ -141,7 +146,7 @@ def _zone_offset(zone: str, reading: HopTime, *, iso: bool) -> int | None:
     hint = _COMMON_ZONES.get(upper)
     usual = (" (it is commonly used for " + " or ".join(_offset_text(m) for m in hint) + ", but the header does "
              "not prove it)") if hint else ""
-    reading.problems.append(f"zone name {zone} is not defined by RFC 5322; offset unknown{usual}")
+    reading.problems.append(f"zone name {clip(zone, 20)} is not defined by RFC 5322; offset unknown{usual}")
     return None
 
 
@@ -205,12 +210,12 @@ def read_date(source: str) -> HopTime:
         iso = True
         reading.problems.append("date in ISO 8601 form (not RFC 5322)")
     if match is None:
-        reading.problems.append(f"date {bare!r} is not an RFC 5322 date-time")
+        reading.problems.append(f"date {clip(bare)!r} is not an RFC 5322 date-time")
         return reading
     parts = match.groupdict()
     month = int(parts["mo"]) if parts.get("mo") else _month(parts["mon"])
     if month is None:
-        reading.problems.append(f"{parts['mon']!r} is not a month name")
+        reading.problems.append(f"{clip(parts['mon'])!r} is not a month name")
         return reading
     year = _year(parts["y"], reading)
     hour, minute = int(parts["h"]), int(parts["mi"])
@@ -230,7 +235,7 @@ def read_date(source: str) -> HopTime:
         stamp = datetime(year, month, int(parts["d"]), hour, minute, 59 if leap else second, micro,
                          tzinfo=timezone(timedelta(minutes=offset or 0)))
     except ValueError as exc:
-        reading.problems.append(f"no such date and time: {bare!r} ({exc})")
+        reading.problems.append(f"no such date and time: {clip(bare)!r} ({exc})")
         return reading
     if leap:
         stamp += timedelta(seconds=1)
@@ -238,10 +243,10 @@ def read_date(source: str) -> HopTime:
     if parts.get("dow") and parts["dow"][:3].lower() in _DAYS:
         written, real = parts["dow"][:3].lower(), _DAYS[stamp.weekday()]
         if written != real and not leap:
-            reading.problems.append(f"the day of the week says {parts['dow']} but that date was a "
+            reading.problems.append(f"the day of the week says {clip(parts['dow'], 20)} but that date was a "
                                     f"{real.capitalize()}: the date may have been written by hand")
     elif parts.get("dow"):
-        reading.problems.append(f"{parts['dow']!r} is not a day of the week")
+        reading.problems.append(f"{clip(parts['dow'])!r} is not a day of the week")
     reading.wall_clock = stamp.replace(tzinfo=None).isoformat()
     reading.time_text = _observation_text(stamp, offset, bare, zone, has_seconds=parts["s"] is not None,
                                           plain=not leap and not iso)

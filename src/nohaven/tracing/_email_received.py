@@ -14,6 +14,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from nohaven.tracing._email_date import clip
+
 __all__ = ["ReceivedFields", "parse_address", "read_received", "split_date"]
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
@@ -162,7 +164,7 @@ def _read_tcp_info(parts: list[tuple[str, str]], fields: ReceivedFields) -> None
             address_in_comment = True
             fields.from_ip = parse_address(literal.group("ip"))
             if fields.from_ip is None:
-                fields.problems.append(f"[{literal.group('ip')}] is not an IP address")
+                fields.problems.append(f"[{clip(literal.group('ip'))}] is not an IP address")
             if literal.group("port"):
                 fields.from_port = int(literal.group("port"))
             if named := _NAMED.match(text):
@@ -203,7 +205,7 @@ def read_received(value: str) -> tuple[ReceivedFields, str | None]:
         if kind == "comment" and (qmail := _QMAIL.match(text)):
             fields.qmail = qmail.group("how")
         elif kind == "word":
-            fields.problems.append(f"unexpected {text!r} before any from/by clause")
+            fields.problems.append(f"unexpected {clip(text)!r} before any from/by clause")
             break
     if "from" in clauses:
         parts = clauses["from"]

@@ -218,8 +218,8 @@ def _apply_trust(hops: list[ReceivedHop], trusted: Sequence[str]) -> tuple[int |
                                     "a forged header, or the message passed the trusted servers twice")
     first = hops[bottom]
     said = (f"The first trusted server, {first.by_name} (hop {first.index}), received the message from "
-            f"{first.from_ip or first.from_host or 'an unnamed sender'}")
-    said += f" at {first.timestamp.source_text}." if first.timestamp.source_text else "."
+            f"{_short(first.from_ip or first.from_host or 'an unnamed sender')}")
+    said += f" at {_short(first.timestamp.source_text)}." if first.timestamp.source_text else "."
     if bottom:
         said += (f" Hops 1 to {bottom} were written before it and could be forged: the sender may have invented "
                  "them." if bottom > 1 else " Hop 1 was written before it and could be forged: the sender may "
