@@ -110,8 +110,16 @@ def create_trace(session: Session, subject: Subject, payload: TraceIn | dict[str
         case.reference = f"CASE-{now.year}-{case.id:05d}"
     trace.reference = f"{node.state_code}-TR-{now.year}-{trace.id:05d}"
     event(trace, subject.username, "created", now, f"trace opened in case {case.reference}")
-    hops = [_new_hop(session, subject, trace, HopIn(**obs.model_dump(), source=data.source), now=now,
-                     settings=settings, index=i) for i, obs in enumerate(data.observations)]
+    hops: list[TraceHop] = []
+    # An e-mail's Received chain comes oldest first; the trace starts at the victim's end and goes back towards
+    # the sender, each older hop under the one that received from it.
+    ordered = list(enumerate(data.observations))
+    if data.source == "email":
+        ordered.reverse()
+    for i, obs in ordered:
+        parent = hops[-1].id if hops and data.source == "email" else None
+        hops.append(_new_hop(session, subject, trace, HopIn(**obs.model_dump(), parent=parent, source=data.source),
+                             now=now, settings=settings, index=i))
     if new_case:
         audit.record(session, actor=subject.username, action="case.create", object_type="case",
                      object_id=case.reference)
