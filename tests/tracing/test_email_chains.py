@@ -49,6 +49,9 @@ def test_hops_below_the_first_trusted_server_could_be_forged() -> None:
     assert result.trust_boundary == 3
     assert "mx.b.example (hop 3), received the message from 192.0.2.25" in result.trust_summary
     assert "Hops 1 to 2" in result.trust_summary
+    assert result.origin is result.hops[2]
+    assert result.to_dict()["origin"]["ip"] == "192.0.2.25"
+    assert chain("clean-4-hop.eml").origin is None
 
 
 def test_a_trusted_domain_extends_trust_through_the_servers_it_names() -> None:

@@ -14,11 +14,12 @@ EMAIL = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "email"
 NOHAVEN = Path(sys.executable).with_name("nohaven")
 
 
-def nohaven(*args: str, expect: int = 0, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def nohaven(*args: str, expect: int = 0, tmp_path: Path, stdin: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
     env.update(COLUMNS="240", NOHAVEN_DATA_DIR=str(tmp_path / "no-node-here"))
     done = subprocess.run([str(NOHAVEN), "trace", "email", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+                          timeout=120, check=False, input=stdin)
     assert done.returncode == expect, (args, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     return done
@@ -72,3 +73,9 @@ def test_garbage_headers_are_shown_not_crashed_on(tmp_path: Path) -> None:
     out = nohaven(str(EMAIL / "garbage.eml"), tmp_path=tmp_path).stdout
     for word in ("truncated", "unbalanced", "999.1.2.3", "192.0.2.201", "UTF-8"):
         assert word in out, word
+
+
+def test_the_message_can_come_on_standard_input(tmp_path: Path) -> None:
+    message = (EMAIL / "gmail.eml").read_text(encoding="utf-8")
+    data = json.loads(nohaven("-", "--json", tmp_path=tmp_path, stdin=message).stdout)
+    assert [h["from_ip"] for h in data["hops"]] == ["192.0.2.10", None]

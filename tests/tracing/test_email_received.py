@@ -134,3 +134,16 @@ def test_the_date_is_after_the_last_semicolon_outside_comments() -> None:
 def test_broken_headers_name_their_problem(value: str, problem: str) -> None:
     fields, _ = read_received(value)
     assert any(problem in p for p in fields.problems), fields.problems
+
+
+@pytest.mark.parametrize("literal", ["[::ffff:192.0.2.10]", "[IPv6:::ffff:192.0.2.10]", "[::FFFF:c000:20a]"])
+def test_an_ipv4_mapped_address_is_the_ipv4_host(literal: str) -> None:
+    fields, _ = read_received(f"from mail.a.example (mail.a.example {literal}) by mx.b.example with ESMTP; "
+                              "Tue, 1 Dec 2026 08:14:08 +0000")
+    assert fields.from_ip == "192.0.2.10"
+
+
+def test_a_bare_address_as_the_from_word_webmail_shape() -> None:
+    fields, _ = read_received("from 198.51.100.5 by webmail.a.example with HTTP; Tue, 1 Dec 2026 08:14:07 +0000")
+    assert (fields.from_ip, fields.from_host, fields.by_host, fields.protocol) == (
+        "198.51.100.5", None, "webmail.a.example", "HTTP")

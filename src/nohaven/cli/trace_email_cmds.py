@@ -65,14 +65,15 @@ def _show(chain: ReceivedChain) -> None:
 
 
 def email(
-    file: Path = typer.Argument(..., help="the message, as saved from the mail client (.eml, RFC 5322)"),
+    file: Path = typer.Argument(..., help="the message, as saved from the mail client (.eml, RFC 5322), or - "
+                                "for standard input"),
     trusted: list[str] = typer.Option(None, "--trusted", help="a server you trust (the by-host of the header it "
                                       "added): host name, .domain, IP address or network; repeatable"),
     as_json: bool = typer.Option(False, "--json", help="print the chain as JSON"),
 ) -> None:
     """Read a message's Received headers bottom-up into hops: hosts, addresses, times, delays, forgery flags."""
     try:
-        data = file.read_bytes()
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
         raise InputError.field("FILE", f"cannot read {file}: {exc.strerror}") from None
     bad = [entry for entry in trusted or [] if not entry.strip()]

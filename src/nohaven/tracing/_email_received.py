@@ -29,14 +29,18 @@ _QMAIL = re.compile(r"^qmail \d+ invoked (?P<how>from network|by uid \d+|by alia
 
 
 def parse_address(text: str) -> str | None:
-    """The IP address a literal names (`192.0.2.1`, `IPv6:2001:db8::1`, `fe80::1%7`), normalised, or None."""
+    """The IP address a literal names (`192.0.2.1`, `IPv6:2001:db8::1`, `fe80::1%7`), normalised, or None;
+    an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as dual-stack servers log IPv4 clients) as its IPv4."""
     candidate = text.strip().strip("[]")
     if candidate.lower().startswith("ipv6:"):
         candidate = candidate[5:]
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # ::ffff:192.0.2.10 is the IPv4 host: IP data and carriers know it so
+    return str(address)
 
 
 @dataclass

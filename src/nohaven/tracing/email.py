@@ -121,14 +121,22 @@ class ReceivedChain:
     trust_summary: str
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def origin(self) -> ReceivedHop | None:
+        """The lowest hop a trusted server added: its from-IP is the last fact anyone vouches for (None when
+        nothing is trusted)."""
+        return self.hops[self.trust_boundary - 1] if self.trust_boundary else None
+
     def observations(self) -> list[dict[str, Any]]:
         """Every hop's observation, oldest first, for hops that name a routable from-IP."""
         return [obs for hop in self.hops if (obs := hop.observation()) is not None]
 
     def to_dict(self) -> dict[str, Any]:
         """The chain as JSON-ready values."""
+        origin = self.origin
         return {"message_id": self.message_id, "trusted": list(self.trusted), "trust_boundary": self.trust_boundary,
                 "trust_summary": self.trust_summary, "problems": list(self.problems),
+                "origin": origin.observation() if origin else None,
                 "hops": [hop.to_dict() for hop in self.hops]}
 
 
