@@ -88,6 +88,38 @@ def rtflow_lines() -> list[bytes]:
     return [line.encode() for line in out]
 
 
+def f5_lines() -> list[bytes]:
+    add = 'lsn_event="LSN_ADD",start="{s}",cli="100.64.0.{i}:{p}",nat="203.0.113.9:{q}",dst="192.0.2.80:443"'
+    delete = add.replace("LSN_ADD", "LSN_DELETE") + ',duration="{d}"'
+    out = []
+    for n in range(12):
+        start = 1795745647120 + n * 1037
+        line = (add if n % 2 == 0 else delete).format(s=start, i=n + 1, p=51000 + n, q=40000 + n, d=90000 + n)
+        if n % 3 == 0:
+            line += f',pem_subscriber_id="subscriber-00{n}"'
+        elif n % 3 == 1:
+            line += ',pem_subscriber_id="No-lookup"'
+        out.append(line)
+    first, second = out[0], out[1]
+    out += [
+        "Nov 27 03:14:07 bigip-1 info tmm1[11]: " + first,  # a syslog header before the event
+        first.replace(',dst="192.0.2.80:443"', ""),  # no destination
+        first.replace("LSN_ADD", "LSN_INBOUND_ADD"), second.replace("LSN_DELETE", "LSN_INBOUND_DELETE"),
+        second.replace(',duration="90001"', ""),  # a delete without its duration: rejected
+        first.replace('start="1795745647120"', 'start="yesterday"'),  # rejected
+        first.replace(":51000", ":70000"),  # a port out of range: rejected
+        first.replace('nat="203.0.113.9:40000"', 'nat="203.0.113.9"'),  # the whole address: a block
+        first.replace('cli="100.64.0.1:51000"', 'cli="[2001:db8::1]:51000"'),  # IPv6: the reference's
+        first + ',nat="203.0.113.10:40000"',  # a repeated key: the last one counts
+        first.replace("LSN_ADD", "LSN_QUOTA_EXCEEDED"),  # not a mapping: ignored
+        first.replace('dst="192.0.2.80:443"', 'dst="192.0.2.80:99999"'),  # the reference does not check it
+        first + ',proto="udp"',
+        first.replace("subscriber-000", 'sub \\"quoted\\"'),
+        "",
+    ]
+    return [line.encode() for line in out]
+
+
 def write(path: Path, lines: list[bytes], final_newline: bool = True) -> Path:
     path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
     return path
@@ -98,12 +130,13 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
     a10 = write(tmp_path / "a10.log", a10_lines(zoned=True) * 5)
     local = write(tmp_path / "a10-local.log", a10_lines(zoned=False) * 3, final_newline=False)
     rtflow = write(tmp_path / "rtflow.log", rtflow_lines() * 5)
-    samples = [str(DATA / "a10.log"), str(DATA / "juniper-rtflow.log")]
+    f5 = write(tmp_path / "f5.log", f5_lines() * 5)
+    samples = [str(DATA / "a10.log"), str(DATA / "juniper-rtflow.log"), str(DATA / "f5-lsn.log")]
     stores = {}
     for vectorised in (True, False):
         options = ParseOptions(vectorised=vectorised, block_bytes=block_bytes)
         store = Store(tmp_path / f"store-{vectorised}")
-        first = ingest(store, [*samples, str(a10), str(rtflow)], fmt="auto", options=options)
+        first = ingest(store, [*samples, str(a10), str(rtflow), str(f5)], fmt="auto", options=options)
         second = ingest(store, [str(local)], fmt="a10", zone=BERLIN, options=options)
         stores[vectorised] = (snapshot(store.root), first.as_dict(), second.as_dict())
     fast, reference = stores[True], stores[False]
@@ -118,6 +151,7 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
     rejects = "".join(p.read_text() for p in (root / "rejects").glob("*.tsv"))
     assert "port 99999 is outside 0-65535" in rejects and "does not exist in Europe/Berlin" in rejects
     assert "RT_FLOW_SESSION_CLOSE without a numeric elapsed-time" in rejects and "field protocol-id" in rejects
+    assert "LSN_DELETE without a numeric duration" in rejects and "'yesterday' is not epoch milliseconds" in rejects
     con = duckdb.connect()
     flagged = con.execute(f"SELECT count(*) FROM read_parquet('{root}/events/*.parquet') WHERE flags & 1 = 1")
     assert flagged.fetchall() == [(9,)]  # the repeated-hour line: three times per copy, three copies

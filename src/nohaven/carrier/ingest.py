@@ -28,12 +28,13 @@ import pyarrow.parquet as pq
 import zstandard
 
 from nohaven.carrier import formats
+from nohaven.carrier.blocks import FAST_FORMATS, BlockResult, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.sources import Digests, digest_file, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
-from nohaven.carrier.vectorised import FAST_FORMATS, BlockResult, FastParser, count_lines, parse_block
+from nohaven.carrier.vectorised import FastParser
 
 __all__ = ["FileResult", "IngestResult", "ParseOptions", "ingest"]
 

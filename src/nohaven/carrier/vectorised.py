@@ -1,4 +1,5 @@
-"""The vectorised parse path: whole blocks of lines parsed by Arrow's RE2 kernels instead of line by line.
+"""The vectorised parse path: whole blocks of lines parsed by Arrow's RE2 kernels instead of line by line
+(a10, juniper-rtflow, f5-lsn; nohaven.carrier.blocks drives them).
 
 A block is a run of complete lines from the decompressed text. A format's fast parser matches each line against
 one strict, anchored pattern that admits only lines whose meaning is certain (IPv4 dotted quads without leading
@@ -14,10 +15,7 @@ fraction of a second is added column-wise.
 
 from __future__ import annotations
 
-import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -28,10 +26,8 @@ import pyarrow.compute as pc
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
 from nohaven.carrier.formats import ACTION_END, ACTION_START, ACTION_WHOLE, LogFormat
 from nohaven.carrier.formats._syslog import iso_stamp
-from nohaven.carrier.schema import EVENT_SCHEMA
-from nohaven.carrier.sources import iter_lines
 
-__all__ = ["FAST_FORMATS", "BlockResult", "FastParser", "count_lines", "parse_block"]
+__all__ = ["A10Fast", "F5LsnFast", "FastParser", "JuniperRtFlowFast", "address_array"]
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 
@@ -42,17 +38,6 @@ def _ipv4(name: str) -> str:
 
 _TS = r"(?P<dt>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?P<off>Z|[+-]\d\d:?\d\d)?"
 _PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
-
-
-@dataclass
-class BlockResult:
-    """What one block of lines gave: its events (in line order), rejects, ignored reasons and counts."""
-
-    events: pa.Table
-    rejects: list[tuple[int, str, str]] = field(default_factory=list)
-    ignored: dict[str, int] = field(default_factory=dict)
-    records: int = 0
-    lines: int = 0
 
 
 class FastParser(ABC):
@@ -188,7 +173,8 @@ def _is(g: pa.StructArray, name: str, value: str) -> np.ndarray:
                       dtype=bool)
 
 
-def _address_array(matrix: np.ndarray) -> pa.Array:
+def address_array(matrix: np.ndarray) -> pa.Array:
+    """A 16-byte binary column from an (n, 16) byte matrix."""
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(matrix), [None, pa.py_buffer(matrix.tobytes())])
 
 
@@ -314,96 +300,50 @@ def _bool(values: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-FAST_FORMATS: dict[str, type[FastParser]] = {cls.name: cls for cls in (A10Fast, JuniperRtFlowFast)}
+_NO_ADDRESS = "0.0.0.0"  # noqa: S104 - a filler for lines not admitted, never an address to bind
 
 
-def parse_block(data: bytes, first_line: int, fast: FastParser | None, reference: LogFormat, src: int,
-                emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
-    """Parse a block of complete lines (ending in a newline unless it is the last) starting at `first_line`."""
-    if fast is None or b"\r" in data:
-        # Lone carriage returns end lines too in the reference reader; leave such blocks to it.
-        return _reference_block(data, first_line, reference, src, emit)
-    split = pc.split_pattern(pa.array([data], pa.large_binary()), "\n").flatten()
-    if data.endswith(b"\n"):
-        split = split.slice(0, len(split) - 1)
-    try:
-        lines = split.cast(pa.large_string())
-    except pa.ArrowInvalid:  # not UTF-8: the reference reader keeps such bytes as escapes
-        return _reference_block(data, first_line, reference, src, emit)
-    n = len(lines)
-    groups, ok = fast.admit(lines)
-    cols = fast.columns(lines, groups, ok)
-    rows = np.flatnonzero(ok)
-    numbers = np.arange(first_line, first_line + n, dtype=np.int64)
-    fast_table = _table({k: _take(v, rows) for k, v in cols.items()}, len(rows), src, numbers[rows])
-    result = BlockResult(fast_table, records=len(rows), lines=n)
-    rest = np.flatnonzero(~ok)
-    if len(rest):
-        slow = _reference_lines(((int(numbers[i]), lines[int(i)].as_py()) for i in rest), reference, src, emit, result)
-        merged = pa.concat_tables([fast_table, slow])
-        result.events = merged.take(pc.sort_indices(merged, [("line", "ascending")]))
-    return result
+class F5LsnFast(FastParser):
+    """F5 LSN key=value lines in the appliance's own key order, times in epoch milliseconds (no header time)."""
+
+    name = "f5-lsn"
+    pattern = (rf'^[^"]*lsn_event="LSN_(?:INBOUND_)?(?P<ev>ADD|DELETE)",start="(?P<start>\d{{1,15}})",'
+               rf'cli="(?P<cli>{_IP}):(?P<cport>\d{{1,5}})",nat="(?P<nat>{_IP}):(?P<nport>\d{{1,5}})"'
+               rf'(?:,dst="(?P<dst>{_IP}):(?P<dport>\d{{1,5}})")?(?:,duration="(?P<dur>\d{{1,12}})")?'
+               rf'(?:,pem_subscriber_id="(?P<sub>[^"\\]*)")?$')
+
+    def columns(self, lines: pa.Array, g: pa.StructArray, ok: np.ndarray) -> dict[str, pa.Array | np.ndarray]:
+        n, none = len(lines), _NO_ADDRESS
+        start = self.integer(g, "start")
+        ports = {k: self.integer(g, k) for k in ("cport", "nport")}
+        ok &= (ports["cport"] <= 65535) & (ports["nport"] <= 65535)  # the reference rejects these
+        has_dst, has_dur = _present(g, "dst"), _present(g, "dur")
+        delete = _is(g, "ev", "DELETE")
+        ok &= ~delete | has_dur  # a delete without its duration: the reference rejects it
+        whole = delete & ok
+        duration = _number(_given(g, "dur", has_dur, "0"))
+        sub = pc.fill_null(pc.struct_field(g, "sub"), "")
+        named = _bool(pc.and_(pc.not_equal(sub, ""), pc.not_equal(sub, "No-lookup")))
+        dst = address_array(_dotted(_given(g, "dst", has_dst, none)))
+        return {"action": np.where(whole, ACTION_WHOLE, ACTION_START),
+                "t_ms": np.where(whole, start + duration, start), "begin_ms": pa.array(start, mask=~whole),
+                "slack_ms": np.ones(n, dtype=np.int64), "flags": np.zeros(n, dtype=np.int64),
+                "proto": pa.nulls(n, pa.int8()),
+                "priv_ip": _dotted(_given(g, "cli", ok, none)), "priv_port": ports["cport"],
+                "pub_ip": _dotted(_given(g, "nat", ok, none)), "pub_port": ports["nport"],
+                "dst_ip": pc.if_else(pa.array(has_dst), dst, pa.nulls(n, pa.binary(16))),
+                "dst_port": pa.array(_number(_given(g, "dport", has_dst, "0")), mask=~has_dst),
+                "subscriber": pc.if_else(pa.array(named), sub, pa.nulls(n, pa.large_string()))}
 
 
-def _take(values: pa.Array | np.ndarray, rows: np.ndarray) -> pa.Array | np.ndarray:
-    if isinstance(values, np.ndarray):
-        return values[rows]
-    return values.take(pa.array(rows))
+def _given(g: pa.StructArray, name: str, present: np.ndarray, default: str) -> pa.Array:
+    """Group `name` where `present`, else `default` (a value every later cut and cast accepts)."""
+    return pc.if_else(pa.array(present), pc.fill_null(pc.struct_field(g, name), default), default)
 
 
-def _table(cols: dict[str, pa.Array | np.ndarray], n: int, src: int, lines: np.ndarray) -> pa.Table:
-    arrays = []
-    for f in EVENT_SCHEMA:
-        if f.name == "kind":
-            arrays.append(pa.array(["nat"] * n, pa.string()) if n else pa.array([], pa.string()))
-        elif f.name == "src":
-            arrays.append(pa.array(np.full(n, src, dtype=np.int64)))
-        elif f.name == "line":
-            arrays.append(pa.array(lines))
-        elif f.name == "nlines":
-            arrays.append(pa.array(np.ones(n, dtype=np.int32)))
-        elif f.name in cols:
-            value = cols[f.name]
-            if isinstance(value, np.ndarray) and value.ndim == 2:
-                arrays.append(_address_array(np.ascontiguousarray(value)))
-            else:
-                arrays.append(pa.array(value).cast(f.type))
-        else:
-            arrays.append(pa.nulls(n, f.type))
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+def _number(values: pa.Array) -> np.ndarray:
+    return np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False))
 
 
-def _reference_block(data: bytes, first_line: int, reference: LogFormat, src: int,
-                     emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
-    result = BlockResult(pa.table({}))
-    numbered = [(number + first_line - 1, line) for number, line in iter_lines(io.BytesIO(data))]
-    result.lines = len(numbered)
-    result.events = _reference_lines(numbered, reference, src, emit, result)
-    return result
-
-
-def count_lines(data: bytes, last: bool) -> int:
-    """Lines in a block as the reference reader counts them: \\n, \\r\\n and a lone \\r each end one."""
-    ends = data.count(b"\n")
-    if b"\r" in data:
-        ends += data.count(b"\r") - data.count(b"\r\n")
-    return ends + (1 if last and data and data[-1:] not in (b"\n", b"\r") else 0)
-
-
-def _reference_lines(numbered: Iterable[tuple[int, str]], reference: LogFormat, src: int,
-                     emit: Callable[[list[tuple[object, ...]]], pa.Table], result: BlockResult) -> pa.Table:
-    batch: list[tuple[object, ...]] = []
-    ignored = result.ignored
-    for record in reference.records(numbered):
-        try:
-            out = reference.parse(record)
-        except LineRejected as exc:
-            result.rejects.append((record.line, exc.reason, record.text))
-            continue
-        if isinstance(out, str):
-            ignored[out] = ignored.get(out, 0) + 1
-            continue
-        result.records += 1
-        for ev in out:
-            batch.append((*ev, src, record.line, record.nlines))
-    return emit(batch)
+def _present(g: pa.StructArray, name: str) -> np.ndarray:
+    return _bool(pc.not_equal(pc.fill_null(pc.struct_field(g, name), ""), ""))
