@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nohaven.web import auth_routes, evidence_routes, oversight_routes, request_routes
+from nohaven.web import auth_routes, evidence_routes, oversight_routes, request_routes, trace_routes
 from nohaven.web.templating import is_htmx, templates
 
 __all__ = ["render_error", "router"]
@@ -15,6 +15,7 @@ router.include_router(auth_routes.router)
 router.include_router(request_routes.router)
 router.include_router(evidence_routes.router)
 router.include_router(oversight_routes.router)
+router.include_router(trace_routes.router)
 
 
 def render_error(request: Request, status: int, title: str, detail: str) -> Response:
