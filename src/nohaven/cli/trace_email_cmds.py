@@ -65,10 +65,11 @@ def _show(chain: ReceivedChain) -> None:
 
 
 def email(
-    file: Path = typer.Argument(..., help="the message, as saved from the mail client (.eml, RFC 5322), or - "
-                                "for standard input"),
-    trusted: list[str] = typer.Option(None, "--trusted", help="a server you trust (the by-host of the header it "
-                                      "added): host name, .domain, IP address or network; repeatable"),
+    file: Path = typer.Argument(..., metavar="FILE.eml", help="the message, as saved from the mail client "
+                                "(.eml, RFC 5322), or - for standard input"),
+    trusted: list[str] = typer.Option(None, "--trusted", metavar="HOST", help="a server you trust (the by-host "
+                                      "of the header it added): host name, .domain, IP address or network; "
+                                      "repeatable"),
     as_json: bool = typer.Option(False, "--json", help="print the chain as JSON"),
 ) -> None:
     """Read a message's Received headers bottom-up into hops: hosts, addresses, times, delays, forgery flags."""
