@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     federation_timeout_seconds: float = Field(default=30.0, gt=0)
     federation_max_delivery_bytes: int = Field(default=64 * 2**30, gt=0)
     dispatcher_enabled: bool = True
+    evidence_tsa_url: str | None = None  # an RFC 3161 time-stamping authority that timestamps sealed checkpoints
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     # Dated IP-registry snapshots (RIR delegated files, ip2asn tables) that `trace resolve` searches.

@@ -9,6 +9,9 @@ import zipfile
 from pathlib import Path
 
 from _evidence_support import Sealed, require_tool, sealed_fixture  # noqa: F401  (the `sealed` fixture)
+from _tsa_support import LocalTSA, tsa_fixture  # noqa: F401  (the `tsa` fixture)
+
+from nohaven.evidence.bundle import seal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +32,8 @@ def test_case_jsonld_conforms_to_case_uco(sealed: Sealed, tmp_path: Path) -> Non
         assert term in graph
 
 
-def test_verifier_in_a_fresh_virtualenv_with_only_its_dependencies(sealed: Sealed, tmp_path: Path) -> None:
+def test_verifier_in_a_fresh_virtualenv_with_only_its_dependencies(sealed: Sealed, tmp_path: Path,
+                                                                    tsa: LocalTSA) -> None:
     env_dir = tmp_path / "court"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -40,7 +44,7 @@ def test_verifier_in_a_fresh_virtualenv_with_only_its_dependencies(sealed: Seale
     own = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)], **quiet)
     assert own.returncode == 0, own.stderr
     listed = subprocess.run([python, "-m", "pip", "list", "--format", "freeze"], **quiet).stdout.lower()
-    for absent in ("sqlalchemy", "fastapi", "typer", "rich", "pydantic"):
+    for absent in ("sqlalchemy", "fastapi", "typer", "rich", "pydantic", "rfc3161"):
         assert absent not in listed
     vkey = sealed.signer.verifier.vkey
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
@@ -59,3 +63,15 @@ def test_verifier_in_a_fresh_virtualenv_with_only_its_dependencies(sealed: Seale
                          env=clean_env, cwd=tmp_path, **quiet)
     assert bad.returncode == 1 and "FAILED: items/EX-1/seized/mail/message.eml" in bad.stderr
 
+
+    # A bundle with an RFC 3161 timestamp verifies there too; without rfc3161-client the token is reported as
+    # present and not checked (and asking for its check with --tsa-cert says what to install).
+    stamped = tmp_path / "stamped.zip"
+    seal(sealed.store, sealed.store.log, sealed.signer, "XA-2026-0042", stamped, "olga.petrova", tsa_url=tsa.url)
+    done = subprocess.run([python, "-m", "nohaven.evidence", "verify", str(stamped), "--trust", vkey],
+                          env=clean_env, cwd=tmp_path, **quiet)
+    assert done.returncode == 0, done.stderr
+    assert "timestamp:  RFC 3161 token: present; not checked (rfc3161-client is not installed)" in done.stdout
+    asked = subprocess.run([python, "-m", "nohaven.evidence", "verify", str(stamped), "--trust", vkey, "--tsa-cert",
+                            str(tsa.ca_cert)], env=clean_env, cwd=tmp_path, **quiet)
+    assert asked.returncode == 1 and "install rfc3161-client" in asked.stderr

@@ -22,7 +22,7 @@ from nohaven.evidence.merkle import verify_consistency, verify_inclusion
 from nohaven.evidence.note import NoteSigner
 from nohaven.evidence.proofs import InclusionProof
 from nohaven.evidence.verify import verify_bundle
-from nohaven.evidence_node import service
+from nohaven.evidence_node import receiving, service
 from nohaven.evidence_node.models import CustodyEvent
 from nohaven.evidence_node.storage import log_signer
 from nohaven.node import Node
@@ -48,7 +48,7 @@ def _files(tmp_path: Path) -> Path:
 
 def _signer(node: Node) -> NoteSigner:
     with node.work() as session:
-        origin = service._log(session, node.settings).origin
+        origin = service.node_log(session, node.settings).origin
     return log_signer(node.settings, origin)
 
 
@@ -124,9 +124,9 @@ def test_receive_cosigns_and_logs_received(node: Node, people: dict[str, Subject
     theirs = sender.signer().verifier
 
     with pytest.raises(VerificationError):
-        service.receive_bundle(node, people["olga"], case=CASE, bundle=tmp_path / "xb.zip",
+        receiving.receive_bundle(node, people["olga"], case=CASE, bundle=tmp_path / "xb.zip",
                                trusted=[NoteSigner.generate("xb.example/evidence").verifier])
-    got = service.receive_bundle(node, people["olga"], case=CASE, bundle=tmp_path / "xb.zip", trusted=[theirs])
+    got = receiving.receive_bundle(node, people["olga"], case=CASE, bundle=tmp_path / "xb.zip", trusted=[theirs])
     assert got.view["kind"] == "received" and got.report.case == "XB-7"
     assert [s["name"] for s in got.view["signatures"]] == ["xb.example/evidence", _signer(node).name]
     kept = Path(node.settings.blob_dir) / got.view["sha256"][:2] / got.view["sha256"]

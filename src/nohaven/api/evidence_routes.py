@@ -17,7 +17,7 @@ from nohaven.auth.policy import Action
 from nohaven.blobs import BlobStore
 from nohaven.errors import InputError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import arrivals, service
+from nohaven.evidence_node import arrivals, receiving, service
 
 
 @asynccontextmanager
@@ -91,7 +91,7 @@ async def receive(reference: str, request: Request, node: NodeDep, subject: Curr
     with service.scratch_dir(node.settings) as scratch:
         path = scratch / service.safe_name(name)
         await _spool(request, path)
-        received = await run_in_threadpool(lambda: service.receive_bundle(
+        received = await run_in_threadpool(lambda: receiving.receive_bundle(
             node, subject, case=reference, bundle=path, trusted=trusted))
     return {**received.view, "verified": received.report.as_dict()}
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from nohaven.cli import evidence_node_cmds as on_node
-from nohaven.cli.common import AsUser, console, emit, err_console
+from nohaven.cli.common import AsUser, console, emit, err_console, state
 from nohaven.errors import InputError
 from nohaven.evidence import hashing
 from nohaven.evidence.bundle import cosign_bundle, seal
@@ -216,16 +216,20 @@ def seal_cmd(
     case: str = typer.Option(..., "--case"),
     out: Path = typer.Option(..., "--out", help="the bundle to write (FILE.zip)"),
     by: str = typer.Option(None, "--by", help="who seals, with --store (default: the current user)"),
+    tsa_url: str = typer.Option(None, "--tsa-url", help="an RFC 3161 time-stamping authority: timestamp the "
+                                "checkpoint (default: NOHAVEN_EVIDENCE_TSA_URL)"),
     as_user: str = AsUser,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Seal a case's items, custody events, proofs, checkpoint and CASE/UCO into one ZIP bundle."""
+    tsa = tsa_url or state(ctx).settings().evidence_tsa_url
     if store_dir is None:
-        on_node.seal(ctx, case=case, out=out, as_user=as_user, as_json=as_json)
+        on_node.seal(ctx, case=case, out=out, as_user=as_user, as_json=as_json, tsa_url=tsa)
         return
     store = DirectoryStore(store_dir)
     with _progress(_total_size([store.blobs]), "sealing") as progress:
-        result = seal(store, store.log, store.signer(), case, out, by or getpass.getuser(), progress=progress)
+        result = seal(store, store.log, store.signer(), case, out, by or getpass.getuser(), progress=progress,
+                      tsa_url=tsa)
     data = {"bundle": str(result.path), "case": case, "items": result.items, "events": result.events,
             "sealed_event": result.sealed_index, "manifest_sha256": result.manifest_sha256,
             "checkpoint": result.checkpoint.serialize().decode()}
@@ -374,10 +378,12 @@ def consistency_cmd(
 def verify_cmd(
     bundle: Path = typer.Argument(..., help="the sealed bundle (FILE.zip)"),
     trust: list[str] = typer.Option([], "--trust", help="a trusted verifier key (file or text); repeatable"),
+    tsa_cert: list[str] = typer.Option([], "--tsa-cert", help="the RFC 3161 TSA's root certificate (PEM): the "
+                                       "bundle must carry a timestamp whose signature verifies to it"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Verify a sealed evidence bundle offline: signatures, custody proofs, manifest and every item's bytes."""
-    code = verify_command(bundle, trust, as_json, sys.stdout, sys.stderr)
+    code = verify_command(bundle, trust, as_json, sys.stdout, sys.stderr, tsa_cert)
     if code:
         raise typer.Exit(code)
 

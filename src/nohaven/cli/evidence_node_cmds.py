@@ -16,7 +16,7 @@ from nohaven.blobs import BlobStore
 from nohaven.cli.common import AsUser, JsonFlag, acting_subject, console, emit, state
 from nohaven.errors import InputError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import service
+from nohaven.evidence_node import receiving, service
 
 
 def register(app: typer.Typer) -> None:
@@ -49,12 +49,13 @@ def add(ctx: typer.Context, paths: list[Path], *, case: str, exhibit: str, sourc
                    f"sha256 {i['sha256']}")
 
 
-def seal(ctx: typer.Context, *, case: str, out: Path, as_user: str | None, as_json: bool) -> None:
+def seal(ctx: typer.Context, *, case: str, out: Path, as_user: str | None, as_json: bool,
+         tsa_url: str | None = None) -> None:
     node = state(ctx).node()
     subject = acting_subject(node, as_user)
     if out.exists():
         raise InputError.field("--out", f"{out} exists; refusing to overwrite it")
-    view = service.seal_case(node, subject, case)
+    view = service.seal_case(node, subject, case, tsa_url=tsa_url)
     _copy_out(ctx, view["sha256"], out)
     if as_json:
         emit({**view, "bundle": str(out)}, True)
@@ -105,7 +106,7 @@ def receive_cmd(
         raise InputError.field("--trust", str(exc)) from None
     node = state(ctx).node()
     subject = acting_subject(node, as_user)
-    received = service.receive_bundle(node, subject, case=case, bundle=bundle, trusted=trusted)
+    received = receiving.receive_bundle(node, subject, case=case, bundle=bundle, trusted=trusted)
     if out is not None:
         _copy_out(ctx, received.view["sha256"], out)
     if as_json:

@@ -8,6 +8,7 @@ A bundle is a ZIP64 file (see docs/evidence.md):
     custody/events/<index>.json         each custody event of the case, its exact logged bytes
     custody/proofs/<index>.tlog-proof   its inclusion in the checkpointed tree (C2SP tlog-proof)
     custody/checkpoint                  the signed checkpoint (C2SP tlog-checkpoint), with any cosignatures
+    custody/checkpoint.tsr              optional: an RFC 3161 timestamp of the checkpoint text (TimeStampResp)
 
 The seal itself is a custody event (`sealed`) recording the SHA-256 of manifest.json and case.jsonld; it is
 logged, checkpointed and proven like the others, so the signature on the checkpoint covers every byte.
@@ -23,7 +24,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +40,11 @@ from nohaven.evidence.merkle import leaf_hash
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
 from nohaven.evidence.proofs import InclusionProof
 from nohaven.evidence.store import BlobSource
+from nohaven.evidence.timestamp import TIMESTAMP, request_token
 from nohaven.timeutil import require_aware, utcnow
 
-__all__ = ["BUNDLE_FORMAT", "SealResult", "cosign_bundle", "seal", "write_atomically"]
+__all__ = ["BUNDLE_FORMAT", "SealResult", "Sealing", "case_events", "cosign_bundle", "seal", "sealing",
+           "write_atomically"]
 
 BUNDLE_FORMAT = "nohaven-evidence-bundle/1"
 MANIFEST = "manifest.json"
@@ -140,48 +143,92 @@ def manifest_for(case: str, events: Sequence[tuple[int, bytes, dict[str, Any]]],
             "sealed_by": sealed_by, "items": items, "events": [index for index, _d, _e in events]}
 
 
-def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, out: Path, sealed_by: str,
-         at: datetime | None = None, progress: Progress | None = None) -> SealResult:
-    """Write the sealed bundle of a case to `out` (see the module docstring)."""
+class Sealing:
+    """A bundle being written: its items are in; the caller logs `event` (the seal), signs a checkpoint over it
+    and calls `finish` with the proofs, which writes the rest."""
+
+    def __init__(self, zf: zipfile.ZipFile, case: str, manifest: dict[str, Any], manifest_bytes: bytes,
+                 graph_bytes: bytes, events: Sequence[tuple[int, bytes, dict[str, Any]]], event: dict[str, Any],
+                 sealed_at: datetime, out: Path) -> None:
+        self._zf, self.case, self.manifest, self.event = zf, case, manifest, event
+        self._manifest_bytes, self._graph_bytes, self._events = manifest_bytes, graph_bytes, events
+        self._sealed_at, self._out = sealed_at, out
+        self.result: SealResult | None = None
+
+    @property
+    def indexes(self) -> list[int]:
+        """The positions of the case's events the bundle holds (besides the seal)."""
+        return [i for i, _d, _e in self._events]
+
+    def finish(self, sealed_index: int, sealed_bytes: bytes, note: SignedNote, proofs: Mapping[int, Sequence[bytes]],
+               timestamp: bytes | None = None) -> SealResult:
+        """Write manifest, CASE/UCO, checkpoint (and its RFC 3161 token), every event and its inclusion proof."""
+        zf, when = self._zf, self._sealed_at
+        zf.writestr(_zip_info(MANIFEST, when, False), self._manifest_bytes)
+        zf.writestr(_zip_info(CASE_JSONLD, when, False), self._graph_bytes)
+        zf.writestr(_zip_info(CHECKPOINT, when, False), note.serialize())
+        if timestamp is not None:
+            zf.writestr(_zip_info(TIMESTAMP, when, False), timestamp)
+        all_events = [(i, d) for i, d, _e in self._events] + [(sealed_index, sealed_bytes)]
+        for index, data in all_events:
+            zf.writestr(_zip_info(event_member(index), when, False), data)
+            proof = InclusionProof(index, tuple(proofs[index]), note)
+            zf.writestr(_zip_info(proof_member(index), when, False), proof.serialize())
+        self.result = SealResult(self._out, self.case, len(self.manifest["items"]), len(all_events), sealed_index,
+                                 note, hashlib.sha256(self._manifest_bytes).hexdigest())
+        return self.result
+
+
+@contextlib.contextmanager
+def sealing(blobs: BlobSource, events: Sequence[tuple[int, bytes, dict[str, Any]]], case: str, out: Path,
+            sealed_by: str, origin: str, at: datetime | None = None,
+            progress: Progress | None = None) -> Iterator[Sealing]:
+    """Start the bundle of a case's `events` (from `case_events`): copy every item in while checking its digests,
+    then hand over a `Sealing` to log the seal and `finish`. The file appears at `out` only when finished."""
     if not sealed_by.strip():
         raise InputError.field("--by", "say who seals the bundle")
     sealed_at = require_aware(at, "at") if at is not None else utcnow()
-    events = case_events(log, case)
     if not any(e["event"] == "acquired" for _i, _d, e in events):
         raise InputError.field("--case", f"the case {case!r} has no acquired items in this store")
-    manifest = manifest_for(case, events, sealed_at, sealed_by, log.origin)
+    manifest = manifest_for(case, events, sealed_at, sealed_by, origin)
     manifest_bytes = canonical_bytes(manifest, "manifest")
-    graph = case_graph(case, manifest["items"], [(i, e) for i, _d, e in events], log.origin)
+    graph = case_graph(case, manifest["items"], [(i, e) for i, _d, e in events], origin)
     graph_bytes = canonical_bytes(graph, "case.jsonld")
-    with write_atomically(out) as f, zipfile.ZipFile(f, "w", allowZip64=True) as zf, MultiHasher() as hasher:
-        for item in manifest["items"]:
-            with blobs.open_blob(item["sha256"]) as source, \
-                    zf.open(_zip_info(item["path"], sealed_at, True), "w", force_zip64=True) as dst:
-                got = hasher.hash_stream(TeeReader(source, dst), progress)
-            expected = {k: item[k] for k in ("sha256", "sha1", "md5")}
-            if got.digests != expected or got.size != item["size"]:
-                raise StoreError(f"the stored copy of {item['path']} no longer matches its acquisition "
-                                 f"(event {item['acquired_event']}); nothing was sealed")
-        sealed = make_event("sealed", at=sealed_at, actor=sealed_by, case=case,
-                            items=sorted({i["sha256"] for i in manifest["items"]}),
-                            details={"bundle_format": BUNDLE_FORMAT,
-                                     "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-                                     "case_jsonld_sha256": hashlib.sha256(graph_bytes).hexdigest(),
-                                     # pins each event, so a verifier can tell a changed event from a changed proof
-                                     "event_leaf_hashes": {str(i): leaf_hash(d).hex() for i, d, _e in events}})
-        sealed_index = log.append(sealed)
+    with write_atomically(out) as f, zipfile.ZipFile(f, "w", allowZip64=True) as zf:
+        with MultiHasher() as hasher:
+            for item in manifest["items"]:
+                with blobs.open_blob(item["sha256"]) as source, \
+                        zf.open(_zip_info(item["path"], sealed_at, True), "w", force_zip64=True) as dst:
+                    got = hasher.hash_stream(TeeReader(source, dst), progress)
+                expected = {k: item[k] for k in ("sha256", "sha1", "md5")}
+                if got.digests != expected or got.size != item["size"]:
+                    raise StoreError(f"the stored copy of {item['path']} no longer matches its acquisition "
+                                     f"(event {item['acquired_event']}); nothing was sealed")
+        event = make_event("sealed", at=sealed_at, actor=sealed_by, case=case,
+                           items=sorted({i["sha256"] for i in manifest["items"]}),
+                           details={"bundle_format": BUNDLE_FORMAT,
+                                    "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+                                    "case_jsonld_sha256": hashlib.sha256(graph_bytes).hexdigest(),
+                                    # pins each event, so a verifier can tell a changed event from a changed proof
+                                    "event_leaf_hashes": {str(i): leaf_hash(d).hex() for i, d, _e in events}})
+        state = Sealing(zf, case, manifest, manifest_bytes, graph_bytes, events, event, sealed_at, out)
+        yield state
+        if state.result is None:
+            raise StoreError(f"the bundle of {case} was not finished; nothing was written")
+
+
+def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, out: Path, sealed_by: str,
+         at: datetime | None = None, progress: Progress | None = None, tsa_url: str | None = None) -> SealResult:
+    """Write the sealed bundle of a case to `out` (see the module docstring); with `tsa_url`, the checkpoint is
+    timestamped by that RFC 3161 TSA and the token kept in the bundle."""
+    with sealing(blobs, case_events(log, case), case, out, sealed_by, log.origin, at, progress) as state:
+        sealed_index = log.append(state.event)
         note = log.checkpoint(signer)
         size = Checkpoint.from_text(note.text).size
-        zf.writestr(_zip_info(MANIFEST, sealed_at, False), manifest_bytes)
-        zf.writestr(_zip_info(CASE_JSONLD, sealed_at, False), graph_bytes)
-        zf.writestr(_zip_info(CHECKPOINT, sealed_at, False), note.serialize())
-        all_events = [(i, d) for i, d, _e in events] + [(sealed_index, log.event_bytes(sealed_index))]
-        for index, data in all_events:
-            zf.writestr(_zip_info(event_member(index), sealed_at, False), data)
-            proof = InclusionProof(index, tuple(log.inclusion_proof(index, size)), note)
-            zf.writestr(_zip_info(proof_member(index), sealed_at, False), proof.serialize())
-    return SealResult(out, case, len(manifest["items"]), len(all_events), sealed_index, note,
-                      hashlib.sha256(manifest_bytes).hexdigest())
+        proofs = {i: log.inclusion_proof(i, size) for i in [*state.indexes, sealed_index]}
+        token = request_token(tsa_url, note.text) if tsa_url else None
+        result = state.finish(sealed_index, log.event_bytes(sealed_index), note, proofs, token)
+    return result
 
 
 def cosign_bundle(source: Path, out: Path, signer: NoteSigner, note: SignedNote,

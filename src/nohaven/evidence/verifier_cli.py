@@ -16,6 +16,7 @@ from typing import TextIO
 from nohaven.errors import NohavenError
 from nohaven.evidence.errors import VerificationError
 from nohaven.evidence.note import NoteError, NoteVerifier
+from nohaven.evidence.timestamp import load_tsa_certificates
 from nohaven.evidence.verify import BundleReport, verify_bundle
 
 __all__ = ["load_trusted", "main", "render_report", "verify_command"]
@@ -52,6 +53,10 @@ def render_report(report: BundleReport) -> str:
              f"  items:      {report.items} ({report.total_bytes} bytes; SHA-256, SHA-1 and MD5 match)",
              "  events:     " + ", ".join(f"{n} {k}" for k, n in sorted(report.events.items())) +
              " (each proven in the checkpointed log)"]
+    if report.timestamp is not None:
+        t = report.timestamp
+        lines.append("  timestamp:  RFC 3161 token" + (f" of {t['tsa']} at {t['gen_time']} (serial {t['serial']})"
+                                                         if t["gen_time"] else "") + f": {t['checked']}")
     for sig in report.signatures:
         label = "cosignature:" if sig.kind == "cosignature" else "signature:  "
         when = f", cosigned at {sig.cosigned_at}" if sig.cosigned_at else ""
@@ -63,17 +68,24 @@ def render_report(report: BundleReport) -> str:
     return "\n".join(lines)
 
 
-def verify_command(bundle: Path, trust: Sequence[str], as_json: bool, out: TextIO, err: TextIO) -> int:
+def verify_command(bundle: Path, trust: Sequence[str], as_json: bool, out: TextIO, err: TextIO,
+                   tsa_certs: Sequence[str] = ()) -> int:
     """Verify and print; returns the exit code."""
     try:
         trusted = load_trusted(trust)
+        roots = load_tsa_certificates(tsa_certs)
     except TrustKeyError as exc:
         err.write(f"error: {exc}\n")
         return 2
+    except NohavenError as exc:
+        err.write(f"error: {exc.message}\n")
+        return 2
     for key in trusted:
         err.write(f"trusting {key.name} key id {key.key_id.hex()} SHA-256 fingerprint {key.fingerprint}\n")
+    for root in roots:
+        err.write(f"trusting TSA root {root.subject.rfc4514_string()}\n")
     try:
-        report = verify_bundle(bundle, trusted)
+        report = verify_bundle(bundle, trusted, tsa_roots=roots)
     except VerificationError as exc:
         if as_json:
             out.write(json.dumps({"verified": False, "where": exc.where, "check": exc.check,
@@ -94,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("bundle", type=Path)
     verify.add_argument("--trust", action="append", default=[], metavar="KEY",
                         help="a trusted verifier key (file or text); repeat for each signer you expect")
+    verify.add_argument("--tsa-cert", action="append", default=[], metavar="FILE",
+                        help="the RFC 3161 TSA's root certificate (PEM): check the bundle's timestamp signature")
     verify.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    return verify_command(args.bundle, args.trust, args.json, sys.stdout, sys.stderr)
+    return verify_command(args.bundle, args.trust, args.json, sys.stdout, sys.stderr, args.tsa_cert)

@@ -11,6 +11,8 @@ Needs only the standard library, `cryptography` and `rfc8785`: no database, serv
 4. a `sealed` event records the SHA-256 of manifest.json and case.jsonld;
 5. the manifest agrees with the `acquired` event of each item, and lists exactly the events in the bundle;
 6. every item's bytes have the manifest's size, SHA-256, SHA-1 and MD5; the ZIP holds nothing else.
+
+An RFC 3161 timestamp of the checkpoint, when the bundle has one, is checked after step 2 (see timestamp.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from nohaven.evidence.hashing import MultiHasher, Progress
 from nohaven.evidence.merkle import ProofError, leaf_hash, verify_inclusion
 from nohaven.evidence.note import ED25519, Checkpoint, NoteError, NoteVerifier, SignedNote
 from nohaven.evidence.proofs import InclusionProof
+from nohaven.evidence.timestamp import TIMESTAMP, describe_token
 
 __all__ = ["BundleReport", "SignatureReport", "verify_bundle"]
 
@@ -62,12 +65,13 @@ class BundleReport:
     signatures: list[SignatureReport] = field(default_factory=list)
     sealed_at: str = ""
     sealed_by: str = ""
+    timestamp: dict[str, Any] | None = None  # the RFC 3161 token of the checkpoint, when the bundle has one
 
     def as_dict(self) -> dict[str, Any]:
         return {"verified": True, "case": self.case, "log_origin": self.origin, "tree_size": self.tree_size,
                 "root": self.root, "items": self.items, "total_bytes": self.total_bytes, "events": self.events,
                 "sealed_at": self.sealed_at, "sealed_by": self.sealed_by,
-                "signatures": [s.__dict__ for s in self.signatures]}
+                "signatures": [s.__dict__ for s in self.signatures], "timestamp": self.timestamp}
 
 
 def _read(zf: zipfile.ZipFile, name: str) -> bytes:
@@ -118,8 +122,12 @@ def _field(where: str, manifest_item: dict[str, Any], key: str, kind: type) -> A
     return value
 
 
-def verify_bundle(path: Path, trusted: Sequence[NoteVerifier], progress: Progress | None = None) -> BundleReport:
-    """Verify a bundle offline; raises VerificationError (or BundleFormatError) naming the first failed check."""
+def verify_bundle(path: Path, trusted: Sequence[NoteVerifier], progress: Progress | None = None,
+                  tsa_roots: Sequence[Any] = ()) -> BundleReport:
+    """Verify a bundle offline; raises VerificationError (or BundleFormatError) naming the first failed check.
+
+    `tsa_roots`: root certificates of the time-stamping authority; given, the bundle must carry an RFC 3161
+    timestamp of its checkpoint whose signature verifies to one of them."""
     if not trusted:
         raise VerificationError("--trust", "name at least one trusted key (a verifier key such as "
                                 "origin+1a2b3c4d+AbC...); without one nothing can be verified", check="trust")
@@ -130,10 +138,11 @@ def verify_bundle(path: Path, trusted: Sequence[NoteVerifier], progress: Progres
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise BundleFormatError(str(path), f"not a readable ZIP file (corrupt or truncated): {exc}") from None
     with zf:
-        return _verify(zf, trusted, progress)
+        return _verify(zf, trusted, progress, tsa_roots)
 
 
-def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Progress | None) -> BundleReport:
+def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Progress | None,
+            tsa_roots: Sequence[Any]) -> BundleReport:
     report = BundleReport()
     names = [i.filename for i in zf.infolist()]
     duplicates = [n for n, c in Counter(names).items() if c > 1]
@@ -149,6 +158,11 @@ def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Prog
     report.signatures = _check_signatures(note, trusted)
     report.origin, report.tree_size, report.root = checkpoint.origin, checkpoint.size, checkpoint.root.hex()
     signature_lines = {s.line for s in note.signatures}
+    if TIMESTAMP in names:
+        report.timestamp = describe_token(_read(zf, TIMESTAMP), note.text, tsa_roots)
+    elif tsa_roots:
+        raise BundleFormatError(TIMESTAMP, "missing: --tsa-cert asks for the RFC 3161 timestamp of the checkpoint, "
+                                "and this bundle carries none")
 
     # 3. Events and their proofs: well-formed, each proof for its own event and for this very checkpoint.
     events: dict[int, dict[str, Any]] = {}
@@ -263,7 +277,7 @@ def _verify(zf: zipfile.ZipFile, trusted: Sequence[NoteVerifier], progress: Prog
                                     check="event")
 
     # 6. The items' bytes; and nothing in the ZIP that the checks above did not cover.
-    expected = {MANIFEST, CASE_JSONLD, CHECKPOINT, *item_paths, *(event_member(i) for i in events),
+    expected = {MANIFEST, CASE_JSONLD, CHECKPOINT, TIMESTAMP, *item_paths, *(event_member(i) for i in events),
                 *(proof_member(i) for i in events)}
     for name in names:
         if name not in expected and not name.endswith("/"):

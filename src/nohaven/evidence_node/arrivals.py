@@ -30,13 +30,8 @@ from nohaven.evidence.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
 from nohaven.evidence.errors import VerificationError
 from nohaven.evidence.note import NoteVerifier, SignedNote
 from nohaven.evidence.verify import verify_bundle
-from nohaven.evidence_node.service import (
-    cosign_and_keep,
-    log_origin,
-    read_checkpoint,
-    record_received,
-    signed_by_node,
-)
+from nohaven.evidence_node.receiving import cosign_and_keep, read_checkpoint, record_received, signed_by_node
+from nohaven.evidence_node.service import log_origin
 from nohaven.evidence_node.storage import log_signer
 from nohaven.federation.context import FederationContext
 from nohaven.requests import peer

@@ -16,7 +16,7 @@ from nohaven.blobs import CHUNK, BlobStore
 from nohaven.errors import InputError, NohavenError
 from nohaven.evidence.errors import EvidenceError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import service
+from nohaven.evidence_node import receiving, service
 from nohaven.web.session import CsrfUser, Viewer, WebUser, node_of
 from nohaven.web.templating import page
 
@@ -106,7 +106,7 @@ async def receive(request: Request, viewer: CsrfUser, reference: str,
         with service.scratch_dir(node.settings) as scratch:
             path = scratch / service.safe_name(upload.filename or "bundle.zip")
             await _save(upload, path)
-            received = await run_in_threadpool(lambda: service.receive_bundle(
+            received = await run_in_threadpool(lambda: receiving.receive_bundle(
                 node, viewer.subject, case=reference, bundle=path, trusted=trusted))
     except (NohavenError, EvidenceError) as exc:
         return _refused(request, viewer, reference, exc)
