@@ -180,3 +180,28 @@ def test_an_officer_of_another_case_sees_nothing_and_changes_nothing(node: Node,
         assert {d.action for d in denied} == {"trace.read"}
     sam = make_user(node, "sam", "supervisor")
     assert _view(node, sam, ref)["reference"] == ref
+
+
+def test_an_address_no_ip_data_covers_is_kept_unresolved_and_cannot_be_drafted(node: Node, olga: Subject) -> None:
+    ref = open_trace(node, olga, {**VPN_HIT, "ip": "100.64.1.1"})
+    [hop] = _view(node, olga, ref)["hops"]
+    assert hop["status"] == "new" and hop["responsible_state"] is None
+    assert hop["resolution"]["problems"] and hop["urgency"] == "unknown"
+    with pytest.raises(ConflictError) as refused, node.work() as session:
+        drafting.draft_requests(session, olga, ref, "H1", settings=node.settings, now=NOW)
+    assert "not resolved to a State" in refused.value.message
+
+
+def test_a_trace_in_an_existing_case_needs_its_membership(node: Node, olga: Subject) -> None:
+    ref = open_trace(node, olga)
+    case = _view(node, olga, ref)["case"]
+    second = open_trace(node, olga, case_reference=case)
+    assert _view(node, olga, second)["case"] == case
+    otto = make_user(node, "otto", "officer")
+    with pytest.raises(NotFoundError) as hidden, node.work() as session:
+        service.create_trace(session, otto, {"title": "x", "case_reference": case}, settings=node.settings, now=NOW)
+    assert case in hidden.value.message
+    with pytest.raises(InputError) as unknown, node.work() as session:
+        service.create_trace(session, olga, {"title": "x", "case_reference": "CASE-1999-00001"},
+                             settings=node.settings, now=NOW)
+    assert unknown.value.errors[0]["field"] == "case_reference"

@@ -50,7 +50,7 @@ class TraceHop(Base):
     it was at the time, and what became of it (requested, answered, the origin, a dead end)."""
 
     __tablename__ = "trace_hops"
-    __table_args__ = (Index("ix_trace_hops_trace", "trace_id"), Index("ix_trace_hops_parent", "parent_id"))
+    __table_args__ = (UniqueConstraint("trace_id", "label"), Index("ix_trace_hops_parent", "parent_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trace_id: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"))

@@ -36,17 +36,19 @@ CRITICAL = timedelta(days=7)
 SOON = timedelta(days=30)
 
 
-def _load(session: Session, key: int | str) -> Trace | None:
+def _load(session: Session, key: int | str, *, lock: bool = False) -> Trace | None:
     query = select(Trace).options(selectinload(Trace.hops).selectinload(TraceHop.requests),
                                   selectinload(Trace.events))
     text = str(key).strip()
     query = query.where(Trace.id == int(text)) if text.isdigit() else query.where(Trace.reference == text)
+    if lock:  # writers of one trace queue here (hop labels are numbered in order); SQLite serialises anyway
+        query = query.with_for_update(of=Trace)
     return session.execute(query).scalar_one_or_none()
 
 
 def trace_for(session: Session, subject: Subject, key: int | str, action: Action = Action.TRACE_READ) -> Trace:
     """The trace (by id or reference) if the subject may act on it; 'not found' when it may not even read it."""
-    trace = _load(session, key)
+    trace = _load(session, key, lock=action is not Action.TRACE_READ)
     if trace is None:
         raise NotFoundError(f"trace {key} not found")
     target = Target(case_members=members_of(session, trace.case_id))
@@ -93,7 +95,8 @@ def create_trace(session: Session, subject: Subject, payload: TraceIn | dict[str
         if case is None:
             raise InputError.field("case_reference", f"case {data.case_reference!r} not found")
     members = members_of(session, case.id) if case else frozenset()
-    require(subject, Action.TRACE_CREATE, object_type="trace", object_id="(new)",
+    require(subject, Action.TRACE_CREATE, object_type="case" if case else "trace",
+            object_id=data.case_reference if case else "(new)",
             target=Target(case_members=members, new_case=case is None), hide=case is not None)
     if case is None:
         require(subject, Action.CASE_CREATE, object_type="case", object_id="(new)")

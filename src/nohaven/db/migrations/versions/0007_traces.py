@@ -78,11 +78,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['source_attachment_id'], ['request_attachments.id'], name=op.f('fk_trace_hops_source_attachment_id_request_attachments')),
     sa.ForeignKeyConstraint(['source_request_id'], ['cooperation_requests.id'], name=op.f('fk_trace_hops_source_request_id_cooperation_requests')),
     sa.ForeignKeyConstraint(['trace_id'], ['traces.id'], name=op.f('fk_trace_hops_trace_id_traces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_trace_hops'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_trace_hops')),
+    sa.UniqueConstraint('trace_id', 'label', name=op.f('uq_trace_hops_trace_id'))
     )
     with op.batch_alter_table('trace_hops', schema=None) as batch_op:
         batch_op.create_index('ix_trace_hops_parent', ['parent_id'], unique=False)
-        batch_op.create_index('ix_trace_hops_trace', ['trace_id'], unique=False)
 
     op.create_table('trace_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -124,7 +124,6 @@ def downgrade() -> None:
 
     op.drop_table('trace_events')
     with op.batch_alter_table('trace_hops', schema=None) as batch_op:
-        batch_op.drop_index('ix_trace_hops_trace')
         batch_op.drop_index('ix_trace_hops_parent')
 
     op.drop_table('trace_hops')
