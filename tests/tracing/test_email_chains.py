@@ -48,7 +48,8 @@ def test_hops_below_the_first_trusted_server_could_be_forged() -> None:
     assert [h.could_be_forged for h in result.hops] == [True, True, False, False]
     assert result.trust_boundary == 3
     assert "mx.b.example (hop 3), received the message from 192.0.2.25" in result.trust_summary
-    assert "Hops 1 to 2" in result.trust_summary
+    assert "Hops 1 and 2 were written before it" in result.trust_summary
+    assert "Hops 1 to 3 were written before it" in chain("exchange.eml", "mx.b.example").trust_summary
     assert result.origin is result.hops[2]
     assert result.to_dict()["origin"]["ip"] == "192.0.2.25"
     assert chain("clean-4-hop.eml").origin is None

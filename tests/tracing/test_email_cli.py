@@ -31,7 +31,7 @@ def test_the_table_shows_each_hop_its_times_delays_and_flags(tmp_path: Path) -> 
     for text in ("from-host", "HELO", "from-IP", "by-host", "protocol", "time as written", "UTC", "delay",
                  "203.0.113.77", "2026-12-01 08:20:41Z", "-39 min 24 s", "could be forged", "trusted"):
         assert text in out, text
-    assert "Hops 1 to 2 were written before it and could be forged" in out
+    assert "Hops 1 and 2 were written before it and could be forged" in out
     assert not (tmp_path / "no-node-here").exists()  # read-only: no node, no database, nothing stored
 
 

@@ -221,17 +221,18 @@ def _apply_trust(hops: list[ReceivedHop], trusted: Sequence[str]) -> tuple[int |
             hop.trust = "trusted"
         else:
             hop.trust, hop.could_be_forged = "could-be-forged", True
-            if marked[i]:
+            if _names_trusted(trusted, hop.by_host, hop.by_ip):
                 hop.problems.append(f"names a trusted server ({hop.by_name}) as its receiver below the trusted run: "
                                     "a forged header, or the message passed the trusted servers twice")
     first = hops[bottom]
     said = (f"The first trusted server, {first.by_name} (hop {first.index}), received the message from "
             f"{_short(first.from_ip or first.from_host or 'an unnamed sender')}")
     said += f" at {_short(first.timestamp.source_text)}." if first.timestamp.source_text else "."
-    if bottom:
-        said += (f" Hops 1 to {bottom} were written before it and could be forged: the sender may have invented "
-                 "them." if bottom > 1 else " Hop 1 was written before it and could be forged: the sender may "
-                 "have invented it.")
+    if bottom == 1:
+        said += " Hop 1 was written before it and could be forged: the sender may have invented it."
+    elif bottom:
+        hops_below = "Hops 1 and 2" if bottom == 2 else f"Hops 1 to {bottom}"
+        said += f" {hops_below} were written before it and could be forged: the sender may have invented them."
     return bottom + 1, said
 
 
