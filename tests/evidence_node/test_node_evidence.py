@@ -5,6 +5,8 @@ the policy and audit around each step; the API routes through TestClient."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,39 @@ def _custody(node: Node) -> list[dict[str, Any]]:
     with node.db.read_session() as session:
         return [json.loads(data) for data in session.execute(select(CustodyEvent.data).order_by(CustodyEvent.seq))
                 .scalars()]
+
+
+def test_the_log_is_free_while_a_seal_copies_its_items(node: Node, people: dict[str, Subject], case_with_olga: str,
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another officer acquires evidence (which appends to the custody log) while the seal is copying items into
+    the ZIP: it completes at once, since the seal holds no transaction then; the bundle stays whole."""
+    olga = people["olga"]
+    service.add_evidence(node, olga, case=CASE, exhibit="EX-1", source="laptop", authority="warrant 1",
+                         location="lab", paths=[_files(tmp_path)])
+    with node.work() as session:
+        requests.create_request(session, olga, request_body(case_reference="XA-OTHER"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "log.txt").write_text("another case\n")
+    finished: list[float] = []
+
+    class CopyingWhileOthersWrite(service.NodeBlobs):
+        def open_blob(self, sha256: str) -> Any:
+            if not finished:
+                def acquire() -> None:
+                    service.add_evidence(node, olga, case="XA-OTHER", exhibit="EX-9", source="phone",
+                                         authority="warrant 2", location="lab", paths=[other])
+                    finished.append(time.monotonic())
+                worker = threading.Thread(target=acquire)
+                started = time.monotonic()
+                worker.start()
+                worker.join(timeout=20)
+                assert finished and finished[0] - started < 10, "the acquisition waited for the seal"
+            return super().open_blob(sha256)
+
+    monkeypatch.setattr(service, "NodeBlobs", CopyingWhileOthersWrite)
+    sealed = service.seal_case(node, olga, CASE)
+    assert sealed["custody_event"] == 3  # after the other case's acquisition (event 2)
+    bundle = Path(node.settings.blob_dir) / sealed["sha256"][:2] / sealed["sha256"]
+    report = verify_bundle(bundle, [_signer(node).verifier])
+    assert report.items == 2 and report.events == {"acquired": 2, "sealed": 1} and report.tree_size == 4
