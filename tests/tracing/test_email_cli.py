@@ -40,6 +40,7 @@ def test_without_trusted_servers_the_output_says_nothing_is_verified(tmp_path: P
     assert "No server is marked trusted" in out
     assert "offset unknown" in out
     assert "Offset unknown for hop 1, 2, 3, 5" in out
+    assert "2026-11-30 18:14:07Z .." in out and "2026-12-01 20:14:07Z" in out  # hop 2's window, UTC+14..UTC-12
     assert "never assumed UTC" in out
 
 

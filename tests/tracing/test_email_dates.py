@@ -141,3 +141,13 @@ def test_an_unclosed_trailing_comment_is_named_and_the_date_before_it_still_read
     reading = read_date("Tue, 1 Dec 2026 21:42:15 +0100 (CET")
     assert reading.utc == datetime(2026, 12, 1, 20, 42, 15, tzinfo=UTC)
     assert any("unbalanced" in problem for problem in reading.problems)
+
+
+def test_an_unknown_offset_spans_every_real_offset_and_a_known_one_is_its_instant() -> None:
+    unknown = read_date("1 Dec 2026 08:14:07 -0000")
+    assert unknown.utc_window == (datetime(2026, 11, 30, 18, 14, 7, tzinfo=UTC),
+                                  datetime(2026, 12, 1, 20, 14, 7, tzinfo=UTC))
+    assert unknown.to_dict()["earliest_utc"] == "2026-11-30T18:14:07+00:00"
+    known = read_date("Tue, 1 Dec 2026 09:14:07 +0100")
+    assert known.utc_window == (known.utc, known.utc)
+    assert read_date("garbage").utc_window is None

@@ -45,8 +45,14 @@ def _show(chain: ReceivedChain) -> None:
         table.add_column(column, overflow="fold")
     for hop in chain.hops:
         stamp = hop.timestamp
-        utc = stamp.utc.strftime("%Y-%m-%d %H:%M:%SZ") if stamp.utc else (
-            "[bold yellow]offset unknown[/bold yellow]" if stamp.wall_clock else "-")
+        window = stamp.utc_window
+        if stamp.utc is not None:
+            utc = stamp.utc.strftime("%Y-%m-%d %H:%M:%SZ")
+        elif window is not None:
+            utc = (f"[bold yellow]offset unknown[/bold yellow]\n{window[0].strftime('%Y-%m-%d %H:%M:%SZ')} ..\n"
+                   f"{window[1].strftime('%Y-%m-%d %H:%M:%SZ')}")
+        else:
+            utc = "-"
         ip = hop.from_ip or "-"
         if hop.from_port is not None:
             ip = f"[{ip}]:{hop.from_port}" if ":" in ip else f"{ip}:{hop.from_port}"

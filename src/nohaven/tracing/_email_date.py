@@ -77,10 +77,24 @@ class HopTime:
     time_text: str | None = None  # the reading an observation carries (see observation())
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def utc_window(self) -> tuple[datetime, datetime] | None:
+        """Every instant the reading may name: the instant itself when the offset is known; when it is not, the
+        wall clock read at every real offset, UTC+14 (earliest) to UTC-12 (latest); None without a reading."""
+        if self.utc is not None:
+            return self.utc, self.utc
+        if self.wall_clock is None:
+            return None
+        wall = datetime.fromisoformat(self.wall_clock).replace(tzinfo=UTC)
+        return wall - timedelta(minutes=_LATEST), wall - timedelta(minutes=_EARLIEST)
+
     def to_dict(self) -> dict[str, Any]:
         """The reading as JSON-ready values."""
+        window = self.utc_window
         return {"source_text": self.source_text, "utc": self.utc.isoformat() if self.utc else None,
                 "offset": self.offset, "offset_known": self.offset_known, "wall_clock": self.wall_clock,
+                "earliest_utc": window[0].isoformat() if window else None,
+                "latest_utc": window[1].isoformat() if window else None,
                 "zone_text": self.zone_text, "zone_comment": self.zone_comment, "problems": list(self.problems)}
 
 
