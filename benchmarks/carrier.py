@@ -4,7 +4,9 @@ Generates N synthetic CGNAT mappings (one create and one free line each; half in
 juniper-rtflow format, one UTC day), ingests them into a store, then answers 1000 random queries (half hits,
 half misses) with the DuckDB engine, runs `grep -F` and `zstdcat | grep -F` over the raw files for a sample of
 the same queries, and loads the same interval table into chdb (embedded ClickHouse, MergeTree ordered by public
-IP, port, start time) for the same 1000 queries. Prints a table and writes the numbers as JSON.
+IP, port, start time) for the same 1000 queries. Last, a next day's a10 file (a tenth of N) is ingested as a
+daily run would (only the days it can change are rewritten) and timed beside a full rebuild of the same tables.
+Prints a table and writes the numbers as JSON.
 
     python benchmarks/carrier.py --rows 1e6 --out /tmp/carrier-bench   (needs the `bench` extra for chdb)
 """
@@ -74,6 +76,45 @@ def generate(folder: Path, rows: int, seed: int) -> tuple[list[Path], list[tuple
             zstandard.ZstdCompressor(level=3, threads=-1).copy_stream(plain, packed)
         paths.append(path)
     return paths, held
+
+
+def next_day(folder: Path, rows: int, seed: int) -> Path:
+    """An a10 file of `rows` mappings on the following day: what a daily ingest adds to a store."""
+    rng = random.Random(seed)
+    events = []
+    for _ in range(rows):
+        body = (f"100.64.{rng.randrange(256)}.{rng.randrange(1, 255)}:{rng.randrange(32768, 61000)}<->192.0.2.1:443,"
+                f"203.0.113.{rng.randrange(64)}:{rng.randrange(1024, 65536)}<-->192.0.2.1:443")
+        start = (DAY0 + 86_400) * 1000 + rng.randrange(86_000_000)
+        events += [(start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"),
+                   (start + 60_000, f"{stamp(start + 60_000)} cgn-1 NAT-TCP-F: {body}")]
+    events.sort()
+    path = folder / "a10-next-day.log"
+    path.write_text("".join(line + "\n" for _, line in events))
+    return path
+
+
+def daily_ingest(store: Store, folder: Path, rows: int, seed: int) -> dict[str, Any]:
+    """A next day's file ingested into the store (only the days it can change are rewritten), beside a full
+    rebuild of the same tables in the same run."""
+    path = next_day(folder, max(rows // 10, 1), seed)
+    before = {p: p.stat().st_mtime_ns for p in store.tables_dir.rglob("*.parquet")}
+    t = time.perf_counter()
+    result = ingest(store, [str(path)])
+    incremental_s = time.perf_counter() - t
+    parse_s = sum(f.seconds for f in result.files)
+    after = {p: p.stat().st_mtime_ns for p in store.tables_dir.rglob("*.parquet")}
+    rewritten = sum(1 for p, m in after.items() if before.get(p) != m)
+    state = store.tables_dir / "BUILD.json"
+    kept = json.loads(state.read_text())
+    state.write_text(json.dumps({"sources": kept["sources"][:-1]}))  # no day counts: the next build is a full one
+    t = time.perf_counter()
+    store.build()
+    full_s = time.perf_counter() - t
+    return {"daily_lines": result.lines, "daily_ingest_s": round(incremental_s, 2),
+            "daily_build_s": round(incremental_s - parse_s, 2), "daily_files_rewritten": rewritten,
+            "daily_files_total": len(after), "full_rebuild_s": round(full_s, 2),
+            "full_rebuild_over_daily_build": round(full_s / max(incremental_s - parse_s, 1e-9), 1)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -174,6 +215,8 @@ def main() -> None:
         results["p50_ratio_vs_chdb"] = round(results["lookup_p50_ms"] / results["chdb_p50_ms"], 2)
     except ImportError:
         results["chdb"] = "not installed (pip install -e '.[bench]')"
+
+    results.update(daily_ingest(store, args.out, rows, args.seed + 2))
 
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     width = max(map(len, results))
