@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,17 +78,26 @@ class SnapshotArrays:
     strings: list[str]
     v4: FamilyTable
     v6: FamilyTable
+    _codes_cache: dict[tuple[str, ...], npt.NDArray[np.int32]] = field(default_factory=dict, repr=False,
+                                                                      compare=False)
 
     def text(self, code: int) -> str | None:
         """The string behind a code (None for 0)."""
         return self.strings[code] if code else None
+
+    def codes_of(self, values: tuple[str, ...]) -> npt.NDArray[np.int32]:
+        """The codes of these strings (remembered: the table of a big snapshot is long)."""
+        if values not in self._codes_cache:
+            self._codes_cache[values] = np.array([n for n, s in enumerate(self.strings) if s in values],
+                                                 dtype=np.int32)
+        return self._codes_cache[values]
 
     def save(self, path: Path) -> None:
         """Write to `path` atomically (a temporary file renamed into place)."""
         v6_first = self.v6.first.view(">u8").reshape(-1, 2)
         v6_last = self.v6.last.view(">u8").reshape(-1, 2)
         arrays: dict[str, npt.NDArray[Any]] = {
-            "strings": np.array(self.strings, dtype=np.str_),
+            **_pack_strings(self.strings),
             "v4_first": self.v4.first, "v4_last": self.v4.last, "v4_asn": self.v4.asn,
             "v6_first_hi": v6_first[:, 0].astype(np.uint64), "v6_first_lo": v6_first[:, 1].astype(np.uint64),
             "v6_last_hi": v6_last[:, 0].astype(np.uint64), "v6_last_lo": v6_last[:, 1].astype(np.uint64),
@@ -111,13 +120,30 @@ class SnapshotArrays:
     def open(cls, path: Path) -> SnapshotArrays:
         """Read a snapshot written by `save`."""
         with np.load(path, allow_pickle=False) as data:
-            strings = [str(s) for s in data["strings"]]
+            strings = _unpack_strings(data["strings_utf8"], data["strings_ends"])
             v4 = FamilyTable(4, data["v4_first"], data["v4_last"], data["v4_asn"],
                              {name: data[f"v4_{name}"] for name in ATTRIBUTES})
             v6 = FamilyTable(6, keys_v6(data["v6_first_hi"], data["v6_first_lo"]),
                              keys_v6(data["v6_last_hi"], data["v6_last_lo"]), data["v6_asn"],
                              {name: data[f"v6_{name}"] for name in ATTRIBUTES})
         return cls(strings, v4, v6)
+
+
+def _pack_strings(strings: list[str]) -> dict[str, npt.NDArray[Any]]:
+    # One UTF-8 blob and the end offset of each string: a fixed-width numpy string array would pad every holder
+    # name to the longest one.
+    encoded = [s.encode("utf-8") for s in strings]
+    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    return {"strings_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8), "strings_ends": ends}
+
+
+def _unpack_strings(blob: npt.NDArray[np.uint8], ends: npt.NDArray[np.int64]) -> list[str]:
+    data = blob.tobytes()
+    out, start = [], 0
+    for end in ends.tolist():
+        out.append(data[start:end].decode("utf-8"))
+        start = end
+    return out
 
 
 def build_arrays(parsed: ParsedFile) -> SnapshotArrays:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
-import ipaddress
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +29,15 @@ from typing import Any, Literal
 
 from nohaven.errors import InputError
 from nohaven.tracing._ipdata_arrays import SnapshotArrays, build_arrays
-from nohaven.tracing._ipdata_view import Hit, SnapshotView, address_text, cidr_within, format_ip, parse_ip
+from nohaven.tracing._ipdata_view import (
+    Hit,
+    SnapshotView,
+    address_text,
+    cidr_within,
+    format_ip,
+    parse_ip,
+    parse_value,
+)
 from nohaven.tracing.ip2asn import looks_like_ip2asn, parse_ip2asn
 from nohaven.tracing.rir import BadLine, ParsedFile, parse_rir
 
@@ -286,23 +293,22 @@ class IpDataStore:
         return self._records(ips, self.view(at), "ips")
 
     def _records(self, ips: Sequence[str], view: SnapshotView, field_name: str) -> list[IpRecord | None]:
-        values = [parse_ip(text, f"{field_name}[{n}]" if field_name == "ips" else field_name)
+        values = [parse_value(text, f"{field_name}[{n}]" if field_name == "ips" else field_name)
                   for n, text in enumerate(ips)]
         out: list[IpRecord | None] = [None] * len(values)
         for family in (4, 6):
-            positions = [n for n, v in enumerate(values) if v.version == family]
+            positions = [n for n, (f, _) in enumerate(values) if f == family]
             if not positions:
                 continue
-            located = view.locate(family, [int(values[n]) for n in positions])
+            located = view.locate(family, [values[n][1] for n in positions])
             for n, hit in zip(positions, located, strict=True):
                 if hit is not None:
-                    out[n] = _record(values[n], hit)
+                    out[n] = _record(family, values[n][1], hit)
         return out
 
 
-def _record(address: ipaddress.IPv4Address | ipaddress.IPv6Address, hit: Hit) -> IpRecord:
-    family = address.version
-    return IpRecord(ip=format_ip(address), prefix=cidr_within(int(address), hit.first, hit.last, family),
+def _record(family: int, value: int, hit: Hit) -> IpRecord:
+    return IpRecord(ip=address_text(value, family), prefix=cidr_within(value, hit.first, hit.last, family),
                     range_first=address_text(hit.first, family), range_last=address_text(hit.last, family),
                     asn=hit.asn, holder=hit.holder, registry=hit.registry, country=hit.country, status=hit.status,
                     rir_snapshot=hit.rir_snapshot, asn_snapshot=hit.asn_snapshot, notes=hit.notes)
