@@ -196,3 +196,25 @@ def test_snapshot_in_force_per_series(store: IpDataStore, tmp_path: Path) -> Non
     assert any(p.startswith("apnic (rir): no snapshot dated on or before 2026-06-01; only 2026-11-30")
                for p in early.problems)
     assert store.lookup("1.0.0.1") is not None  # the latest, when no instant is given
+
+
+def test_ip2asn_bad_rows_are_named(store: IpDataStore, tmp_path: Path) -> None:
+    table = tmp_path / "ip2asn.tsv"
+    table.write_text("1.0.0.0\t1.0.0.255\t13335\tUS\tGood\n"
+                     "01.0.1.0\t1.0.1.255\t13335\tUS\tLeading zero\n"
+                     "1.0.2.0\t2001:db8::\t13335\tUS\tMixed\n"
+                     "1.0.3.255\t1.0.3.0\t13335\tUS\tReversed\n"
+                     "1.0.4.0\t1.0.4.255\tAS13335\tUS\tAS text\n"
+                     "1.0.5.0\t1.0.5.255\t13335\tUSA\tCountry\n"
+                     "1.0.6.0 1.0.6.255 13335 US spaces\n"
+                     "1.0.7.0\t1.0.7.255\t4294967296\tUS\tToo big\n")
+    info = store.load(table, kind="ip2asn", snapshot_date=DAY)
+    reasons = {bad.line: bad.reason for bad in info.bad_lines}
+    assert info.v4_ranges == 1 and sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
+    assert "not a pair of IP addresses" in reasons[2]  # 01.0.1.0 could be read as octal: refused
+    assert "mixes IPv4 and IPv6" in reasons[3]
+    assert "before range_start" in reasons[4]
+    assert "'AS13335' is not a number" in reasons[5]
+    assert "'USA' is not a two-letter code" in reasons[6]
+    assert "5 tab-separated fields" in reasons[7]
+    assert "0 to 4294967295" in reasons[8]

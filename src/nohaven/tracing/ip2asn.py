@@ -8,11 +8,10 @@ no date: whoever loads one must say which day it describes.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 
-from nohaven.tracing.rir import ParsedFile
+from nohaven.tracing.rir import ParsedFile, address_value
 
 __all__ = ["looks_like_ip2asn", "parse_ip2asn"]
 
@@ -25,12 +24,7 @@ def looks_like_ip2asn(line: str) -> bool:
     fields = line.rstrip("\r\n").split("\t")
     if len(fields) < 4 or not fields[2].strip().isdigit():
         return False
-    try:
-        ipaddress.ip_address(fields[0].strip())
-        ipaddress.ip_address(fields[1].strip())
-    except ValueError:
-        return False
-    return True
+    return address_value(fields[0].strip()) is not None and address_value(fields[1].strip()) is not None
 
 
 def parse_ip2asn(lines: Iterable[str]) -> ParsedFile:
@@ -48,16 +42,14 @@ def parse_ip2asn(lines: Iterable[str]) -> ParsedFile:
             continue
         start, end, asn_text, cc = (f.strip() for f in fields[:4])
         holder = fields[4].strip() if len(fields) > 4 else ""
-        try:
-            first_address = ipaddress.ip_address(start)
-            last_address = ipaddress.ip_address(end)
-        except ValueError:
+        first_address, last_address = address_value(start), address_value(end)
+        if first_address is None or last_address is None:
             parsed.bad(number, text, f"range {start!r}–{end!r} is not a pair of IP addresses")
             continue
-        if first_address.version != last_address.version:
+        if first_address[0] != last_address[0]:
             parsed.bad(number, text, "the range mixes IPv4 and IPv6")
             continue
-        first, last = int(first_address), int(last_address)
+        (family, first), (_, last) = first_address, last_address
         if last < first:
             parsed.bad(number, text, f"range_end {end} is before range_start {start}")
             continue
@@ -70,7 +62,7 @@ def parse_ip2asn(lines: Iterable[str]) -> ParsedFile:
         asn = int(asn_text)
         country = "" if cc in _NO_COUNTRY else cc
         status = "routed" if asn else "not routed"
-        columns = parsed.v4 if first_address.version == 4 else parsed.v6
+        columns = parsed.v4 if family == 4 else parsed.v6
         columns.add(first, last, number, country=country, status=status, asn=asn,
                     holder="" if not asn or holder == "Not routed" else holder)
     return parsed

@@ -17,8 +17,8 @@ system of an address comes from the routing table (ip2asn), not from which regis
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -99,6 +99,21 @@ class ParsedFile:
     def skip(self, what: str) -> None:
         """Count a line skipped on purpose (comment, summary, asn record)."""
         self.skipped[what] = self.skipped.get(what, 0) + 1
+
+
+def address_value(text: str) -> tuple[int, int] | None:
+    """(family, integer) of an address as registry files write it, or None; parsed in C, with a dotted quad
+    accepted only in its canonical spelling (a leading zero could mean octal to some tools)."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        pass
+    else:
+        return (4, int.from_bytes(packed, "big")) if socket.inet_ntop(socket.AF_INET, packed) == text else None
+    try:
+        return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:
+        return None
 
 
 def rir_date(text: str) -> date | None:
@@ -187,14 +202,13 @@ def _record(parsed: ParsedFile, fields: list[str], number: int, text: str) -> No
     if not value.isdigit():
         parsed.bad(number, text, f"value {value!r} is not a number")
         return
-    try:
-        address = ipaddress.ip_address(start)
-    except ValueError:
+    address = address_value(start)
+    if address is None:
         parsed.bad(number, text, f"start {start!r} is not an IP address")
         return
-    first = int(address)
+    family, first = address
     if kind == "ipv4":
-        if address.version != 4:
+        if family != 4:
             parsed.bad(number, text, f"start {start!r} is not an IPv4 address")
             return
         count = int(value)
@@ -203,7 +217,7 @@ def _record(parsed: ParsedFile, fields: list[str], number: int, text: str) -> No
             return
         parsed.v4.add(first, first + count - 1, number, registry=registry, country=country, status=status)
         return
-    if address.version != 6:
+    if family != 6:
         parsed.bad(number, text, f"start {start!r} is not an IPv6 address")
         return
     length = int(value)
