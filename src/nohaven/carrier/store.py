@@ -1,4 +1,4 @@
-"""The carrier store on disk, and the build that turns per-source events into sorted interval tables.
+"""The carrier store on disk: its layout, its writer lock, its sources, and compact reproducible Parquet.
 
     STORE/
       sources/<sha256>.json        one per ingested source: name, digests, format, zone, counts (commit marker)
@@ -9,6 +9,7 @@
       tables/nat/day=YYYY-MM-DD/part-0.parquet       one public port:  sorted by (pub_ip, pub_port, start_ms)
       tables/blocks/day=YYYY-MM-DD/part-0.parquet    a public port range (port blocks, address mappings)
       tables/identity/day=YYYY-MM-DD/part-0.parquet  who held a private address or prefix (RADIUS, DHCP)
+      evidence/                    what `preserve` sealed: an evidence store (see nohaven.carrier.preserve)
 
 An interval is written into every UTC day partition it overlaps (its slack included), so a lookup reads only
 the days of its window. The tables are derived from the events (nohaven.carrier.build): the first build writes
