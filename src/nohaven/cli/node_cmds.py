@@ -15,6 +15,7 @@ from nohaven.auth import service as users
 from nohaven.cli.common import JsonFlag, console, emit, read_secret_file, state
 from nohaven.config import Settings
 from nohaven.demo import network
+from nohaven.demo.intrusion import run_intrusion
 from nohaven.demo.scenario import run_preservation
 from nohaven.demo.seed import DEMO_STATE, DEMO_USERS, DemoUser, seed
 from nohaven.directory import service as directory
@@ -141,12 +142,12 @@ def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
                                   help="port of XA's node; XB and XC take the next two"),
          seed_only: bool = typer.Option(False, "--seed-only", help="prepare the demo network and exit"),
          scenario: str = typer.Option(None, "--scenario", help="drive an exchange and print each step: "
-                                      "preservation"),
+                                      "preservation, intrusion"),
          stop_after: bool = typer.Option(False, "--exit", help="with --scenario: stop the nodes afterwards")) -> None:
     """Start the demo network: nodes for the fictional States XA, XB and XC on three ports, each with its own
     database and key, sharing one signed network directory; demo log-ins are printed."""
-    if scenario not in (None, "preservation"):
-        raise InputError.field("--scenario", f"{scenario!r} is not a scenario; scenarios: preservation")
+    if scenario not in (None, "preservation", "intrusion"):
+        raise InputError.field("--scenario", f"{scenario!r} is not a scenario; scenarios: preservation, intrusion")
     cli = state(ctx)
     base = cli.data_dir or Path("nohaven-data") / "demo-network"
     nodes = network.prepare(base, host=host, first_port=port)
@@ -173,8 +174,12 @@ def demo(ctx: typer.Context, host: str = typer.Option("127.0.0.1", "--host"),
             run_preservation(nodes[0], nodes[1], lambda line: console.print(line, highlight=False))
             console.print(f"\nNow do it by hand: log in as olga at {nodes[0].url}/ and at {nodes[1].url}/ "
                           "in two browser tabs.")
-            if stop_after:
-                return
+        if scenario == "intrusion":
+            console.print(f"\n[bold]Scenario: an intrusion traced from {nodes[0].state} through {nodes[1].state} to "
+                          f"{nodes[2].state}[/bold]")
+            run_intrusion(nodes, lambda line: console.print(line, highlight=False), base / "xc-carrier")
+        if scenario is not None and stop_after:
+            return
         if not processes:
             return  # the nodes were already running elsewhere
         console.print("Ctrl-C stops the three nodes.")
