@@ -139,7 +139,7 @@ def test_a_delivered_disclosure_answer_adds_the_next_hops_by_itself(node: Node, 
     hops = _hops(node, olga, ref)
     assert set(hops) == {"H1", "H2", "H3"} and hops["H1"]["status"] == "answered"
     assert hops["H2"]["source_attachment"]["name"] == "answer.json"
-    assert hops["H2"]["status"] == "new"  # resolved when an officer drafts from it or resolves it
+    assert hops["H2"]["status"] == "new" and hops["H2"]["resolution"] is None  # nobody has opened it yet
     notes = [t["note"] for t in hops["H1"]["timeline"]]
     assert any("scan.pdf" in n and "not JSON" in n for n in notes)
     assert any("nohaven-disclosure/1 delivered by node:XB/" in n and "H2 203.0.113.77:4431" in n for n in notes)
@@ -151,6 +151,19 @@ def test_a_delivered_disclosure_answer_adds_the_next_hops_by_itself(node: Node, 
         drafted = drafting.draft_requests(session, olga, ref, "H2", settings=node.settings, now=NOW)
     assert drafted["requested_state"] == "XC" and drafted["time"]["requested_time_zone"] == "Pacific/Auckland"
     assert drafted["time"]["requested_local"] == ["2026-11-27T15:14:07+13:00"]
+
+
+def test_hops_delivered_unresolved_are_resolved_when_an_officer_opens_the_trace(node: Node, olga: Subject) -> None:
+    ref, ids = _filed(node, olga, overrides={"channel": "platform"})
+    _deliver(node, ids[1], "answer.json", json.dumps(DISCLOSURE).encode())
+    sam = make_user(node, "sam", "supervisor")
+    with node.work() as session:
+        views.trace_view(session, service.get_trace(session, sam, ref))  # without settings: a pure read
+    assert _hops(node, olga, ref)["H2"]["resolution"] is None
+    with node.work() as session:
+        view = views.trace_view(session, service.get_trace(session, olga, ref, settings=node.settings, now=NOW))
+    assert [(h["label"], h["responsible_state"], h["status"]) for h in view["hops"][1:]] == [
+        ("H2", "XC", "resolved"), ("H3", "XC", "resolved")]
 
 
 def test_a_delivered_answer_that_does_not_validate_is_noted_not_recorded(node: Node, olga: Subject) -> None:

@@ -84,6 +84,7 @@ def test_xb_answers_and_xa_trace_gains_the_next_hop_by_itself(net: Network) -> N
     assert h2["source"] == f"disclosure answer of request {filed['reference']}"
     assert h2["source_attachment"]["name"] == "disclosure-answer.json"
     assert h2["time"]["instant"] == "2026-11-27T02:14:07+00:00"
+    assert h2["responsible_state"] == "XC"  # resolved when XA's officer opened the trace
     assert any(t["kind"] == "answer" and "delivered by node:XB/" in t["note"] for t in view["timeline"])
     assert [e["name"] for e in h1["evidence"]] == ["disclosure-answer.json"]
     onward = xa.get(f"/api/v1/traces/{ref}/hops/H2/draft").json()

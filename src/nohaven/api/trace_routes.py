@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from nohaven.api.deps import CurrentSubject, NodeDep
-from nohaven.auth.policy import Subject
+from nohaven.auth.policy import Action, Subject
 from nohaven.blobs import BlobStore
 from nohaven.errors import InputError
 from nohaven.requests import service as requests
@@ -44,7 +44,7 @@ def list_traces(node: NodeDep, subject: CurrentSubject,
 def get_trace(trace: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     """The trace: hops with resolution, urgency, requests and evidence; graph; timeline by instant."""
     with node.work() as session:
-        return views.trace_view(session, service.get_trace(session, subject, trace))
+        return views.trace_view(session, service.get_trace(session, subject, trace, settings=node.settings))
 
 
 @router.post("/{trace}/hops", status_code=201)
@@ -85,6 +85,11 @@ async def answer(trace: str, hop: str, request: Request, node: NodeDep, subject:
                  request_id: int | None = None) -> dict[str, Any]:
     """Record the answer to a hop: `AnswerIn` as JSON, or (with `document`) the answer document itself —
     `nohaven-disclosure/1` or a carrier lookup answer."""
+    def may_answer() -> None:  # before anything is read or stored
+        with node.work() as session:
+            service.find_hop(service.trace_for(session, subject, trace, Action.TRACE_WRITE), hop)
+
+    await run_in_threadpool(may_answer)
     content = bytearray()
     async for chunk in request.stream():
         content.extend(chunk)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from nohaven.audit import log as audit
-from nohaven.auth.policy import Action, Subject, Target
+from nohaven.auth.policy import Action, Subject, Target, decide
 from nohaven.auth.roles import Role
 from nohaven.auth.service import require
 from nohaven.config import Settings
@@ -225,11 +225,18 @@ def resolve_hop(session: Session, subject: Subject, trace_key: int | str, hop_ke
     return hop
 
 
-def get_trace(session: Session, subject: Subject, trace_key: int | str) -> Trace:
-    """One trace, if the subject may see it (audited)."""
+def get_trace(session: Session, subject: Subject, trace_key: int | str, *, settings: Settings | None = None,
+              now: datetime | None = None) -> Trace:
+    """One trace, if the subject may see it (audited). With `settings`, hops that arrived unresolved (from an
+    answer another State's node delivered) are resolved now when the subject may work on the trace."""
     trace = trace_for(session, subject, trace_key)
     audit.record(session, actor=subject.username, action="trace.read", object_type="trace",
                  object_id=trace.reference)
+    pending = [h for h in trace.hops if h.resolution is None]
+    if settings is not None and pending and decide(subject, Action.TRACE_WRITE, Target(
+            case_members=members_of(session, trace.case_id))).allowed:
+        for hop in pending:
+            resolve_into(session, subject, hop, settings=settings, now=now or utcnow())
     return trace
 
 
@@ -246,6 +253,4 @@ def list_traces(session: Session, subject: Subject, *, limit: int = 200) -> list
 
 
 def _may_read(subject: Subject, members: frozenset[int]) -> bool:
-    from nohaven.auth.policy import decide
-
     return decide(subject, Action.TRACE_READ, Target(case_members=members)).allowed
