@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nohaven.errors import InputError
+from nohaven.errors import ConflictError, InputError
 from nohaven.tracing.ipdata import IpDataStore
 
 DATA = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "ipdata"
@@ -218,3 +218,25 @@ def test_ip2asn_bad_rows_are_named(store: IpDataStore, tmp_path: Path) -> None:
     assert "'USA' is not a two-letter code" in reasons[6]
     assert "5 tab-separated fields" in reasons[7]
     assert "0 to 4294967295" in reasons[8]
+
+
+def test_a_snapshot_loaded_again_is_seen_by_a_store_that_had_read_it(store: IpDataStore, tmp_path: Path) -> None:
+    store.load(DATA / "ip2asn-v4.tsv", snapshot_date=DAY)
+    reader = IpDataStore(store.directory)
+    before = reader.lookup("1.0.0.1")
+    assert before is not None and before.asn == 13335
+    changed = tmp_path / "ip2asn-v4.tsv"
+    changed.write_text((DATA / "ip2asn-v4.tsv").read_text().replace("\t13335\t", "\t64999\t"))
+    store.load(changed, snapshot_date=DAY)
+    after = reader.lookup("1.0.0.1")
+    assert after is not None and after.asn == 64999
+
+
+def test_a_damaged_store_is_said_not_a_traceback(store: IpDataStore) -> None:
+    store.load(DATA / "ip2asn-v4.tsv", snapshot_date=DAY)
+    (store.directory / "ip2asn-v4-20261130.npz").write_bytes(b"not numpy")
+    with pytest.raises(ConflictError, match=r"ip2asn-v4-20261130\.npz cannot be read.*load ip2asn-v4\.tsv again"):
+        IpDataStore(store.directory).lookup("1.0.0.1")
+    (store.directory / "snapshots.json").write_text("{")
+    with pytest.raises(ConflictError, match=r"snapshots\.json cannot be read"):
+        IpDataStore(store.directory).snapshots()

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from nohaven.errors import InputError
+from nohaven.errors import ConflictError, InputError
 from nohaven.tracing._ipdata_arrays import SnapshotArrays, build_arrays
 from nohaven.tracing._ipdata_view import (
     Hit,
@@ -129,9 +129,9 @@ class IpDataStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self._manifest_stamp: int | None = None
+        self._manifest_stamp: tuple[int, int, int] | None = None
         self._infos: list[SnapshotInfo] = []
-        self._arrays: dict[str, SnapshotArrays] = {}
+        self._arrays: dict[str, tuple[datetime, SnapshotArrays]] = {}  # by id, with the load they came from
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class IpDataStore:
             arrays.save(self.directory / f"{snapshot_id}.npz")
             infos = [i for i in infos if i.id != snapshot_id] + [info]
             self._write_manifest(infos)
-        self._arrays[snapshot_id] = arrays
+        self._arrays[snapshot_id] = (info.loaded_at, arrays)
         return SnapshotInfo(**{**info.__dict__, "replaced": replaced})
 
     def _kind_of(self, path: Path) -> str:
@@ -216,16 +216,24 @@ class IpDataStore:
     def _read_manifest(self) -> list[SnapshotInfo]:
         path = self.directory / MANIFEST
         try:
-            stamp = path.stat().st_mtime_ns
+            status = path.stat()
+            # Every write renames a new file into place: a new inode even when the clock did not tick.
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
         except FileNotFoundError:
             self._manifest_stamp, self._infos = None, []
             return []
         if stamp != self._manifest_stamp:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self._infos = [SnapshotInfo.from_dict(item) for item in data["snapshots"]]
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self._infos = [SnapshotInfo.from_dict(item) for item in data["snapshots"]]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConflictError(f"the IP data store {self.directory} is damaged: {MANIFEST} cannot be read "
+                                    f"({type(exc).__name__}); move the directory away and load the files again",
+                                    ) from None
             self._manifest_stamp = stamp
-            known = {i.id for i in self._infos}
-            self._arrays = {k: v for k, v in self._arrays.items() if k in known}
+            # Arrays read earlier stay valid only if their snapshot was not loaded again since.
+            current = {i.id: i.loaded_at for i in self._infos}
+            self._arrays = {k: v for k, v in self._arrays.items() if current.get(k) == v[0]}
         return list(self._infos)
 
     def _write_manifest(self, infos: list[SnapshotInfo]) -> None:
@@ -242,8 +250,14 @@ class IpDataStore:
     def arrays(self, snapshot_id: str) -> SnapshotArrays:
         """A snapshot's arrays (read once, then kept in memory)."""
         if snapshot_id not in self._arrays:
-            self._arrays[snapshot_id] = SnapshotArrays.open(self.directory / f"{snapshot_id}.npz")
-        return self._arrays[snapshot_id]
+            info = next(i for i in self._infos if i.id == snapshot_id)
+            try:
+                self._arrays[snapshot_id] = (info.loaded_at,
+                                             SnapshotArrays.open(self.directory / f"{snapshot_id}.npz"))
+            except (OSError, ValueError, KeyError) as exc:
+                raise ConflictError(f"the IP data store is damaged: {snapshot_id}.npz cannot be read "
+                                    f"({type(exc).__name__}); load {info.file} again") from None
+        return self._arrays[snapshot_id][1]
 
     # -- look-ups --------------------------------------------------------------------------------------------
 
