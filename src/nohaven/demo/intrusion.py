@@ -142,8 +142,11 @@ class IntrusionWalk:
     def vpn_answers(self, ours: list[dict[str, Any]]) -> dict[str, Any]:
         """XB's officer acknowledges, preserves, and answers the disclosure with a nohaven-disclosure/1 document."""
         incoming = self._take(self.b, ours)
-        self.say(f"4. {self.b.state}'s officer finds both on the 24/7 desk and acknowledges them; Borvania VPN "
-                 "Services preserves the session records")
+        self.say(f"3. {self.b.state}'s node verified both envelopes against the signed directory: "
+                 + ", ".join(f"{v['reference']} ({v['type'].replace('_', ' ')}, {v['status']})"
+                             for v in incoming.values()) + f" are on {self.b.state}'s 24/7 desk")
+        self.say(f"4. {self.b.state}'s officer acknowledges both; Borvania VPN Services preserves the session "
+                 "records")
         source = f"{VPN_SOURCE[0]}:{VPN_SOURCE[1]}"
         at = self.instant.strftime("%Y-%m-%dT%H:%M:%SZ")
         document = {"format": "nohaven-disclosure/1", "request": incoming["traffic_disclosure"]["their_reference"],
@@ -231,7 +234,6 @@ def run_intrusion(nodes: Sequence[DemoNode], say: Say, workdir: Path) -> dict[st
     try:
         walk.open_trace()
         to_b = walk.file_requests("H1", walk.b, 2)
-        walk.say(f"3. {walk.b.state}'s node verified both envelopes; the requests wait on its desk")
         walk.vpn_answers(to_b)
         walk.next_hop_arrives()
         to_c = walk.file_requests("H2", walk.c, 6)
