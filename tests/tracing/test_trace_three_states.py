@@ -68,7 +68,7 @@ def test_an_intrusion_traced_through_three_states(network: list[DemoNode], tmp_p
         view = walk.open_trace()
         [h1] = view["hops"]
         assert (h1["endpoint"], h1["responsible_state"], h1["status"]) == ("198.51.100.23:51515", "XB", "resolved")
-        assert h1["time"]["source_text"].endswith("03:14:07 " + walk.local.tzname())  # kept as written
+        assert h1["time"]["source_text"].endswith(f"03:14:07 {walk.local.tzname()}")  # kept as written
         assert datetime.fromisoformat(h1["time"]["instant"]) == walk.instant
         assert walk.instant < utcnow() - timedelta(days=3)  # four days before the run, on the victim's clock
         res = h1["resolution"]
