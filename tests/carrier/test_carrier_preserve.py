@@ -142,3 +142,11 @@ def test_bad_key_is_refused_before_anything_is_written(store: Path, tmp_path: Pa
     r = run("carrier", "preserve", "--store", str(store), *PERIOD, "--out", str(out), "--key", str(loose))
     assert r.returncode == 2 and "chmod 600" in r.stderr
     assert not out.exists()
+
+
+def test_an_unwritable_bundle_path_is_refused_before_anything_is_acquired(store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    r = run("carrier", "preserve", "--store", str(store), *PERIOD, "--out", str(folder))
+    assert r.returncode == 2 and "is a directory" in r.stderr and "internal error" not in r.stderr
+    assert not (store / "evidence").exists()  # nothing acquired, no custody event

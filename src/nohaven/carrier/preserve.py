@@ -67,6 +67,21 @@ def carrier_evidence(store: Store) -> tuple[DirectoryStore, bool]:
     return DirectoryStore.init(root, f"nohaven.invalid/carrier/{secrets.token_hex(4)}"), True
 
 
+def _check_out(out: Path) -> None:
+    """The bundle can be written where asked (checked before anything is acquired into the custody log)."""
+    if out.is_dir():
+        raise InputError.field("--out", f"{out} is a directory; name the bundle file (FILE.zip)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.field("--out", f"cannot create {out.parent}: {exc.strerror or exc}") from None
+    try:
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise InputError.field("--out", f"cannot write in {out.parent}: {exc.strerror or exc}") from None
+
+
 def _load_key(key: Path) -> NoteSigner:
     if not key.is_file():
         raise InputError.field("--key", f"no such key file: {key}")
@@ -92,6 +107,7 @@ def preserve(store: Store, ip: str, port: int, start: str, end: str, out: Path, 
     half = (hi_ms - lo_ms + 1) // 2 + 1
     query = Query.make(ip, port, datetime.fromtimestamp(mid / 1000, UTC).isoformat(), f"{half}ms")
     given = _load_key(sealing.key) if sealing.key is not None else None  # refused before anything is written
+    _check_out(out)
     with Attributor(store, engine, master) as attributor:
         answer = attributor.answer(query)
     answer["query"].update({"from": start, "to": end})
