@@ -240,3 +240,12 @@ def test_a_damaged_store_is_said_not_a_traceback(store: IpDataStore) -> None:
     (store.directory / "snapshots.json").write_text("{")
     with pytest.raises(ConflictError, match=r"snapshots\.json cannot be read"):
         IpDataStore(store.directory).snapshots()
+
+
+def test_one_shared_store_per_directory_sees_new_loads(store: IpDataStore) -> None:
+    shared = IpDataStore.shared(store.directory)
+    assert IpDataStore.shared(store.directory / ".") is shared
+    assert shared.lookup("1.0.0.1") is None
+    store.load(DATA / "ip2asn-v4.tsv", snapshot_date=DAY)
+    record = shared.lookup("1.0.0.1")
+    assert record is not None and record.asn == 13335

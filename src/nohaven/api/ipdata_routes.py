@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from threading import Lock
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,22 +16,11 @@ from nohaven.tracing.resolve import resolve_address
 
 router = APIRouter(prefix="/api/v1", tags=["tracing"])
 
-# One store per directory for the process: it keeps the arrays it has read and notices new snapshots itself.
-_stores: dict[Path, IpDataStore] = {}
-_stores_lock = Lock()
 # "…T03:14:07 01:00": a '+' sent unencoded in a query string arrives as a space.
 _DECODED_PLUS = re.compile(r"\d \d{2}(:?\d{2})?$")
 
 
-def store_for(directory: Path) -> IpDataStore:
-    """The process's store for `directory`."""
-    with _stores_lock:
-        if directory not in _stores:
-            _stores[directory] = IpDataStore(directory)
-        return _stores[directory]
-
-
-def _instant(text: str | None) -> Any:
+def _instant(text: str | None) -> datetime | None:
     if text is None:
         return None
     if _DECODED_PLUS.search(text.strip()):
@@ -49,5 +37,5 @@ def resolve(node: NodeDep, subject: CurrentSubject,
     """Resolve an address with the snapshots in force at `at` (policy `trace.resolve`, audited)."""
     instant = _instant(at)
     with node.work() as session:
-        result = resolve_address(session, subject, ip, instant, store_for(node.settings.ipdata_dir), utcnow())
+        result = resolve_address(session, subject, ip, instant, IpDataStore.shared(node.settings.ipdata_dir), utcnow())
     return result.to_dict()

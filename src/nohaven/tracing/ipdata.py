@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -127,11 +128,25 @@ class Finding:
 class IpDataStore:
     """The snapshots kept in one directory; node-free."""
 
+    _shared: dict[Path, IpDataStore] = {}
+    _shared_lock = threading.Lock()
+
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        self._lock = threading.RLock()
         self._manifest_stamp: tuple[int, int, int] | None = None
         self._infos: list[SnapshotInfo] = []
         self._arrays: dict[str, tuple[datetime, SnapshotArrays]] = {}  # by id, with the load they came from
+
+    @classmethod
+    def shared(cls, directory: Path) -> IpDataStore:
+        """The process's one store for `directory`: it keeps the arrays it has read (tens of MB for full
+        registry data) and still notices snapshots loaded since, by any process."""
+        key = Path(directory).resolve()
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(key)
+            return cls._shared[key]
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -170,7 +185,8 @@ class IpDataStore:
             arrays.save(self.directory / f"{snapshot_id}.npz")
             infos = [i for i in infos if i.id != snapshot_id] + [info]
             self._write_manifest(infos)
-        self._arrays[snapshot_id] = (info.loaded_at, arrays)
+        with self._lock:
+            self._arrays[snapshot_id] = (info.loaded_at, arrays)
         return SnapshotInfo(**{**info.__dict__, "replaced": replaced})
 
     def _kind_of(self, path: Path) -> str:
@@ -214,6 +230,10 @@ class IpDataStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _read_manifest(self) -> list[SnapshotInfo]:
+        with self._lock:
+            return self._read_manifest_unlocked()
+
+    def _read_manifest_unlocked(self) -> list[SnapshotInfo]:
         path = self.directory / MANIFEST
         try:
             status = path.stat()
@@ -249,6 +269,10 @@ class IpDataStore:
 
     def arrays(self, snapshot_id: str) -> SnapshotArrays:
         """A snapshot's arrays (read once, then kept in memory)."""
+        with self._lock:
+            return self._arrays_unlocked(snapshot_id)
+
+    def _arrays_unlocked(self, snapshot_id: str) -> SnapshotArrays:
         if snapshot_id not in self._arrays:
             info = next(i for i in self._infos if i.id == snapshot_id)
             try:
