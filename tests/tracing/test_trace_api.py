@@ -70,6 +70,12 @@ def test_answer_by_fields_and_hop_by_hand(client: Any, olga: dict[str, str]) -> 
     r = client.post(f"/api/v1/traces/{ref}/hops/H2/answer", headers=olga, json={"dead_end": "data deleted"})
     assert r.status_code == 201, r.text
     assert r.json()["trace"]["status"] == "chain_broken"
+    r = client.post(f"/api/v1/traces/{ref}/close", headers=olga, json={"note": "no other lead"})
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    r = client.post(f"/api/v1/traces/{ref}/hops", headers=olga, json=VPN_HIT)
+    assert r.status_code == 409 and "reopen" in r.json()["detail"]
+    r = client.post(f"/api/v1/traces/{ref}/close", headers=olga, json={"reopen": True})
+    assert r.status_code == 200 and r.json()["status"] == "chain_broken"
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

@@ -205,3 +205,38 @@ def test_a_trace_in_an_existing_case_needs_its_membership(node: Node, olga: Subj
         service.create_trace(session, olga, {"title": "x", "case_reference": "CASE-1999-00001"},
                              settings=node.settings, now=NOW)
     assert unknown.value.errors[0]["field"] == "case_reference"
+
+
+def test_a_time_without_offset_in_a_given_zone_is_drafted_in_the_requested_zone(node: Node, olga: Subject) -> None:
+    ref = open_trace(node, olga, {**VPN_HIT, "time_text": "2026-11-27 09:14:07", "time_zone": "Asia/Tokyo"})
+    with node.work() as session:
+        draft = drafting.draft_requests(session, olga, ref, "H1", settings=node.settings, now=NOW)
+    assert draft["time"]["offset"] == "+09:00" and draft["time"]["time_zone_given"] == "Asia/Tokyo"
+    assert draft["time"]["utc"] == ["2026-11-27T00:14:07+00:00"]
+    assert draft["time"]["requested_local"] == ["2026-11-27T01:14:07+01:00"]
+
+
+def test_a_repeated_hour_is_drafted_with_both_instants(node: Node, olga: Subject) -> None:
+    ref = open_trace(node, olga, {**VPN_HIT, "time_text": "2026-10-25 02:30:00", "time_zone": "Europe/Paris"})
+    with node.work() as session:
+        draft = drafting.draft_requests(session, olga, ref, "H1", settings=node.settings, now=NOW)
+    assert draft["time"]["requested_local"] == ["2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00"]
+    text = draft["drafts"][0]["request"]["link_to_offence"]
+    assert "2026-10-25T00:30:00+00:00 or 2026-10-25T01:30:00+00:00" in text and "AMBIGUOUS" in text
+    assert draft["drafts"][0]["request"]["data_items"][0]["time_from"] == "2026-10-25T02:29:58+02:00"
+    assert draft["drafts"][0]["request"]["data_items"][0]["time_to"] == "2026-10-25T02:30:02+01:00"
+
+
+def test_a_closed_trace_takes_no_hop_until_reopened(node: Node, olga: Subject) -> None:
+    ref = open_trace(node, olga)
+    with node.work() as session:
+        assert service.close_trace(session, olga, ref, "case closed by the prosecutor", now=NOW).status == "closed"
+    with pytest.raises(ConflictError), node.work() as session:
+        service.add_hop(session, olga, ref, VPN_HIT, settings=node.settings, now=NOW)
+    with pytest.raises(ConflictError), node.work() as session:
+        service.close_trace(session, olga, ref, now=NOW)
+    with node.work() as session:
+        assert service.close_trace(session, olga, ref, reopen=True, now=NOW).status == "open"
+        service.add_hop(session, olga, ref, VPN_HIT, settings=node.settings, now=NOW)
+    kinds = [t["kind"] for t in _view(node, olga, ref)["timeline"]]
+    assert "closed" in kinds and "reopened" in kinds

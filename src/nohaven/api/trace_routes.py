@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -45,6 +46,22 @@ def get_trace(trace: str, node: NodeDep, subject: CurrentSubject) -> dict[str, A
     """The trace: hops with resolution, urgency, requests and evidence; graph; timeline by instant."""
     with node.work() as session:
         return views.trace_view(session, service.get_trace(session, subject, trace, settings=node.settings))
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=2000)
+    reopen: bool = False
+
+
+@router.post("/{trace}/close")
+def close_trace(trace: str, node: NodeDep, subject: CurrentSubject,
+                body: Annotated[CloseIn | None, Body()] = None) -> dict[str, Any]:
+    """Close the trace (or reopen it with `reopen`)."""
+    body = body or CloseIn()
+    with node.work() as session:
+        return views.trace_view(session, service.close_trace(session, subject, trace, body.note,
+                                                             reopen=body.reopen))
 
 
 @router.post("/{trace}/hops", status_code=201)

@@ -1,5 +1,5 @@
 """`nohaven trace ...`: traces through the carriers of a communication (create, add-hop, show, list, draft,
-request, answer, answer-document, resolve-hop).
+request, answer, answer-document, resolve-hop, close).
 
 The group is shared: `ipdata_cmds` adds `trace resolve`, `trace_email_cmds` adds `trace email`.
 """
@@ -146,6 +146,17 @@ def show(ctx: typer.Context, trace: str = typer.Argument(..., metavar="TRACE"), 
     node, subject = _node_subject(ctx, as_user)
     with node.work() as session:
         view = views.trace_view(session, service.get_trace(session, subject, trace, settings=node.settings))
+    emit(view, True) if as_json else _show(view)
+
+
+@app.command("close")
+def close(ctx: typer.Context, trace: str = typer.Argument(..., metavar="TRACE"), note: str = Note,
+          reopen: bool = typer.Option(False, "--reopen", help="reopen a closed trace"), as_user: str = AsUser,
+          as_json: bool = JsonFlag) -> None:
+    """Close a trace (no more hops or answers expected), or reopen it."""
+    node, subject = _node_subject(ctx, as_user)
+    with node.work() as session:
+        view = views.trace_view(session, service.close_trace(session, subject, trace, note, reopen=reopen))
     emit(view, True) if as_json else _show(view)
 
 

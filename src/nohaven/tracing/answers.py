@@ -40,7 +40,7 @@ from nohaven.requests.peer import on_delivery
 from nohaven.timeutil import utcnow
 from nohaven.tracing.models import Trace, TraceHop, TraceHopRequest
 from nohaven.tracing.schema import AnswerIn, NextHopIn, ObservationIn
-from nohaven.tracing.service import endpoint, event, find_hop, place_hop, resolve_into, trace_for
+from nohaven.tracing.service import endpoint, event, find_hop, place_hop, refresh_status, resolve_into, trace_for
 from nohaven.validation import errors_of, parse_model
 
 __all__ = ["DISCLOSURE_FORMAT", "DisclosureDocument", "apply_answer", "read_answer_document", "record_answer",
@@ -122,22 +122,12 @@ def read_answer_document(data: bytes) -> tuple[AnswerIn | None, str]:
     return None, f"neither a {DISCLOSURE_FORMAT} document nor a carrier lookup answer"
 
 
-def _refresh_status(trace: Trace) -> None:
-    if any(h.status == "origin" for h in trace.hops):
-        trace.status = "origin_found"
-        return
-    parents = {h.parent_id for h in trace.hops}
-    leaves = [h for h in trace.hops if h.id not in parents]
-    if leaves and all(h.status == "dead_end" for h in leaves):
-        trace.status = "chain_broken"
-    elif trace.status in ("origin_found", "chain_broken"):
-        trace.status = "open"
-
-
 def apply_answer(session: Session, trace: Trace, hop: TraceHop, answer: AnswerIn, *, actor: str, now: datetime,
                  request: CooperationRequest | None, attachment: RequestAttachment | None,
                  how: str) -> list[TraceHop]:
     """Record an answer on the hop (no policy here: the callers decide); returns the new hops."""
+    if trace.status == "closed":
+        raise ConflictError(f"{trace.reference} is closed; reopen it to record an answer")
     if hop.status in ("origin", "dead_end"):
         raise ConflictError(f"{hop.label} is {'the origin' if hop.status == 'origin' else 'a dead end'} already; "
                             "its answer is recorded")
@@ -170,7 +160,7 @@ def apply_answer(session: Session, trace: Trace, hop: TraceHop, answer: AnswerIn
     event(trace, actor, "answer", now, f"{hop.label} answered ({how}"
           + (f", request {request.reference}" if request else "") + f"): {what}"
           + (f". {answer.note}" if answer.note else ""), hop)
-    _refresh_status(trace)
+    refresh_status(trace)
     return children
 
 

@@ -20,7 +20,7 @@ from nohaven.auth.roles import Role
 from nohaven.auth.service import require
 from nohaven.config import Settings
 from nohaven.directory import service as directory
-from nohaven.errors import InputError, NotFoundError
+from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests.cases import members_of
 from nohaven.requests.models import Case, CaseMember, CooperationRequest
 from nohaven.timeutil import utcnow
@@ -29,8 +29,8 @@ from nohaven.tracing.schema import HopIn, ObservationIn, TraceIn
 from nohaven.tracing.timestamps import read_time
 from nohaven.validation import parse_model
 
-__all__ = ["add_hop", "create_trace", "find_hop", "get_trace", "list_traces", "resolve_hop", "trace_for",
-           "urgency"]
+__all__ = ["add_hop", "close_trace", "create_trace", "find_hop", "get_trace", "list_traces", "refresh_status",
+           "resolve_hop", "trace_for", "urgency"]
 
 CRITICAL = timedelta(days=7)
 SOON = timedelta(days=30)
@@ -137,6 +137,8 @@ def add_hop(session: Session, subject: Subject, trace_key: int | str, payload: H
     now = now or utcnow()
     data = payload if isinstance(payload, HopIn) else parse_model(HopIn, payload, "hop")
     trace = trace_for(session, subject, trace_key, Action.TRACE_WRITE)
+    if trace.status == "closed":
+        raise ConflictError(f"{trace.reference} is closed; reopen it to add a hop")
     hop = _new_hop(session, subject, trace, data, now=now, settings=settings)
     audit.record(session, actor=subject.username, action="trace.hop.add", object_type="trace",
                  object_id=trace.reference, detail={"hop": hop.label, "ip": hop.ip, "port": hop.port})
@@ -223,6 +225,38 @@ def resolve_hop(session: Session, subject: Subject, trace_key: int | str, hop_ke
     audit.record(session, actor=subject.username, action="trace.hop.resolve", object_type="trace",
                  object_id=trace.reference, detail={"hop": hop.label, "state": hop.responsible_state})
     return hop
+
+
+def refresh_status(trace: Trace) -> None:
+    """The trace's status from its hops: an origin found, every branch broken, or open."""
+    if any(h.status == "origin" for h in trace.hops):
+        trace.status = "origin_found"
+        return
+    parents = {h.parent_id for h in trace.hops}
+    leaves = [h for h in trace.hops if h.id not in parents]
+    if leaves and all(h.status == "dead_end" for h in leaves):
+        trace.status = "chain_broken"
+    elif trace.status in ("origin_found", "chain_broken"):
+        trace.status = "open"
+
+
+def close_trace(session: Session, subject: Subject, trace_key: int | str, note: str = "", *,
+                reopen: bool = False, now: datetime | None = None) -> Trace:
+    """Close a trace (no more hops or answers are expected), or reopen a closed one; noted and audited."""
+    now = now or utcnow()
+    trace = trace_for(session, subject, trace_key, Action.TRACE_WRITE)
+    if reopen != (trace.status == "closed"):
+        raise ConflictError(f"{trace.reference} is {trace.status}" + ("; only a closed trace is reopened" if reopen
+                                                                       else " already"))
+    before = trace.status
+    trace.status = "open" if reopen else "closed"
+    if reopen:
+        refresh_status(trace)
+    trace.updated_at = now
+    event(trace, subject.username, "reopened" if reopen else "closed", now, note)
+    audit.record(session, actor=subject.username, action="trace.reopen" if reopen else "trace.close",
+                 object_type="trace", object_id=trace.reference, detail={"from": before, "note": note[:500]})
+    return trace
 
 
 def get_trace(session: Session, subject: Subject, trace_key: int | str, *, settings: Settings | None = None,
