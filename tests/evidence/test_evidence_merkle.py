@@ -158,3 +158,22 @@ def test_known_root() -> None:
     h = lambda x: hashlib.sha256(x).digest()  # noqa: E731
     expected = h(b"\x01" + h(b"\x01" + h(b"\x00a") + h(b"\x00b")) + h(b"\x00c"))
     assert tree_of([b"a", b"b", b"c"]).root() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(leaves, st.lists(st.integers(0, 9), max_size=12))
+def test_appending_in_batches_builds_the_same_tree(d: list[bytes], cuts: list[int]) -> None:
+    """Leaves added in batches of any sizes (empty ones too) give the roots and proofs of the RFC's definitions."""
+    tree, at = MerkleTree(), 0
+    for n in [*cuts, len(d)]:
+        batch = d[at:at + n]
+        assert tree.extend_hashes(leaf_hash(x) for x in batch) == at
+        at += len(batch)
+        assert tree.size == at and tree.root() == mth(d[:at])
+    for size in range(1, len(d) + 1, max(1, len(d) // 7)):
+        assert tree.root(size) == mth(d[:size])
+        assert tree.inclusion_proof(size - 1, size) == path(size - 1, d[:size])
+    for wrong in ([b"short"], [b"a" * 31, b"b" * 33]):
+        with pytest.raises(ValueError, match="32 bytes"):
+            tree.extend_hashes(wrong)
+    assert tree.size == len(d)  # a refused batch adds nothing

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nohaven.errors import InputError
 from nohaven.evidence.canonical import canonical_bytes
 from nohaven.evidence.note import Checkpoint, NoteError, NoteSigner, NoteVerifier, SignedNote
 
@@ -121,3 +122,23 @@ json_values = st.recursive(
 @given(json_values)
 def test_fast_canonical_json_equals_rfc8785(value: object) -> None:
     assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+wider_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wider_values)
+def test_canonical_json_equals_rfc8785_or_both_refuse(value: object) -> None:
+    """Floats and integers beyond 2^53 leave the fast path: the bytes are rfc8785's, or both refuse the value."""
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(InputError):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected

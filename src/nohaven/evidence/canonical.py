@@ -2,9 +2,10 @@
 
 Custody events hold only objects, arrays, strings, integers, booleans and null. For such values, with every
 string inside the Basic Multilingual Plane below the surrogates, JCS and Python's `json.dumps` with sorted keys,
-no spaces and no ASCII escaping produce the same bytes (same escapes, same key order). That path is about seven
-times faster than the pure-Python `rfc8785` package, which matters for a log of millions of events; anything
-else (a float, a character at or above U+D800) goes through `rfc8785`. A property test holds the two equal.
+no spaces and no ASCII escaping produce the same bytes (same escapes, same key order). Such values go through
+json's C encoder (made once); anything else (a float, an integer beyond ±2^53, a character at or above U+D800)
+through the pure-Python `rfc8785` package, many times slower, which matters for a log of millions of events.
+A property test holds the two equal.
 """
 
 from __future__ import annotations
@@ -17,34 +18,71 @@ import rfc8785
 
 from nohaven.errors import InputError
 
-__all__ = ["canonical_bytes", "is_canonical", "parse_strict"]
+__all__ = ["canonical_bytes", "encode_plain", "is_canonical", "parse_strict", "plain"]
 
 _SAFE_INT = 2**53 - 1
 _BEYOND_FAST_PATH = re.compile("[\ud800-\U0010ffff]")
 
 
-def _plain(value: Any) -> bool:
-    """True when the value holds no float and no integer beyond ±2^53 (the fast path's precondition)."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return False
+def _make_encoder() -> Any:
+    """One C encoder (sorted keys, no spaces, UTF-8 kept), made once: json.dumps with these options builds a new
+    encoder on every call, which costs more than encoding a small event."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        return make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    except TypeError:  # another interpreter's signature: use json.dumps
+        return None
+
+
+_encoder = _make_encoder()
+
+
+def plain(value: Any) -> bool:
+    """True when the value holds only dicts with string keys, lists, strings, None, booleans and integers within
+    ±2^53: the fast path's precondition. Exact types only (a subclass takes the general path); iterative."""
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        v = pop()
+        t = type(v)
+        if t is str or v is None or t is bool:
+            continue
+        if t is dict:
+            for k in v:
+                if type(k) is not str:
+                    return False
+            push(v.values())
+        elif t is list or t is tuple:
+            push(v)
+        elif t is int:
+            if not -_SAFE_INT <= v <= _SAFE_INT:
+                return False
+        else:
+            return False
+    return True
+
+
+def encode_plain(value: Any) -> bytes | None:
+    """The canonical bytes of a value `plain()` accepted, or None when a character beyond the fast path's range
+    needs the general encoder."""
+    if _encoder is not None:
+        text: str = "".join(_encoder(value, 0))
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return None if _BEYOND_FAST_PATH.search(text) else text.encode("utf-8")
 
 
 def canonical_bytes(value: Any, what: str = "document") -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
-    if _plain(value):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if not _BEYOND_FAST_PATH.search(text):
-            return text.encode("utf-8")
+    if plain(value):
+        data = encode_plain(value)
+        if data is not None:
+            return data
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, RecursionError) as exc:
         raise InputError.field(what, f"cannot be canonicalised (RFC 8785): {exc}") from None
 
 

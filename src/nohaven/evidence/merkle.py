@@ -21,6 +21,7 @@ __all__ = [
     "MerkleTree",
     "ProofError",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
     "root_from_inclusion_proof",
     "verify_consistency",
@@ -42,6 +43,12 @@ def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(_LEAF + data).digest()
 
 
+def leaf_hashes(items: Iterable[bytes]) -> list[bytes]:
+    """The leaf hash of each item, in order."""
+    sha256, prefix = hashlib.sha256, _LEAF
+    return [sha256(prefix + data).digest() for data in items]
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """The hash of an interior node: SHA-256(0x01 ‖ left ‖ right)."""
     return hashlib.sha256(_NODE + left + right).digest()
@@ -58,8 +65,7 @@ class MerkleTree:
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         # levels[k][i] = hash of the perfect subtree of 2**k leaves starting at leaf i * 2**k.
         self._levels: list[list[bytes]] = [[]]
-        for h in leaf_hashes:
-            self.append_hash(h)
+        self.extend_hashes(leaf_hashes)
 
     @property
     def size(self) -> int:
@@ -85,6 +91,30 @@ class MerkleTree:
             level += 1
             i >>= 1
         return index
+
+    def extend_hashes(self, hashes: Iterable[bytes]) -> int:
+        """Add many leaves by their leaf hashes at once; returns the index of the first.
+
+        Level by level, only the parents the new leaves complete are hashed, in one pass each (no per-leaf loop
+        through the levels), so a batch costs one hash per new node, the same as appending one at a time."""
+        new = list(hashes)
+        levels = self._levels
+        first = len(levels[0])
+        if new and set(map(len, new)) != {HASH_SIZE}:
+            raise ValueError("a leaf hash has 32 bytes")
+        levels[0].extend(new)
+        sha256, prefix = hashlib.sha256, _NODE
+        level = 0
+        while len(levels[level]) >= 2:
+            if level + 1 == len(levels):
+                levels.append([])
+            below, above = levels[level], levels[level + 1]
+            done, complete = len(above), len(below) // 2
+            if done >= complete:
+                break
+            above.extend([sha256(prefix + below[2 * j] + below[2 * j + 1]).digest() for j in range(done, complete)])
+            level += 1
+        return first
 
     def leaf(self, index: int) -> bytes:
         """The leaf hash at `index`."""

@@ -16,10 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nohaven.errors import InputError
-from nohaven.evidence.canonical import canonical_bytes
-from nohaven.evidence.custody import TreeBackedLog, check_shape
+from nohaven.evidence.custody import TreeBackedLog, encode_event
 from nohaven.evidence.errors import StoreError
-from nohaven.evidence.merkle import MerkleTree, leaf_hash
+from nohaven.evidence.merkle import MerkleTree, leaf_hashes
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
 from nohaven.evidence_node.models import CustodyCheckpoint, CustodyEvent, CustodyHead
 from nohaven.timeutil import utcnow
@@ -53,18 +52,16 @@ class DatabaseCustodyLog(TreeBackedLog):
 
     def append_many(self, events: Iterable[dict[str, Any]]) -> list[int]:
         now = utcnow()
-        out = []
-        for event in events:
-            check_shape(event)
-            data = canonical_bytes(event, "event")
-            h = leaf_hash(data)
-            seq = self._tree.append_hash(h)
-            self.session.add(CustodyEvent(seq=seq, case_reference=event["case"][:64], kind=event["event"],
-                                          leaf_hash=h.hex(), data=data, recorded_at=now))
-            out.append(seq)
+        events = list(events)
+        lines = [encode_event(event) for event in events]
+        hashes = leaf_hashes(lines)
+        first = self._tree.extend_hashes(hashes)
+        self.session.add_all([CustodyEvent(seq=first + n, case_reference=event["case"][:64], kind=event["event"],
+                                           leaf_hash=h.hex(), data=data, recorded_at=now)
+                              for n, (event, data, h) in enumerate(zip(events, lines, hashes, strict=True))])
         self._head.size = self.size
         self.session.flush()
-        return out
+        return list(range(first, first + len(lines)))
 
     def event_bytes(self, index: int) -> bytes:
         if not 0 <= index < self.size:
