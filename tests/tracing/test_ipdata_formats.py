@@ -249,3 +249,15 @@ def test_one_shared_store_per_directory_sees_new_loads(store: IpDataStore) -> No
     store.load(DATA / "ip2asn-v4.tsv", snapshot_date=DAY)
     record = shared.lookup("1.0.0.1")
     assert record is not None and record.asn == 13335
+
+
+def test_u32_tables_and_a_byte_order_mark(store: IpDataStore, tmp_path: Path) -> None:
+    table = tmp_path / "ip2asn-v4-u32.tsv"
+    table.write_text("\ufeff16777216\t16777471\t13335\tUS\tCLOUDFLARENET\n4294967295\t4294967296\t1\tUS\tX\n")
+    info = store.load(table, snapshot_date=DAY)
+    assert (info.kind, info.v4_ranges, [b.line for b in info.bad_lines]) == ("ip2asn", 1, [2])
+    record = store.lookup("1.0.0.200")
+    assert record is not None and (record.asn, record.prefix) == (13335, "1.0.0.0/24")
+    delegated = tmp_path / "delegated-apnic-extended-20261130"
+    delegated.write_bytes(b"\xef\xbb\xbf" + (DATA / "delegated-apnic-extended-20261130").read_bytes())
+    assert store.load(delegated).v4_ranges == 5

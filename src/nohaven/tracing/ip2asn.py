@@ -2,8 +2,9 @@
 
     range_start <TAB> range_end <TAB> AS_number <TAB> country_code <TAB> AS_description
 
-AS 0 marks space that is not routed (its country is "None" and its description "Not routed"). The files carry
-no date: whoever loads one must say which day it describes.
+IPv4 addresses may also be written as decimal integers (the `-u32` variant of the tables). AS 0 marks space
+that is not routed (its country is "None" and its description "Not routed"). The files carry no date: whoever
+loads one must say which day it describes.
 """
 
 from __future__ import annotations
@@ -21,17 +22,25 @@ _NO_COUNTRY = frozenset({"", "None", "none", "Unknown", "unknown", "ZZ", "--"})
 
 def looks_like_ip2asn(line: str) -> bool:
     """True when a line has the shape of an ip2asn row (two addresses, a number, tab-separated)."""
-    fields = line.rstrip("\r\n").split("\t")
+    fields = line.rstrip("\r\n").lstrip("\ufeff").split("\t")
     if len(fields) < 4 or not fields[2].strip().isdigit():
         return False
-    return address_value(fields[0].strip()) is not None and address_value(fields[1].strip()) is not None
+    return _address(fields[0].strip()) is not None and _address(fields[1].strip()) is not None
+
+
+def _address(text: str) -> tuple[int, int] | None:
+    # The "-u32" tables write IPv4 addresses as decimal integers.
+    if text.isdigit():
+        value = int(text)
+        return (4, value) if value <= 2**32 - 1 else None
+    return address_value(text)
 
 
 def parse_ip2asn(lines: Iterable[str]) -> ParsedFile:
     """Parse an ip2asn table; every unreadable row is counted with its line number and reason."""
     parsed = ParsedFile(kind="ip2asn", source="ip2asn", snapshot_date=None)
     for number, raw in enumerate(lines, start=1):
-        text = raw.rstrip("\r\n")
+        text = raw.rstrip("\r\n").lstrip("\ufeff") if number == 1 else raw.rstrip("\r\n")
         if not text.strip() or text.lstrip().startswith("#"):
             parsed.skip("comment or blank")
             continue
@@ -42,7 +51,7 @@ def parse_ip2asn(lines: Iterable[str]) -> ParsedFile:
             continue
         start, end, asn_text, cc = (f.strip() for f in fields[:4])
         holder = fields[4].strip() if len(fields) > 4 else ""
-        first_address, last_address = address_value(start), address_value(end)
+        first_address, last_address = _address(start), _address(end)
         if first_address is None or last_address is None:
             parsed.bad(number, text, f"range {start!r}–{end!r} is not a pair of IP addresses")
             continue

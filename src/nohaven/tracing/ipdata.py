@@ -191,7 +191,7 @@ class IpDataStore:
 
     def _kind_of(self, path: Path) -> str:
         for line in _lines(path, None):
-            text = line.strip()
+            text = line.lstrip("\ufeff").strip()
             if not text or text.startswith("#"):
                 continue
             if looks_like_ip2asn(line):

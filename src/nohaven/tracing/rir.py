@@ -143,7 +143,7 @@ def parse_rir(lines: Iterable[str]) -> ParsedFile:
     records = 0
     summaries: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
-        text = raw.rstrip("\r\n")
+        text = raw.rstrip("\r\n").lstrip("\ufeff") if number == 1 else raw.rstrip("\r\n")
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             if parsed is not None:
