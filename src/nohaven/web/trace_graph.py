@@ -17,7 +17,7 @@ from nohaven.timeutil import zone
 
 __all__ = ["BOX_H", "BOX_W", "GraphBox", "GraphEdge", "GraphLayout", "hop_times", "layout", "read_next_hops"]
 
-BOX_W, BOX_H = 250, 96
+BOX_W, BOX_H = 270, 96
 GAP_X, GAP_Y, MARGIN = 80, 26, 12
 
 
