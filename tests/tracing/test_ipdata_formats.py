@@ -261,3 +261,30 @@ def test_u32_tables_and_a_byte_order_mark(store: IpDataStore, tmp_path: Path) ->
     delegated = tmp_path / "delegated-apnic-extended-20261130"
     delegated.write_bytes(b"\xef\xbb\xbf" + (DATA / "delegated-apnic-extended-20261130").read_bytes())
     assert store.load(delegated).v4_ranges == 5
+
+
+def _delegated(tmp_path: Path, registry: str, day: str, record: str) -> Path:
+    path = tmp_path / f"delegated-{registry}-extended-{day}"
+    path.write_text(f"2|{registry}|{day}|1|19830101|{day}|+0000\n{registry}|{record}\n")
+    return path
+
+
+def test_registries_that_disagree_handed_out_beats_available_then_newer_wins(store: IpDataStore,
+                                                                             tmp_path: Path) -> None:
+    store.load(_delegated(tmp_path, "arin", "20261001", "US|ipv4|45.0.0.0|256|20100101|allocated|a"))
+    store.load(_delegated(tmp_path, "ripencc", "20261101", "|ipv4|45.0.0.0|256||available"))
+    record = store.lookup("45.0.0.9")
+    assert record is not None and (record.registry, record.country, record.status) == ("arin", "US", "allocated")
+    store.load(_delegated(tmp_path, "lacnic", "20261115", "BR|ipv4|45.0.0.0|256|20261110|allocated|b"))
+    record = store.lookup("45.0.0.9")
+    assert record is not None and (record.registry, record.country) == ("lacnic", "BR")
+    before = store.lookup("45.0.0.9", datetime(2026, 11, 10, tzinfo=UTC))
+    assert before is not None and before.registry == "arin"
+
+
+def test_progress_is_reported_to_the_end(store: IpDataStore) -> None:
+    calls: list[tuple[int, int]] = []
+    path = DATA / "delegated-ripencc-extended-20261130"
+    store.load(path, progress=lambda done, total: calls.append((done, total)))
+    size = path.stat().st_size
+    assert calls and calls[-1] == (size, size) and all(total == size for _, total in calls)
