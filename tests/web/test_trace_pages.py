@@ -203,3 +203,15 @@ def test_need_to_know_and_csrf(node: Node, client: Any, csrf: str) -> None:
     log_in(client, "otto", enrol(node, "otto"))  # an officer who is not in the trace's case
     assert client.get(url).status_code == 404
     assert url.rsplit("/", 1)[1] not in client.get("/traces").text
+
+
+def test_the_navigation_offers_traces_to_the_roles_that_may_trace(node: Node, client: Any, csrf: str) -> None:
+    url = _start(client, csrf)
+    client.post("/logout", data={"csrf_token": csrf})
+    supervisor = log_in(client, "sam", enrol(node, "sam"))
+    assert '<a href="/traces">Traces</a>' in client.get("/").text
+    assert url.rsplit("/", 1)[1] in client.get("/traces").text  # supervisors see every trace of the node
+    client.post("/logout", data={"csrf_token": supervisor})
+    log_in(client, "aldo", enrol(node, "aldo"))  # the auditor reads the audit log, not case data
+    assert 'href="/traces"' not in client.get("/audit").text
+    assert client.get(url).status_code == 404
