@@ -31,8 +31,9 @@ ANSWER = {"format": "nohaven-disclosure/1", "request": "", "note": "198.51.100.2
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[Network]:
-    network = build_network(tmp_path / "net")
+def net(tmp_path: Path, db_url: str) -> Iterator[Network]:
+    """XA (the side with the trace) on the `db_url` database: SQLite, or PostgreSQL (in CI a missing one fails)."""
+    network = build_network(tmp_path / "net", database_urls={"XA": db_url})
     load_ipdata(network["XA"].node)
     with running(network) as started:
         yield started
@@ -44,8 +45,10 @@ def _api(node: NetNode) -> httpx.Client:
     return httpx.Client(base_url=node.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def test_xb_answers_and_xa_trace_gains_the_next_hop_by_itself(net: Network) -> None:
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_xb_answers_and_xa_trace_gains_the_next_hop_by_itself(net: Network, db_url: str) -> None:
     a, b = net["XA"], net["XB"]
+    assert a.node.db.engine.dialect.name == db_url.split(":")[0].split("+")[0]
     xa, xb = _api(a), _api(b)
     r = xa.post("/api/v1/traces", json={"title": "Hospital intrusion", "offence": "Illegal access (Art. 2)",
                                         "summary": "Patient records copied.", "observations": [VPN_HIT]})
