@@ -177,3 +177,12 @@ def test_a_delivered_answer_that_does_not_validate_is_noted_not_recorded(node: N
         req = session.get(CooperationRequest, ids[1])
         assert req is not None
         assert [a.name for a in peer.attachments_of(session, req.id)] == ["answer.json"]  # the delivery is kept
+
+
+def test_a_delivered_carrier_lookup_answer_makes_the_hop_the_origin(node: Node, olga: Subject) -> None:
+    ref, ids = _filed(node, olga, overrides={"channel": "platform"})
+    _deliver(node, ids[1], "lookup.json", (DATA / "lookup-one-subscriber.json").read_bytes())
+    h1 = _hops(node, olga, ref)["H1"]
+    assert h1["status"] == "origin" and h1["trace_status"] == "origin_found"
+    assert h1["subscriber"]["identity"] == "subscriber-0042"
+    assert h1["answer"]["attachment"]["name"] == "lookup.json"
