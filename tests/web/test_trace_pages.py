@@ -70,7 +70,14 @@ def test_officer_starts_a_trace_drafts_and_files_its_requests(client: Any, csrf:
     assert f"{DAY:%Y-%m-%d}T02:14:07+00:00" in draft.text and f"{DAY:%Y-%m-%d}T03:14:07+01:00" in draft.text
     assert "Europe/Berlin" in draft.text and "Art. 30" in draft.text
 
-    filed = client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf}, follow_redirects=False)
+    none = client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf, "chosen": "1"})
+    assert none.status_code == 422 and "tick at least one" in none.text
+    one = client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf, "chosen": "1",
+                                                      "types": "preservation"}, follow_redirects=False)
+    assert one.status_code == 303
+    assert len(re.findall(r'<a href="/requests/(\d+)">', client.get(url).text)) == 1
+    filed = client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf, "chosen": "1",
+                                                        "types": "traffic_disclosure"}, follow_redirects=False)
     assert filed.status_code == 303 and filed.headers["location"].endswith("#hop-H1")
     page = client.get(url).text
     links = re.findall(r'<a href="/requests/(\d+)">(XA-\d{4}-\d+)</a>', page)

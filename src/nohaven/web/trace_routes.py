@@ -214,6 +214,9 @@ async def file(request: Request, viewer: CsrfUser, reference: str, hop: str) -> 
     """File the drafted requests (all of them, or the kinds ticked), linked to the hop."""
     form = await request.form()
     kinds = [k for k in form.getlist("types") if isinstance(k, str)]
+    if form.get("chosen") and not kinds:  # the draft page's boxes, all unticked: file nothing, say so
+        return _render(request, viewer, reference, status=422,
+                       error=f"Nothing was filed for {hop}: tick at least one of the drafted requests.")
     settings = node_of(request).settings
     return await run_in_threadpool(_act, request, viewer, reference, lambda s: ",".join(
         r.reference for r in drafting.file_requests(s, viewer.subject, reference, hop,
