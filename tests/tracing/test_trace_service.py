@@ -152,6 +152,8 @@ def test_filing_creates_outgoing_requests_in_the_case_linked_to_the_hop(node: No
     assert hop["status"] == "requested"
     assert [(r["kind"], r["status"]) for r in hop["requests"]] == [("preservation", "AwaitingPreservation"),
                                                                    ("traffic_disclosure", "AwaitingApproval")]
+    assert hop["requests"][0]["next_clock"]["kind"] == "acknowledge_by"  # XB must acknowledge within 2 h
+    assert hop["requests"][0]["delivery"] is None  # by e-mail: nothing goes through the outbox
     with pytest.raises(ConflictError), node.work() as session:
         drafting.file_requests(session, olga, ref, "H1", {"types": ["preservation"]}, settings=node.settings,
                                now=NOW)

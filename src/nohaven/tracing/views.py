@@ -13,6 +13,7 @@ from nohaven.evidence_node.models import EvidenceItem
 from nohaven.requests import exchange
 from nohaven.requests.models import CooperationRequest, RequestAttachment
 from nohaven.requests.peer import attachment_view
+from nohaven.requests.service import request_view
 from nohaven.timeutil import utcnow
 from nohaven.tracing.models import Trace, TraceHop
 from nohaven.tracing.service import endpoint, urgency
@@ -24,13 +25,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _request_view(session: Session, req: CooperationRequest, kind: str) -> dict[str, Any]:
+def _request_view(session: Session, req: CooperationRequest, kind: str, now: datetime) -> dict[str, Any]:
     messages = exchange.messages_of(session, req.id)
     delivery = messages[-1].state if messages else None
     attachments = list(session.execute(select(RequestAttachment).where(RequestAttachment.request_id == req.id)
                                        .order_by(RequestAttachment.id)).scalars())
+    summary = request_view(req, now, full=False)
     return {"id": req.id, "reference": req.reference, "kind": kind, "type": req.type, "status": req.status,
             "requested_state": req.requested_state, "channel": req.channel, "their_reference": req.their_reference,
+            "acknowledged_at": summary["acknowledged_at"], "next_clock": summary["next_clock"],
             "delivery": delivery, "delivery_error": messages[-1].last_error if messages else "",
             "attachments": [attachment_view(a) for a in attachments]}
 
@@ -38,7 +41,7 @@ def _request_view(session: Session, req: CooperationRequest, kind: str) -> dict[
 def hop_view(session: Session, hop: TraceHop, now: datetime | None = None) -> dict[str, Any]:
     """One hop as every surface shows it."""
     now = now or utcnow()
-    requests = [_request_view(session, r, link.kind) for link in hop.requests
+    requests = [_request_view(session, r, link.kind, now) for link in hop.requests
                 if (r := session.get(CooperationRequest, link.request_id)) is not None]
     evidence = [{"request": r["reference"], **a} for r in requests for a in r["attachments"]]
     source_attachment = session.get(RequestAttachment, hop.source_attachment_id) if hop.source_attachment_id else None
