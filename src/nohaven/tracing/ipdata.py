@@ -15,6 +15,7 @@ when they name different countries, the record keeps the registry's and says so 
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import gzip
 import hashlib
@@ -187,7 +188,7 @@ class IpDataStore:
             self._write_manifest(infos)
         with self._lock:
             self._arrays[snapshot_id] = (info.loaded_at, arrays)
-        return SnapshotInfo(**{**info.__dict__, "replaced": replaced})
+        return dataclasses.replace(info, replaced=replaced)
 
     def _kind_of(self, path: Path) -> str:
         for line in _lines(path, None):
