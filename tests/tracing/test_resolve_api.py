@@ -60,3 +60,15 @@ def test_refusals_are_problems(client: Any, node: Node, officer_token: str) -> N
         assert answer.status_code == status, (params, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert text in answer.text, (params, answer.text)
+
+
+def test_odd_input_never_gives_a_500(client: Any, officer_token: str) -> None:
+    for params in [{"ip": "\x00"}, {"ip": "1" * 100}, {"ip": "::ffff:999.1.1.1"}, {"ip": "fe80::1%eth0"},
+                   {"ip": "198.51.100.23", "at": "9999-12-31T23:00:00Z"},
+                   {"ip": "198.51.100.23", "at": "0001-01-01T00:00:00+14:00"},
+                   {"ip": "198.51.100.23", "at": "2026-02-30T00:00:00Z"}]:
+        answer = client.get(URL, params=params, headers=auth(officer_token))
+        assert answer.status_code in (200, 422), (params, answer.text)
+    late = client.get(URL, params={"ip": "198.51.100.23", "at": "9999-12-31T23:00:00Z"},
+                      headers=auth(officer_token)).json()
+    assert late["likely_deleted_after"] is None and any("past the year 9999" in p for p in late["problems"])

@@ -54,7 +54,7 @@ def parse_value(text: str, field: str) -> tuple[int, int]:
     raw = text.strip() if isinstance(text, str) else ""
     try:
         packed = socket.inet_pton(socket.AF_INET, raw)
-    except OSError:
+    except (OSError, ValueError):
         pass
     else:
         if socket.inet_ntop(socket.AF_INET, packed) == raw:  # no leading zeros or other odd spellings
@@ -93,11 +93,11 @@ def text_keys(family: int, texts: Sequence[str]) -> npt.NDArray[Any]:
     big batches. A text that is not an address of that family is named by its position."""
     try:
         packed = b"".join(map(partial(socket.inet_pton, socket.AF_INET if family == 4 else socket.AF_INET6), texts))
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):
         for n, text in enumerate(texts):
             try:
                 socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, text)
-            except (OSError, TypeError):
+            except (OSError, TypeError, ValueError):
                 raise InputError.field(f"ips[{n}]", f"{text!r} is not an IPv{family} address") from None
         raise  # pragma: no cover - the loop above finds the culprit
     if family == 4:

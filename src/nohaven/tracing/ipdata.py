@@ -290,7 +290,10 @@ class IpDataStore:
         """The snapshots in force at `at` (aware), and what is missing for that instant."""
         if at is not None and (at.tzinfo is None or at.utcoffset() is None):
             raise InputError.field("at", "the instant has no UTC offset; give one, e.g. 2026-11-27T03:14:07+01:00")
-        day = at.astimezone(UTC).date() if at is not None else None
+        try:
+            day = at.astimezone(UTC).date() if at is not None else None
+        except OverflowError:
+            raise InputError.field("at", f"{at} is outside the years 1 to 9999 once turned into UTC") from None
         series: dict[tuple[str, str], list[SnapshotInfo]] = {}
         for info in self._read_manifest():
             series.setdefault(info.series, []).append(info)

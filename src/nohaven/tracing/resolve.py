@@ -154,7 +154,11 @@ def _retention(state: State, at: datetime | None, now: datetime,
         return None, None
     if at is None:
         return retention, None
-    deleted_after = as_utc(at) + period
+    try:
+        deleted_after = as_utc(at) + period
+    except OverflowError:
+        problems.append(f"{at.isoformat()} plus {retention} is past the year 9999: no deletion date")
+        return retention, None
     if deleted_after <= as_utc(now):
         problems.append(f"by {state.code}'s retention of {retention} the traffic data was likely deleted already, "
                         f"after {deleted_after.isoformat()}")

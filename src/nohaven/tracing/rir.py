@@ -106,13 +106,13 @@ def address_value(text: str) -> tuple[int, int] | None:
     accepted only in its canonical spelling (a leading zero could mean octal to some tools)."""
     try:
         packed = socket.inet_pton(socket.AF_INET, text)
-    except OSError:
+    except (OSError, ValueError):
         pass
     else:
         return (4, int.from_bytes(packed, "big")) if socket.inet_ntop(socket.AF_INET, packed) == text else None
     try:
         return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
