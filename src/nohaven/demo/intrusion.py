@@ -164,13 +164,15 @@ class IntrusionWalk:
         """XA's trace gains H2 from the delivered document; XA's officer resolves it with the IP data."""
         hop: dict[str, Any] = _wait(f"H2 on {self.reference}", lambda: self._hop("H2"))
         self.say(f"5. {self.a.state}'s trace gained H2 {hop['endpoint']} by itself, from the {hop['source']}")
-        if hop["resolution"] is None:
+        who = "it was resolved on arrival"
+        if hop["resolution"] is None:  # a delivered answer's hops wait for an officer to resolve them
             hop = self.officers[self.a.state].call("POST", f"/traces/{self.reference}/hops/H2/resolve")
+            who = f"{self.a.state}'s officer resolves it"
         res = hop["resolution"] or {}
         record, poc = res.get("record") or {}, res.get("point_of_contact") or {}
         if hop["responsible_state"] != self.c.state:
             raise ConflictError(f"{hop['endpoint']} resolved to {hop['responsible_state']}, not {self.c.state}")
-        self.say(f"   H2 resolves to {record.get('holder')} in {hop['responsible_state']}; point of contact "
+        self.say(f"   {who}: {record.get('holder')} in {hop['responsible_state']}; point of contact "
                  f"{poc.get('agency')}; traffic data kept {res.get('traffic_retention')}")
         return hop
 
