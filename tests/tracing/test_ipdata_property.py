@@ -94,3 +94,28 @@ def test_ranges_of_any_size_agree_with_naive_scan(cuts: list[int], gaps: list[bo
             block = ipaddress.ip_network(record.prefix)
             assert hit[0] <= int(block.network_address) and int(block.broadcast_address) <= hit[1]
             assert ipaddress.ip_address(record.ip) in block
+
+
+_FIELD = st.one_of(st.sampled_from(["ipv4", "ipv6", "asn", "1.0.0.0", "2001:db8::", "256", "32", "ZZ", "XA", "",
+                                    "allocated", "available", "20261130", "00000000", "*", "summary", "99999999999"]),
+                   st.text(max_size=12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(_FIELD, min_size=0, max_size=9), max_size=20),
+       separator=st.sampled_from(["|", "\t"]))
+def test_any_lines_are_bad_lines_or_an_input_error_never_a_crash(rows: list[list[str]], separator: str) -> None:
+    from nohaven.errors import InputError
+    from nohaven.tracing.ip2asn import parse_ip2asn
+    from nohaven.tracing.rir import parse_rir
+
+    lines = ["2|apnic|20261130|1|19830613|20261129|+1000", *(separator.join(r) for r in rows)]
+    for parse in (parse_rir, parse_ip2asn):
+        try:
+            parsed = parse(lines)
+        except InputError:
+            continue
+        read = len(parsed.v4) + len(parsed.v6)
+        accounted = read + parsed.bad_count + sum(parsed.skipped.values())
+        # every line is a range, a bad line or a line skipped on purpose (the RIR version line aside)
+        assert accounted == len(lines) - (1 if parse is parse_rir else 0)
