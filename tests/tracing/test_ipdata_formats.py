@@ -288,3 +288,18 @@ def test_progress_is_reported_to_the_end(store: IpDataStore) -> None:
     store.load(path, progress=lambda done, total: calls.append((done, total)))
     size = path.stat().st_size
     assert calls and calls[-1] == (size, size) and all(total == size for _, total in calls)
+
+
+def test_version_lines_as_registries_write_them(store: IpDataStore, tmp_path: Path) -> None:
+    # RIPE NCC's serial is a Unix time, not a date: the end date dates the file. AFRINIC's offset is "00000".
+    ripe = tmp_path / "delegated-ripencc-extended-20260922"
+    ripe.write_text("2|ripencc|1790114399|2|19700101|20260922|+0200\n"
+                    "ripencc|EU|ipv4|2.16.0.0|524288|20100910|allocated|1faabfb2|e-stats\n"
+                    "ripencc||ipv4|5.2.0.0|8192|20110915|available\n")
+    afrinic = tmp_path / "delegated-afrinic-extended-20260928"
+    afrinic.write_text("2|afrinic|20260928|1|00000000|20260928|00000\n"
+                       "afrinic|ZZ|ipv4|41.57.112.0|2048||reserved|\n")
+    assert store.load(ripe).snapshot_date == date(2026, 9, 22)
+    assert store.load(afrinic).snapshot_date == date(2026, 9, 28)
+    europe = store.lookup("2.20.0.1")
+    assert europe is not None and europe.country == "EU"  # as written; resolution then says EU is no State
