@@ -37,8 +37,9 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[Network]:
-    network = build_network(tmp_path / "net")
+def net(tmp_path: Path, db_url: str) -> Iterator[Network]:
+    """XA (where bundles arrive) on SQLite and on PostgreSQL; XB on SQLite."""
+    network = build_network(tmp_path / "net", database_urls={"XA": db_url})
     with running(network) as started:
         yield started
 
