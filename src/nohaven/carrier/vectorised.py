@@ -16,7 +16,7 @@ fraction of a second is added column-wise.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -247,7 +247,8 @@ _KEYS = ("source-address", "source-port", "destination-address", "destination-po
 
 
 class JuniperRtFlowFast(FastParser):
-    """Checked in passes cheap for RE2: the line's whole shape (no captures), its header, then each key alone."""
+    """Checked in passes cheap for RE2: the line's whole shape (no captures) and its header; the pairs are then cut
+    at their quotes in one pass and the needed keys found by a hash lookup (`_pairs`)."""
 
     name = "juniper-rtflow"
     pattern = rf"^<\d{{1,3}}>1 {_TS} [\w.-]+ RT_FLOW - RT_FLOW_SESSION_(?P<ev>CREATE|CLOSE) \[junos@"
@@ -259,25 +260,13 @@ class JuniperRtFlowFast(FastParser):
 
     def columns(self, lines: pa.Array, g: pa.StructArray, ok: np.ndarray) -> dict[str, pa.Array | np.ndarray]:
         ms, slack, flags = self.header_times(g, ok)
-        value = {}
-        for key, regex in (("src", _ipv4("src")), ("dst", _ipv4("dst")), ("nat", _ipv4("nat"))):
-            found = pc.extract_regex(lines, f' {_ADDRESS_KEY[key]}="{regex}"')
-            ok &= _bool(found.is_valid())
-            value[key] = self.ipv4(found, key)
-        ports = {}
         # The reference reads the first message id and the last value of a repeated key: admit neither case.
-        # One count of all of them: the message id and each key found must occur exactly once.
-        counts = pc.count_substring_regex(lines, _COUNTED).to_numpy(zero_copy_only=False)
-        for key, label in (("sport", "source-port"), ("dport", "destination-port"), ("nport", "nat-source-port"),
-                           ("proto", "protocol-id"), ("elapsed", "elapsed-time")):
-            digits = 3 if key == "proto" else 12 if key == "elapsed" else 5
-            found = pc.extract_regex(lines, f' {label}="(?P<{key}>\\d{{1,{digits}}})"')
-            if key != "elapsed":
-                ok &= _bool(found.is_valid())
-            ports[key] = self.integer(found, key)
-            if key == "elapsed":
-                has_elapsed = _bool(found.is_valid())
-        ok &= counts == 8 + has_elapsed
+        ok &= _number(pc.count_substring(lines, "RT_FLOW_SESSION_")) == 1
+        found = _pairs(lines, ok)
+        value = {key: _dotted(found[label]) for key, label in _ADDRESS_KEY.items()}
+        ports = {key: _number(pc.fill_null(found[label], "0")) for key, label in _NUMBER_KEY.items()}
+        has_elapsed = _bool(pc.is_valid(found["elapsed-time"]))
+        ok &= found["ok"]
         src, nat, proto = value["src"], value["nat"], ports["proto"]
         ok &= (ports["sport"] <= 65535) & (ports["nport"] <= 65535) & (proto <= 127)
         untranslated = (src == nat).all(axis=1) & (ports["sport"] == ports["nport"])
@@ -292,8 +281,54 @@ class JuniperRtFlowFast(FastParser):
                 "dst_port": ports["dport"]}
 
 
-_COUNTED = "RT_FLOW_SESSION_| (?:" + "|".join(_KEYS) + ')="'
 _ADDRESS_KEY = {"src": "source-address", "dst": "destination-address", "nat": "nat-source-address"}
+_NUMBER_KEY = {"sport": "source-port", "dport": "destination-port", "nport": "nat-source-port",
+               "proto": "protocol-id", "elapsed": "elapsed-time"}
+_VALUE_SHAPE = {"source-address": f"^{_IP}$", "destination-address": f"^{_IP}$", "nat-source-address": f"^{_IP}$",
+                "source-port": r"^\d{1,5}$", "destination-port": r"^\d{1,5}$", "nat-source-port": r"^\d{1,5}$",
+                "protocol-id": r"^\d{1,3}$", "elapsed-time": r"^\d{1,12}$"}
+_KEY_TOKENS = pa.array([f" {key}=" for key in _KEYS], pa.large_string())
+
+
+def _pairs(lines: pa.Array, ok: np.ndarray) -> dict[str, Any]:
+    """The values of the needed keys, cut at the quotes in one pass (the shape check admitted only ` key="value"`
+    pairs without quotes or escapes after `[junos@...`); "ok" says each needed key occurs once with a value of
+    its shape (elapsed-time at most once). A value is filler where absent or not admitted, null for a missing
+    elapsed-time."""
+    n = len(lines)
+    tokens = pc.split_pattern(lines, '"')
+    flat = tokens.flatten()
+    offsets = np.asarray(tokens.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    sizes = np.diff(offsets)
+    parent = np.repeat(np.arange(n), sizes)
+    position = np.arange(len(flat)) - offsets[:-1][parent]
+    key_id = np.array(pc.fill_null(pc.index_in(flat, value_set=_KEY_TOKENS), -1).to_numpy(zero_copy_only=False))
+    # The first token is the header up to the first key: that key is how it ends.
+    first = flat.take(pa.array(offsets[:-1]))
+    first_id = np.full(n, -1)
+    for j, key in enumerate(_KEYS):
+        first_id[_bool(pc.ends_with(first, f" {key}="))] = j
+    key_id[offsets[:-1][sizes > 0]] = first_id[sizes > 0]
+    is_key = (position % 2 == 0) & (position < sizes[parent] - 1) & (key_id >= 0)
+    rows, ids = parent[is_key], key_id[is_key]
+    counts = np.bincount(rows * len(_KEYS) + ids, minlength=n * len(_KEYS)).reshape(n, len(_KEYS))
+    where = np.zeros((n, len(_KEYS)), dtype=np.int64)  # a key not found points anywhere: its count says so
+    where[rows, ids] = np.flatnonzero(is_key) + 1  # the value follows its key
+    values = flat
+    good = ok & (counts[:, :-1] == 1).all(axis=1) & (counts[:, -1] <= 1)
+    taken = {}
+    for j, key in enumerate(_KEYS):
+        taken[key] = values.take(pa.array(where[:, j]))
+        shaped = _bool(pc.match_substring_regex(taken[key], _VALUE_SHAPE[key]))
+        good &= (counts[:, j] == 0) | shaped if key == "elapsed-time" else shaped
+    out: dict[str, Any] = {}
+    for j, key in enumerate(_KEYS):
+        if key == "elapsed-time":
+            out[key] = pc.if_else(pa.array(good & (counts[:, j] == 1)), taken[key], pa.nulls(n, pa.large_string()))
+        else:
+            out[key] = pc.if_else(pa.array(good), taken[key], _NO_ADDRESS if key.endswith("address") else "0")
+    out["ok"] = good
+    return out
 
 
 def _bool(values: pa.Array) -> np.ndarray:
