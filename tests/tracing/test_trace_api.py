@@ -20,7 +20,8 @@ ANSWER = {"format": "nohaven-disclosure/1", "request": "", "note": "VPN exit",
 def olga(node: Node) -> dict[str, str]:
     load_ipdata(node)
     make_user(node, "olga", "officer")
-    return auth(make_token(node, "olga"))
+    headers: dict[str, str] = auth(make_token(node, "olga"))
+    return headers
 
 
 def _create(client: Any, headers: dict[str, str]) -> dict[str, Any]:
