@@ -62,6 +62,14 @@ def test_load_reports_each_file_and_a_refused_one_fails_alone(run: Run) -> None:
     listed = json.loads(run("ipdata", "list", "--json").stdout)
     assert [s["id"] for s in listed] == ["ip2asn-v4-20261001", "rir-ripencc-20261130", "rir-xnic-20261001"]
     assert "rir-xnic-20261001" in run("ipdata", "list").stdout
+    assert all(s["in_force"] for s in listed)  # each is the only one of its series
+    run("ipdata", "load", str(sample_path("delegated-xnic-extended-20250601")))
+    then = json.loads(run("ipdata", "list", "--at", "2026-03-01T00:00:00+01:00", "--json").stdout)
+    assert {s["id"]: s["in_force"] for s in then} == {"ip2asn-v4-20261001": False, "rir-ripencc-20261130": False,
+                                                       "rir-xnic-20250601": True, "rir-xnic-20261001": False}
+    table = run("ipdata", "list", "--at", "2026-03-01T00:00:00+01:00").stdout
+    assert "problem: ip2asn-v4 (ip2asn): no snapshot dated on or before 2026-02-28" in table
+    assert "no UTC offset" in run("ipdata", "list", "--at", "2026-03-01", expect=2).stderr
 
 
 def test_bad_options_exit_2(run: Run) -> None:

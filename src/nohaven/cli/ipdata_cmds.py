@@ -102,20 +102,30 @@ def _show_loaded(path: Path, info: SnapshotInfo) -> None:
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context, as_json: bool = JsonFlag) -> None:
-    """The loaded snapshots, by kind, source and date."""
-    infos = IpDataStore(state(ctx).settings().ipdata_dir).snapshots()
+def list_cmd(ctx: typer.Context,
+             at: str = typer.Option(None, "--at", help="mark the snapshots in force at this instant (with its "
+                                    "offset); default: the latest of each series"),
+             as_json: bool = JsonFlag) -> None:
+    """The loaded snapshots, by kind, source and date, and which are in force."""
+    instant = parse_aware(at, "--at") if at is not None else None
+    store = IpDataStore(state(ctx).settings().ipdata_dir)
+    infos = store.snapshots()
+    view = store.view(instant)
+    in_force = {info.id for info, _ in view.snapshots}
     if as_json:
-        emit([i.to_dict() for i in infos], True)
+        emit([{**i.to_dict(), "in_force": i.id in in_force} for i in infos], True)
         return
     if not infos:
         console.print("no IP data loaded; load RIR or ip2asn files with `nohaven ipdata load FILE...`")
         return
-    table = Table("snapshot", "kind", "source", "dated", "IPv4 ranges", "IPv6 ranges", "bad lines", "file")
+    table = Table("snapshot", "kind", "source", "dated", "IPv4 ranges", "IPv6 ranges", "bad lines", "file",
+                  f"in force {'at ' + instant.isoformat() if instant else 'now'}")
     for i in infos:
         table.add_row(i.id, i.kind, i.source, i.snapshot_date.isoformat(), str(i.v4_ranges), str(i.v6_ranges),
-                      str(i.bad_count), i.file)
+                      str(i.bad_count), i.file, "yes" if i.id in in_force else "")
     console.print(table)
+    for problem in view.problems:
+        console.print(f"[yellow]problem:[/yellow] {escape(problem)}", highlight=False)
 
 
 def resolve_cmd(ctx: typer.Context, ip: str = typer.Argument(..., help="IPv4 or IPv6 address"),
