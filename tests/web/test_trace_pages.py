@@ -83,6 +83,8 @@ def test_officer_starts_a_trace_drafts_and_files_its_requests(client: Any, csrf:
     links = re.findall(r'<a href="/requests/(\d+)">(XA-\d{4}-\d+)</a>', page)
     assert len(links) == 2, page
     assert "preservation" in page and "traffic disclosure" in page and "AwaitingPreservation" in page
+    clock = r'class="badge urgency-\w+">(acknowledge by|response due|data at risk|written confirmation due)'
+    assert re.search(clock, page), page  # each request's nearest clock
     detail = client.get(f"/requests/{links[0][0]}").text
     assert f'href="{url}#hop-H1"' in detail and "Drafted from hop" in detail
     again = client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf})
