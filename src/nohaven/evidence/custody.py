@@ -67,7 +67,7 @@ def encode_event(event: dict[str, Any]) -> bytes:
     only its items and details need the fast path's walk)."""
     check_shape(event)
     items, details = event["items"], event["details"]
-    if all(type(i) is str for i in items) and plain(details):
+    if plain((items, details)):
         data = encode_plain(event)
         if data is not None:
             return data
