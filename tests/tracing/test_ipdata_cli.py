@@ -32,9 +32,10 @@ class Run:
         return done
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    root = tmp_path_factory.mktemp("ipdata-cli")
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    """A fresh node per test, so that no test depends on what another loaded."""
+    root = tmp_path
     password = root / "password"
     password.write_text(PASSWORD + "\n")
     runner = Run(root / "data")
@@ -80,6 +81,7 @@ def test_bad_options_exit_2(run: Run) -> None:
 
 def test_resolve_for_people_and_machines(run: Run) -> None:
     run("ipdata", "load", str(sample_path("delegated-xnic-extended-20261001")))
+    run("ipdata", "load", str(sample_path("ip2asn-v4-20261001.tsv")), "--date", "2026-10-01")
     body = json.loads(run("trace", "resolve", "198.51.100.23", "--at", "2026-11-27T03:14:07+01:00", "--as", "olga",
                           "--json").stdout)
     assert body["record"]["asn"] == 64510 and body["state"]["code"] == "XB"
