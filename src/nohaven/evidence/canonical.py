@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import rfc8785
 
 from nohaven.errors import InputError
 
-__all__ = ["canonical_bytes", "encode_plain", "is_canonical", "parse_strict", "plain"]
+__all__ = ["canonical_bytes", "encode_plain", "flat", "is_canonical", "parse_strict", "plain"]
 
 _SAFE_INT = 2**53 - 1
 _BEYOND_FAST_PATH = re.compile("[\ud800-\U0010ffff]")
@@ -61,6 +62,17 @@ def plain(value: Any) -> bool:
                 return False
         else:
             return False
+    return True
+
+
+def flat(values: Iterable[Any]) -> bool:
+    """True when every value is a string, None, a boolean or an integer within ±2^53: `plain` for the common
+    case of a flat list or a dict's values, without its stack."""
+    for v in values:
+        t = type(v)
+        if t is str or v is None or t is bool or (t is int and -_SAFE_INT <= v <= _SAFE_INT):
+            continue
+        return False
     return True
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nohaven.errors import InputError
-from nohaven.evidence.canonical import canonical_bytes, encode_plain, is_canonical, parse_strict, plain
+from nohaven.evidence.canonical import canonical_bytes, encode_plain, flat, is_canonical, parse_strict, plain
 from nohaven.evidence.errors import StoreError
 from nohaven.evidence.merkle import MerkleTree, leaf_hashes
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
@@ -31,6 +31,8 @@ EVENT_FORMAT = "nohaven-custody-event/1"
 EVENT_TYPES = ("acquired", "sealed", "accessed", "exported", "transferred", "received", "disclosed", "verified")
 _FIELDS: tuple[tuple[str, type], ...] = (("event", str), ("at", str), ("actor", str), ("case", str), ("items", list),
                                          ("details", dict))
+_KEYS = frozenset(["format", *(k for k, _ in _FIELDS)])
+_EVENT_SET = frozenset(EVENT_TYPES)
 
 
 def _instant(value: datetime, field: str) -> str:
@@ -53,11 +55,13 @@ def make_event(kind: str, *, at: datetime, actor: str, case: str, items: Sequenc
 
 def check_shape(event: dict[str, Any]) -> None:
     """The fields every event has, checked on the value before it is written (cheaper than re-reading it)."""
-    get = event.get
-    if get("format") != EVENT_FORMAT or get("event") not in EVENT_TYPES:
+    if type(event) is not dict or event.keys() != _KEYS:
+        names = ", ".join(k for k, _ in _FIELDS)
+        raise InputError.field("event", f"a custody event has exactly the fields format, {names}")
+    if event["format"] != EVENT_FORMAT or event["event"] not in _EVENT_SET:
         raise InputError.field("event", "not a custody event made by make_event()")
-    if (len(event) != len(_FIELDS) + 1 or type(get("at")) is not str or type(get("actor")) is not str
-            or type(get("case")) is not str or type(get("items")) is not list or type(get("details")) is not dict):
+    if (type(event["at"]) is not str or type(event["actor"]) is not str or type(event["case"]) is not str
+            or type(event["items"]) is not list or type(event["details"]) is not dict):
         names = ", ".join(k for k, _ in _FIELDS)
         raise InputError.field("event", f"a custody event has exactly the fields format, {names}")
 
@@ -67,7 +71,7 @@ def encode_event(event: dict[str, Any]) -> bytes:
     only its items and details need the fast path's walk)."""
     check_shape(event)
     items, details = event["items"], event["details"]
-    if plain((items, details)):
+    if (flat(items) and flat(details.values())) or plain((items, details)):
         data = encode_plain(event)
         if data is not None:
             return data
