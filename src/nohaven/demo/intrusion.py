@@ -36,6 +36,7 @@ __all__ = ["IntrusionWalk", "observed_at", "run_intrusion"]
 VICTIM_ZONE = ZoneInfo("Europe/Paris")
 VPN_EXIT = ("198.51.100.23", 51515)
 VPN_SOURCE = ("203.0.113.77", 4431)
+ANSWERED = ("Preserved", "Disclosed")
 
 
 def observed_at(now: datetime) -> datetime:
@@ -214,10 +215,11 @@ class IntrusionWalk:
 
     def origin_found(self) -> dict[str, Any]:
         """XA's trace marks the origin; the final chain with each hop's evidence."""
-        def found() -> Any:
+        def found() -> Any:  # the answer and the statuses travel as separate messages: wait for both
             view = self._trace()
-            return view if view["status"] == "origin_found" else None
-        view: dict[str, Any] = _wait(f"the origin on {self.reference}", found)
+            settled = all(r["status"] in ANSWERED for h in view["hops"] for r in h["requests"])
+            return view if view["status"] == "origin_found" and settled else None
+        view: dict[str, Any] = _wait(f"the origin on {self.reference} and every request answered", found)
         h2 = next(h for h in view["hops"] if h["label"] == "H2")
         self.say(f"8. {self.a.state}'s trace marks H2 the origin: subscriber "
                  f"{(h2['subscriber'] or {}).get('identity')} of {self.c.state} (private address "
