@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -14,8 +14,10 @@ from rich.table import Table
 from nohaven.cli.common import AsUser, JsonFlag, acting_subject, console, emit, err_console, state
 from nohaven.errors import InputError, NohavenError
 from nohaven.timeutil import parse_aware, utcnow, zone
-from nohaven.tracing.ipdata import IpDataStore, Kind, SnapshotInfo
-from nohaven.tracing.resolve import Resolution, resolve_address
+
+if TYPE_CHECKING:  # numpy and the arrays load only when an ipdata command runs, not at every CLI start
+    from nohaven.tracing.ipdata import IpDataStore, Kind, SnapshotInfo
+    from nohaven.tracing.resolve import Resolution
 
 app = typer.Typer(no_args_is_help=True, help="IP registry data: RIR delegated files and ip2asn tables, as dated "
                   "snapshots.")
@@ -52,6 +54,8 @@ def load(ctx: typer.Context,
     nothing (the others are still loaded; the exit code is then 2)."""
     if kind not in KINDS:
         raise InputError.field("--kind", f"{kind!r} is none of {', '.join(KINDS)}")
+    from nohaven.tracing.ipdata import IpDataStore
+
     chosen: Kind = kind  # type: ignore[assignment]
     day = _date(on_date)
     store = IpDataStore(state(ctx).settings().ipdata_dir)
@@ -107,6 +111,8 @@ def list_cmd(ctx: typer.Context,
                                     "offset); default: the latest of each series"),
              as_json: bool = JsonFlag) -> None:
     """The loaded snapshots, by kind, source and date, and which are in force."""
+    from nohaven.tracing.ipdata import IpDataStore
+
     instant = parse_aware(at, "--at") if at is not None else None
     store = IpDataStore(state(ctx).settings().ipdata_dir)
     infos = store.snapshots()
@@ -134,6 +140,9 @@ def resolve_cmd(ctx: typer.Context, ip: str = typer.Argument(..., help="IPv4 or 
                 as_user: str = AsUser, as_json: bool = JsonFlag) -> None:
     """Which network, State and point of contact an address had at an instant, and when its traffic data is
     likely deleted."""
+    from nohaven.tracing.ipdata import IpDataStore
+    from nohaven.tracing.resolve import resolve_address
+
     instant = parse_aware(at, "--at") if at is not None else None
     node = state(ctx).node()
     subject = acting_subject(node, as_user)

@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 
 from nohaven.config import Settings, load_settings
-from nohaven.demo.ipdata import load_sample
 from nohaven.errors import ConfigError
 from nohaven.federation.canonical import parse_json
 from nohaven.federation.keys import SigningKey, load_public_key, load_signing_key, write_key_pair
@@ -38,7 +37,6 @@ from nohaven.federation.network_directory import (
     sign_directory,
 )
 from nohaven.timeutil import utcnow
-from nohaven.tracing.ipdata import IpDataStore
 
 __all__ = ["DEMO_NODES", "DemoNode", "environment", "prepare", "start_nodes", "stop_nodes", "wait_until_up"]
 
@@ -92,6 +90,9 @@ def prepare(base: Path, *, host: str = "127.0.0.1", first_port: int = 8470,
             nodes: Sequence[tuple[str, str, str]] = DEMO_NODES) -> list[DemoNode]:
     """Create what is missing: the authority key, each node's key, and a signed directory listing them (signed
     again, with the next serial, when the listing changed, e.g. other ports)."""
+    from nohaven.demo.ipdata import load_sample  # numpy and the arrays load only when a demo is prepared
+    from nohaven.tracing.ipdata import IpDataStore
+
     base = base.resolve()
     authority = _key(base / "authority", "authority")
     demo_nodes = [DemoNode(state, node_id, agency, host, first_port + i, base)
