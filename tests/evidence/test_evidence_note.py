@@ -99,6 +99,7 @@ def test_tlog_cosignature_layout_as_c2sp_defines_it() -> None:
     b"origin\n1\n\n- origin AAAA\n",  # not an em dash
     "origin\n1\n\n\u2014 origin !!!\n".encode(),  # not base64
     "origin\x01\n\n\u2014 origin AAAAAAAA\n".encode(),  # control character
+    "origin\n1\n\n\u2014 origin AAAAAAB=\n".encode(),  # base64 whose padding bits are not zero (not canonical)
 ])
 def test_malformed_notes_are_refused(data: bytes) -> None:
     with pytest.raises(NoteError):
@@ -142,3 +143,22 @@ def test_canonical_json_equals_rfc8785_or_both_refuse(value: object) -> None:
             canonical_bytes(value)
         return
     assert canonical_bytes(value) == expected
+
+
+def test_a_proof_hash_in_another_base64_spelling_is_refused() -> None:
+    """Standard base64 leaves two bits of a 32-byte hash's last character unused; a text that sets them decodes
+    to the same bytes, so such a changed byte would pass unnoticed unless the spelling itself is checked."""
+    from nohaven.evidence.proofs import InclusionProof, b64
+
+    signer = NoteSigner.generate("xa.example/evidence")
+    note = Checkpoint("xa.example/evidence", 2, b"\x07" * 32).sign(signer)
+    h = bytes(31) + b"\x10"
+    text = InclusionProof(0, (h,), note).serialize()
+    assert InclusionProof.parse(text).path == (h,)
+    canonical = b64(h)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = canonical[-2]
+    respelled = canonical[:-2] + alphabet[alphabet.index(last) + 1] + "="
+    assert base64.b64decode(respelled) == h  # the same bytes...
+    with pytest.raises(ValueError, match="canonical base64"):  # ...but not the same text
+        InclusionProof.parse(text.replace(canonical.encode(), respelled.encode()))

@@ -73,10 +73,15 @@ def _check_name(name: str) -> str:
 
 
 def _b64decode(text: str, what: str) -> bytes:
+    """Standard base64, in its one canonical spelling: unused low bits of the last character must be zero, or two
+    texts (a signature line, a root) would decode to the same bytes and a changed byte could pass unnoticed."""
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise NoteError(f"{what} is not base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise NoteError(f"{what} is not in canonical base64 (its last character carries bits that are not data)")
+    return raw
 
 
 @dataclass(frozen=True)

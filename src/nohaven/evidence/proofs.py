@@ -39,6 +39,8 @@ def _hash(text: str, what: str) -> bytes:
         raise ValueError(f"{what} is not base64") from None
     if len(raw) != HASH_SIZE:
         raise ValueError(f"{what} does not have 32 bytes")
+    if b64(raw) != text:  # one spelling per hash: unused low bits of the last character must be zero
+        raise ValueError(f"{what} is not in canonical base64")
     return raw
 
 
@@ -80,6 +82,8 @@ class InclusionProof:
                 extra = base64.b64decode(lines[at][6:].encode("ascii"), validate=True)
             except binascii.Error:
                 raise ValueError(f"line {at + 1}: the extra data is not base64") from None
+            if b64(extra) != lines[at][6:]:
+                raise ValueError(f"line {at + 1}: the extra data is not in canonical base64")
             at += 1
         if len(lines) <= at or not lines[at].startswith("index ") or not _DECIMAL.match(lines[at][6:]):
             raise ValueError(f"line {at + 1} is not 'index <decimal>'")
