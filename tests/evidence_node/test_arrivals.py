@@ -25,6 +25,8 @@ from nettools import NetNode, Network, build_network, outgoing_preservation, run
 
 from nohaven.audit.models import AuditEntry
 from nohaven.blobs import BlobStore
+from nohaven.evidence.bundle import seal
+from nohaven.evidence.store import Acquisition, DirectoryStore, acquire
 from nohaven.evidence_node import service as evidence
 from nohaven.evidence_node.models import CustodyEvent, EvidenceBundle
 from nohaven.requests import peer
@@ -143,3 +145,13 @@ def test_a_delivered_bundle_is_verified_and_cosigned_and_a_changed_one_is_kept_u
             AuditEntry.action == "evidence.receive").order_by(AuditEntry.seq)).all()
         assert [tuple(o) for o in outcomes] == [("ok", "federation-inbox"), ("failed", "federation-inbox")]
     assert _events(a, request_id, "evidence_received") == notes  # the CSV and the bad bundle noted nothing more
+
+    # A bundle sealed elsewhere (a carrier's own store, its own key), forwarded by XB: sound, but no key the
+    # directory lists for XB signed it, so XA keeps it unverified and says why.
+    store = DirectoryStore.init(tmp_path / "carrier", "carrier.example/preservation")
+    acquire(store, store.log, [seized / "notes.txt"], Acquisition(
+        case="P-1", exhibit="LOG-1", examiner="noc", source="NAT logs", authority="preservation order 3/2026"))
+    seal(store, store.log, store.signer(), "P-1", tmp_path / "carrier.zip", "noc")
+    _attach(b, incoming.id, "carrier.zip", tmp_path / "carrier.zip")
+    refused = wait_for(lambda: _events(a, request_id, "evidence_not_verified")[1:], 60, "XA to note it", a, b)
+    assert "carrier.zip" in refused[0] and "no signature by a key the network directory lists for XB/" in refused[0]
