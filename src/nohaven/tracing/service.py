@@ -193,12 +193,12 @@ def endpoint(hop: TraceHop) -> str:
 
 def resolve_into(session: Session, subject: Subject, hop: TraceHop, *, settings: Settings, now: datetime) -> None:
     """Resolve the hop's address at the start of its window (the earliest it may be, so a deadline is never
-    late) and keep the
-    resolution as it is now, with its snapshot dates."""
+    late) and keep the resolution as it is now, with its snapshot dates."""
     from nohaven.tracing.ipdata import IpDataStore
     from nohaven.tracing.resolve import resolve_address
 
-    resolution = resolve_address(session, subject, hop.ip, hop.window_start, IpDataStore(settings.ipdata_dir), now)
+    resolution = resolve_address(session, subject, hop.ip, hop.window_start,
+                                 IpDataStore.shared(settings.ipdata_dir), now)
     view: dict[str, Any] = resolution.to_dict()
     hop.resolution = view
     hop.resolved_at = now
