@@ -27,6 +27,7 @@ from nohaven.audit.models import AuditEntry
 from nohaven.blobs import BlobStore
 from nohaven.evidence.bundle import seal
 from nohaven.evidence.store import Acquisition, DirectoryStore, acquire
+from nohaven.evidence_node import receiving
 from nohaven.evidence_node import service as evidence
 from nohaven.evidence_node.models import CustodyEvent, EvidenceBundle
 from nohaven.requests import peer
@@ -155,3 +156,11 @@ def test_a_delivered_bundle_is_verified_and_cosigned_and_a_changed_one_is_kept_u
     _attach(b, incoming.id, "carrier.zip", tmp_path / "carrier.zip")
     refused = wait_for(lambda: _events(a, request_id, "evidence_not_verified")[1:], 60, "XA to note it", a, b)
     assert "carrier.zip" in refused[0] and "no signature by a key the network directory lists for XB/" in refused[0]
+
+    # The same bundle once XB has received it (verified with the carrier's key) and cosigned it: XB's cosignature
+    # is what XA's directory trusts, so XA verifies it by that and adds its own.
+    got = receiving.receive_bundle(b.node, b.subject(), case=b_case, bundle=tmp_path / "carrier.zip",
+                                   trusted=[store.signer().verifier])
+    _attach(b, incoming.id, "carrier-cosigned.zip", BlobStore(b.node.settings.blob_dir).path(got.view["sha256"]))
+    passed_on = wait_for(lambda: _events(a, request_id, "evidence_received")[1:], 60, "XA to receive it", a, b)
+    assert "carrier-cosigned.zip verified (case P-1 of log carrier.example/preservation" in passed_on[0]

@@ -76,7 +76,8 @@ def is_sealed_bundle(path: Path) -> bool:
 
 def sender_verifiers(ctx: FederationContext, note: SignedNote, state: str, node_id: str | None,
                      now: datetime) -> list[NoteVerifier]:
-    """The checkpoint's signers whose key the directory lists, valid now, for the node that sent the bundle."""
+    """The checkpoint's signers (or cosigners) whose key the directory lists, valid now, for the node that sent
+    the bundle."""
     found = []
     for entry in ctx.directory().nodes:
         if entry.state != state or (node_id is not None and entry.node_id != node_id):
@@ -84,7 +85,8 @@ def sender_verifiers(ctx: FederationContext, note: SignedNote, state: str, node_
         for key in entry.keys:
             for sig in note.signatures:
                 verifier = NoteVerifier(sig.name, key.verify_key().raw)
-                if key.valid_at(now) and verifier.key_id == sig.key_id:
+                # its own log's signature, or its cosignature of a bundle it received and now passes on
+                if key.valid_at(now) and sig.key_id in (verifier.key_id, verifier.cosigner.key_id):
                     found.append(verifier)
     return found
 

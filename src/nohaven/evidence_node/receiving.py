@@ -75,7 +75,7 @@ def directory_verifiers(node: Node, note: SignedNote) -> list[tuple[NoteVerifier
         for entry in ctx.directory().nodes:
             for key in entry.keys:
                 verifier = NoteVerifier(sig.name, key.verify_key().raw)
-                if key.valid_at(now) and verifier.key_id == sig.key_id:
+                if key.valid_at(now) and sig.key_id in (verifier.key_id, verifier.cosigner.key_id):
                     found.append((verifier, f"{entry.state}/{entry.node_id}"))
     return found
 
