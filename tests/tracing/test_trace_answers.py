@@ -128,7 +128,7 @@ def _deliver(node: Node, request_id: int, name: str, content: bytes) -> None:
         assert req is not None and req.exchange_id is not None
         peer.receive_delivery(session, Peer("XB", "xb-bfp"), req.exchange_id,
                               [{"name": name, "media_type": "application/json", "size": size, "sha256": digest}],
-                              NOW, blob_dir=node.settings.blob_dir)
+                              NOW, arrival=peer.Arrival(node.settings))
 
 
 def test_a_delivered_disclosure_answer_adds_the_next_hops_by_itself(node: Node, olga: Subject) -> None:
@@ -139,7 +139,9 @@ def test_a_delivered_disclosure_answer_adds_the_next_hops_by_itself(node: Node, 
     hops = _hops(node, olga, ref)
     assert set(hops) == {"H1", "H2", "H3"} and hops["H1"]["status"] == "answered"
     assert hops["H2"]["source_attachment"]["name"] == "answer.json"
-    assert hops["H2"]["status"] == "new" and hops["H2"]["resolution"] is None  # nobody has opened it yet
+    # resolved on arrival by the node itself, before any officer opened the trace
+    assert hops["H2"]["status"] == "resolved" and hops["H2"]["responsible_state"] == "XC"
+    assert hops["H2"]["resolution"]["record"]["asn"] == 64520
     notes = [t["note"] for t in hops["H1"]["timeline"]]
     assert any("scan.pdf" in n and "not JSON" in n for n in notes)
     assert any("nohaven-disclosure/1 delivered by node:XB/" in n and "H2 203.0.113.77:4431" in n for n in notes)
@@ -153,17 +155,19 @@ def test_a_delivered_disclosure_answer_adds_the_next_hops_by_itself(node: Node, 
     assert drafted["time"]["requested_local"] == ["2026-11-27T15:14:07+13:00"]
 
 
-def test_hops_delivered_unresolved_are_resolved_when_an_officer_opens_the_trace(node: Node, olga: Subject) -> None:
+def test_hops_a_delivered_answer_names_are_resolved_on_arrival_by_the_node(node: Node, olga: Subject) -> None:
     ref, ids = _filed(node, olga, overrides={"channel": "platform"})
     _deliver(node, ids[1], "answer.json", json.dumps(DISCLOSURE).encode())
-    sam = make_user(node, "sam", "supervisor")
-    with node.work() as session:
-        views.trace_view(session, service.get_trace(session, sam, ref))  # without settings: a pure read
-    assert _hops(node, olga, ref)["H2"]["resolution"] is None
-    with node.work() as session:
-        view = views.trace_view(session, service.get_trace(session, olga, ref, settings=node.settings, now=NOW))
-    assert [(h["label"], h["responsible_state"], h["status"]) for h in view["hops"][1:]] == [
+    hops = _hops(node, olga, ref)  # a pure read: nothing is resolved by opening the trace here
+    assert [(label, hops[label]["responsible_state"], hops[label]["status"]) for label in ("H2", "H3")] == [
         ("H2", "XC", "resolved"), ("H3", "XC", "resolved")]
+    assert hops["H2"]["likely_deleted_after"] is not None
+    with node.work() as session:
+        resolved_by = [e.actor for e in session.execute(
+            select(AuditEntry).where(AuditEntry.action == "trace.resolve")).scalars()]
+    assert resolved_by.count("system:arrival") == 2  # H2 and H3; H1 was resolved by olga
+    assert any(t.get("actor") == "system:arrival" and t["note"].startswith("H2 203.0.113.77:4431 → XC")
+               for t in hops["H2"]["timeline"])
 
 
 def test_a_delivered_answer_that_does_not_validate_is_noted_not_recorded(node: Node, olga: Subject) -> None:

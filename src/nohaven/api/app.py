@@ -18,6 +18,7 @@ from nohaven.api.ipdata_routes import router as ipdata_router
 from nohaven.api.routes import router as api_router
 from nohaven.api.trace_routes import router as trace_router
 from nohaven.config import load_settings
+from nohaven.evidence_node import arrivals as _evidence_arrivals  # noqa: F401  (registers the sealed-bundle delivery hook)
 from nohaven.federation.context import load_context
 from nohaven.federation.dispatcher import Dispatcher
 from nohaven.node import Node

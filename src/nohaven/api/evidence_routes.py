@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -17,23 +15,9 @@ from nohaven.auth.policy import Action
 from nohaven.blobs import BlobStore
 from nohaven.errors import InputError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import arrivals, receiving, service
+from nohaven.evidence_node import receiving, service
 
-
-@asynccontextmanager
-async def _attend_arrivals(app: FastAPI) -> AsyncIterator[None]:
-    """While a node of a federation serves, sealed bundles delivered to it are verified and cosigned on arrival."""
-    federation = getattr(app.state, "federation", None)
-    if federation is not None:
-        arrivals.attend(federation)
-    try:
-        yield
-    finally:
-        if federation is not None:
-            arrivals.forget(federation)
-
-
-router = APIRouter(prefix="/api/v1", tags=["evidence"], lifespan=_attend_arrivals)
+router = APIRouter(prefix="/api/v1", tags=["evidence"])
 
 
 async def _spool(request: Request, target: Path) -> None:

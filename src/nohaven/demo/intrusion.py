@@ -162,11 +162,12 @@ class IntrusionWalk:
         return document
 
     def next_hop_arrives(self) -> dict[str, Any]:
-        """XA's trace gains H2 from the delivered document; XA's officer resolves it with the IP data."""
+        """XA's trace gains H2 from the delivered document, resolved on arrival by XA's node (or, should that have
+        failed, by XA's officer)."""
         hop: dict[str, Any] = _wait(f"H2 on {self.reference}", lambda: self._hop("H2"))
         self.say(f"5. {self.a.state}'s trace gained H2 {hop['endpoint']} by itself, from the {hop['source']}")
         who = "it was resolved on arrival"
-        if hop["resolution"] is None:  # a delivered answer's hops wait for an officer to resolve them
+        if hop["resolution"] is None:  # resolution on arrival failed: the officer resolves it
             hop = self.officers[self.a.state].call("POST", f"/traces/{self.reference}/hops/H2/resolve")
             who = f"{self.a.state}'s officer resolves it"
         res = hop["resolution"] or {}

@@ -8,15 +8,14 @@ the delivered one, a `received` event goes into this node's custody log, and the
 bundle that does not verify stays the plain attachment it is: the timeline names the failed check and the
 failure is audited. Bad content never raises (the delivery is the sender's, and it was already accepted).
 
-Serving nodes attend to arrivals: the API app registers its federation context (`attend`) when it starts, since
-the hook needs the node's settings and directory and the delivery only gives it a session and the blob folder.
+The hook is handed the receiving node's settings and the network directory it trusts (`peer.Arrival`); a node
+outside a federation has no directory, and its bundles are kept unverified with a note saying how to receive them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -33,29 +32,14 @@ from nohaven.evidence.verify import verify_bundle
 from nohaven.evidence_node.receiving import cosign_and_keep, read_checkpoint, record_received, signed_by_node
 from nohaven.evidence_node.service import log_origin
 from nohaven.evidence_node.storage import log_signer
-from nohaven.federation.context import FederationContext
 from nohaven.requests import peer
 from nohaven.requests.models import CooperationRequest, RequestAttachment, RequestEvent
 
-__all__ = ["attend", "forget", "is_sealed_bundle", "sender_verifiers"]
+__all__ = ["is_sealed_bundle", "sender_verifiers"]
 
 log = logging.getLogger("nohaven.evidence")
 ACTOR = "federation-inbox"
 _MAX_MANIFEST = 64 * 1024 * 1024
-_attending: dict[Path, FederationContext] = {}
-_lock = threading.Lock()
-
-
-def attend(ctx: FederationContext) -> None:
-    """Verify and cosign the sealed bundles that arrive at this node (called when its app starts)."""
-    with _lock:
-        _attending[ctx.settings.blob_dir.resolve()] = ctx
-
-
-def forget(ctx: FederationContext) -> None:
-    """Stop attending (the app shuts down)."""
-    with _lock:
-        _attending.pop(ctx.settings.blob_dir.resolve(), None)
 
 
 def is_sealed_bundle(path: Path) -> bool:
@@ -74,12 +58,14 @@ def is_sealed_bundle(path: Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 
 
-def sender_verifiers(ctx: FederationContext, note: SignedNote, state: str, node_id: str | None,
+def sender_verifiers(arrival: peer.Arrival, note: SignedNote, state: str, node_id: str | None,
                      now: datetime) -> list[NoteVerifier]:
     """The checkpoint's signers (or cosigners) whose key the directory lists, valid now, for the node that sent
     the bundle."""
-    found = []
-    for entry in ctx.directory().nodes:
+    found: list[NoteVerifier] = []
+    if arrival.directory is None:
+        return found
+    for entry in arrival.directory().nodes:
         if entry.state != state or (node_id is not None and entry.node_id != node_id):
             continue
         for key in entry.keys:
@@ -97,29 +83,27 @@ def _note(req: CooperationRequest, now: datetime, kind: str, text: str) -> None:
 
 @peer.on_delivery("evidence")
 def bundles_delivered(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
-                      blob_dir: Path, now: datetime) -> None:
+                      arrival: peer.Arrival, now: datetime) -> None:
     """The delivery hook: receive each delivered sealed bundle (see the module docstring)."""
-    with _lock:
-        ctx = _attending.get(blob_dir.resolve())
     for attachment in attachments:
-        path = BlobStore(blob_dir).path(attachment.sha256)
+        path = BlobStore(arrival.blob_dir).path(attachment.sha256)
         if not is_sealed_bundle(path):
             continue
-        if ctx is None:
-            _note(req, now, "evidence_not_verified", f"{attachment.name} is a sealed bundle; this process does not "
-                  "attend to arrivals, so it was kept as an attachment without being verified (receive it on the "
-                  "case's evidence page or with `nohaven evidence receive`)")
+        if arrival.directory is None:
+            _note(req, now, "evidence_not_verified", f"{attachment.name} is a sealed bundle; this node has no "
+                  "network directory to check the sender's key against, so it was kept as an attachment without "
+                  "being verified (receive it on the case's evidence page or with `nohaven evidence receive`)")
             continue
-        _receive(session, ctx, req, attachment, path, now)
+        _receive(session, arrival, req, attachment, path, now)
 
 
-def _receive(session: Session, ctx: FederationContext, req: CooperationRequest, attachment: RequestAttachment,
+def _receive(session: Session, arrival: peer.Arrival, req: CooperationRequest, attachment: RequestAttachment,
              path: Path, now: datetime) -> None:
     sender = f"{req.peer_country}/{req.peer_node_id}" if req.peer_node_id else str(req.peer_country)
     case = req.case
     try:
         note = read_checkpoint(path)
-        keys = sender_verifiers(ctx, note, str(req.peer_country), req.peer_node_id, now)
+        keys = sender_verifiers(arrival, note, str(req.peer_country), req.peer_node_id, now)
         if not keys:
             raise VerificationError(CHECKPOINT, f"carries no signature by a key the network directory lists for "
                                     f"{sender}", check="signature")
@@ -132,13 +116,13 @@ def _receive(session: Session, ctx: FederationContext, req: CooperationRequest, 
                                                "sha256": attachment.sha256, "received_from": sender,
                                                "reason": exc.message[:1000]})
         return
-    signer = log_signer(ctx.settings, log_origin(session, ctx.settings))
+    signer = log_signer(arrival.settings, log_origin(session, arrival.settings))
     if signed_by_node(note, signer):
         _note(req, now, "evidence_received", f"{attachment.name} verified; it carries this node's signature "
               "already, so it was not cosigned again")
         return
-    kept = cosign_and_keep(ctx.settings, path, signer, note)
-    row = record_received(session, ctx.settings, case, report, kept, actor=ACTOR, received_from=sender,
+    kept = cosign_and_keep(arrival.settings, path, signer, note)
+    row = record_received(session, arrival.settings, case, report, kept, actor=ACTOR, received_from=sender,
                           name=attachment.name)
     signers = ", ".join(s.name for s in report.signatures if s.status == "verified")
     _note(req, now, "evidence_received", f"{attachment.name} verified (case {report.case} of log {report.origin}, "

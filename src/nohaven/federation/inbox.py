@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -110,7 +109,7 @@ def _content(verified: VerifiedEnvelope, req: CooperationRequest | None) -> dict
 
 
 def _act(session: Session, verified: VerifiedEnvelope, now: datetime,
-         delivered: list[dict[str, Any]] | None, blob_dir: Path | None = None) -> CooperationRequest:
+         delivered: list[dict[str, Any]] | None, arrival: peer_requests.Arrival | None = None) -> CooperationRequest:
     payload = verified.payload
     sender = verified.header.SenderIdentifier
     peer = Peer(sender.CountryCode, sender.UniqueIdentifier)
@@ -128,7 +127,7 @@ def _act(session: Session, verified: VerifiedEnvelope, now: datetime,
         if delivered is None:
             raise InputError.field("payload.action", "a DELIVER comes with its content: post it as "
                                    "application/vnd.nohaven.deliver (envelope, then each item's bytes)")
-        return peer_requests.receive_delivery(session, peer, payload.object_id, delivered, now, blob_dir=blob_dir)
+        return peer_requests.receive_delivery(session, peer, payload.object_id, delivered, now, arrival=arrival)
     raise InputError.field("payload.action", f"a {payload.action} answers an envelope; it is not posted to an inbox")
 
 
@@ -161,7 +160,8 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
                 return Answer(0, b""), verified
             if row is not None:
                 return _receipt(ctx, verified, row.receipt), verified
-            req = _processing(verified, _act, session, verified, now, delivered, ctx.settings.blob_dir)
+            arrival = peer_requests.Arrival(ctx.settings, ctx.directory)
+            req = _processing(verified, _act, session, verified, now, delivered, arrival)
             content = _content(verified, req)
             session.add(InboxMessage(transaction_id=tid, sender_country=to.CountryCode, sender_id=to.UniqueIdentifier,
                                      action=verified.payload.action, object_id=content["object_id"],

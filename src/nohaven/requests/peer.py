@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from nohaven.audit import log as audit
 from nohaven.auth.policy import Action, Exchange, Peer, PeerAction, Subject
 from nohaven.auth.service import require_peer
+from nohaven.config import Settings
 from nohaven.directory import service as directory
 from nohaven.directory.schema import LegalProfile
 from nohaven.errors import ConflictError, InputError, NotFoundError
@@ -31,6 +33,7 @@ from nohaven.requests.schema import RequestIn
 from nohaven.requests.service import build_request, refresh_clocks, request_view, visible_request
 
 __all__ = [
+    "Arrival",
     "add_attachment",
     "attachment_for",
     "attachment_view",
@@ -49,12 +52,28 @@ log = logging.getLogger("nohaven.requests")
 
 # What other packages do with data a peer delivered (the tracing package turns a disclosure answer into hops,
 # the evidence package verifies and cosigns a sealed bundle). Requests know nothing of them: they register here.
-DeliveryHook = Callable[[Session, CooperationRequest, list[RequestAttachment], Path, datetime], None]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The node a delivery arrived at, as delivery hooks need it: its settings (blob store, IP data) and, on a
+    node of a federation, the signed network directory it trusts now (a callable, as it may be replaced)."""
+
+    settings: Settings
+    directory: Callable[[], Any] | None = None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the delivered content is, by SHA-256."""
+        return self.settings.blob_dir
+
+
+DeliveryHook = Callable[[Session, CooperationRequest, list[RequestAttachment], Arrival, datetime], None]
 _delivery_hooks: dict[str, DeliveryHook] = {}
 
 
 def on_delivery(name: str) -> Callable[[DeliveryHook], DeliveryHook]:
-    """Register `hook(session, request, attachments, blob_dir, now)` to run on every received delivery.
+    """Register `hook(session, request, attachments, arrival, now)` to run on every received delivery.
 
     It runs in the delivery's transaction, inside a savepoint: whatever it raises is rolled back, logged and noted
     on the request's timeline, and the delivery itself is still kept (the sender must not retry for our sake).
@@ -68,13 +87,13 @@ def on_delivery(name: str) -> Callable[[DeliveryHook], DeliveryHook]:
 
 
 def _run_delivery_hooks(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
-                        blob_dir: Path | None, now: datetime) -> None:
-    if blob_dir is None:
+                        arrival: Arrival | None, now: datetime) -> None:
+    if arrival is None:
         return
     for name, hook in sorted(_delivery_hooks.items()):
         try:
             with session.begin_nested():
-                hook(session, req, attachments, blob_dir, now)
+                hook(session, req, attachments, arrival, now)
         except Exception as exc:  # a hook's failure must not lose the delivery
             log.warning("delivery hook %s failed on request %s: %s", name, req.id, type(exc).__name__)
             req.events.append(RequestEvent(at=now, actor="system", kind="note",
@@ -192,9 +211,9 @@ def receive_update(session: Session, peer: Peer, object_id: str, *, status: str 
 
 
 def receive_delivery(session: Session, peer: Peer, object_id: str, items: list[dict[str, Any]],
-                     now: datetime, *, blob_dir: Path | None = None) -> CooperationRequest:
+                     now: datetime, *, arrival: Arrival | None = None) -> CooperationRequest:
     """Record data the requested node delivered (its content already checked and stored by digest), then let
-    the registered delivery hooks look at it (`blob_dir`: where the content is, by SHA-256)."""
+    the registered delivery hooks look at it (`arrival`: the receiving node's settings and directory)."""
     req = _exchanged(session, peer, object_id)
     require_peer(peer, PeerAction.DELIVER, _exchange(req), object_id=req.id)
     attachments = [RequestAttachment(request_id=req.id, name=item["name"], media_type=item["media_type"],
@@ -207,7 +226,7 @@ def receive_delivery(session: Session, peer: Peer, object_id: str, items: list[d
     audit.record(session, actor=f"node:{peer}", action="request.delivery", object_type="request", object_id=req.id,
                  detail={"items": [{"name": i["name"], "sha256": i["sha256"], "size": i["size"]} for i in items]})
     session.flush()
-    _run_delivery_hooks(session, req, attachments, blob_dir, now)
+    _run_delivery_hooks(session, req, attachments, arrival, now)
     return req
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,7 +35,7 @@ from nohaven.config import Settings
 from nohaven.errors import ConflictError, InputError, NohavenError
 from nohaven.requests import peer
 from nohaven.requests.models import CooperationRequest, RequestAttachment
-from nohaven.requests.peer import on_delivery
+from nohaven.requests.peer import Arrival, on_delivery
 from nohaven.timeutil import utcnow
 from nohaven.tracing.models import Trace, TraceHop, TraceHopRequest
 from nohaven.tracing.schema import AnswerIn, NextHopIn, ObservationIn
@@ -49,6 +48,8 @@ __all__ = ["DISCLOSURE_FORMAT", "DisclosureDocument", "apply_answer", "read_answ
 DISCLOSURE_FORMAT = "nohaven-disclosure/1"
 MAX_DOCUMENT = 8 * 1024 * 1024  # an answer document is small; a bigger delivery is evidence, not an answer
 
+
+ARRIVAL_ACTOR = "system:arrival"  # this node, resolving the next hops a delivered answer names
 
 class DisclosureDocument(BaseModel):
     """A disclosure answer as the answering officer writes it."""
@@ -225,13 +226,14 @@ def record_answer_document(session: Session, subject: Subject, trace_key: int | 
 
 @on_delivery("tracing")
 def on_delivered(session: Session, request: CooperationRequest, attachments: list[RequestAttachment],
-                 blob_dir: Path, now: datetime) -> None:
-    """A delivery on a request linked to a hop: each file that is an answer is recorded as that hop's answer."""
+                 arrival: Arrival, now: datetime) -> None:
+    """A delivery on a request linked to a hop: each file that is an answer is recorded as that hop's answer, and
+    the next hops it names are resolved on arrival, by the node itself."""
     links = list(session.execute(select(TraceHopRequest).where(TraceHopRequest.request_id == request.id)).scalars())
     if not links:
         return
     actor = f"node:{request.peer_country}/{request.peer_node_id or '?'}"
-    store = BlobStore(blob_dir)
+    store = BlobStore(arrival.blob_dir)
     for link in links:
         hop = link.hop
         trace = hop.trace
@@ -250,6 +252,13 @@ def on_delivered(session: Session, request: CooperationRequest, attachments: lis
                 event(trace, actor, "note", now, f"{item.name} delivered on {request.reference} for {hop.label} "
                       f"could not be recorded: {exc.diagnostics()}", hop)
                 continue
+            for child in children:
+                try:
+                    with session.begin_nested():
+                        resolve_into(session, None, child, settings=arrival.settings, now=now, actor=ARRIVAL_ACTOR)
+                except NohavenError as exc:
+                    event(trace, ARRIVAL_ACTOR, "note", now, f"{child.label} could not be resolved on arrival "
+                          f"({exc.diagnostics()}); resolve it from the trace", child)
             audit.record(session, actor=actor, action="trace.answer", object_type="trace",
                          object_id=trace.reference, detail={"hop": hop.label, "status": hop.status,
                                                             "new_hops": [c.label for c in children],

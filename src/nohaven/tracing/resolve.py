@@ -22,7 +22,7 @@ from nohaven.errors import InputError
 from nohaven.timeutil import as_utc, parse_duration, require_aware
 from nohaven.tracing.ipdata import IpDataStore, IpRecord
 
-__all__ = ["PointOfContact", "Resolution", "StateRef", "resolve_address"]
+__all__ = ["PointOfContact", "Resolution", "StateRef", "resolve_address", "resolve_for_arrival"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,20 @@ def resolve_address(session: Session, subject: Subject, ip: str, at: datetime | 
                     now: datetime) -> Resolution:
     """Resolve `ip` as it was at `at` (aware; None: the latest snapshots) for a caller the policy lets resolve."""
     require(subject, Action.TRACE_RESOLVE, object_type="ip", object_id=ip)
+    return _resolve(session, subject.username, ip, at, ipdata, now)
+
+
+def resolve_for_arrival(session: Session, actor: str, ip: str, at: datetime | None, ipdata: IpDataStore,
+                        now: datetime) -> Resolution:
+    """Resolve an address that a peer's delivery named (a disclosure answer's next hop), as the node itself.
+
+    No user acts here: the delivery was authorised by the peer policy, and a resolution reads only registry data
+    and the directory, never case data. It is audited under `actor` like any other resolution."""
+    return _resolve(session, actor, ip, at, ipdata, now)
+
+
+def _resolve(session: Session, actor: str, ip: str, at: datetime | None, ipdata: IpDataStore,
+             now: datetime) -> Resolution:
     if at is not None:
         require_aware(at, "at")
     finding = ipdata.find(ip, at)
@@ -112,7 +126,7 @@ def resolve_address(session: Session, subject: Subject, ip: str, at: datetime | 
         ip=record.ip if record else ip.strip(), at=at, record=record,
         state=StateRef(state.code, state.name, state.time_zone) if state else None, domestic=domestic,
         point_of_contact=contact, traffic_retention=retention, likely_deleted_after=deleted_after, problems=problems)
-    audit.record(session, actor=subject.username, action="trace.resolve", object_type="ip", object_id=resolution.ip,
+    audit.record(session, actor=actor, action="trace.resolve", object_type="ip", object_id=resolution.ip,
                  detail={"at": at.isoformat() if at else None, "prefix": record.prefix if record else None,
                          "asn": record.asn if record else None, "country": record.country if record else None,
                          "rir_snapshot": record.rir_snapshot if record else None,

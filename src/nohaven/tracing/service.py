@@ -191,14 +191,21 @@ def endpoint(hop: TraceHop) -> str:
     return f"[{hop.ip}]:{hop.port}" if ":" in hop.ip else f"{hop.ip}:{hop.port}"
 
 
-def resolve_into(session: Session, subject: Subject, hop: TraceHop, *, settings: Settings, now: datetime) -> None:
+def resolve_into(session: Session, subject: Subject | None, hop: TraceHop, *, settings: Settings, now: datetime,
+                 actor: str | None = None) -> None:
     """Resolve the hop's address at the start of its window (the earliest it may be, so a deadline is never
-    late) and keep the resolution as it is now, with its snapshot dates."""
+    late) and keep the resolution as it is now, with its snapshot dates. Without a subject the node itself
+    resolves, as `actor` (a hop that a peer's delivered answer named)."""
     from nohaven.tracing.ipdata import IpDataStore
-    from nohaven.tracing.resolve import resolve_address
+    from nohaven.tracing.resolve import resolve_address, resolve_for_arrival
 
-    resolution = resolve_address(session, subject, hop.ip, hop.window_start,
-                                 IpDataStore.shared(settings.ipdata_dir), now)
+    store = IpDataStore.shared(settings.ipdata_dir)
+    if subject is not None:
+        resolution = resolve_address(session, subject, hop.ip, hop.window_start, store, now)
+        actor = subject.username
+    else:
+        actor = actor or "system"
+        resolution = resolve_for_arrival(session, actor, hop.ip, hop.window_start, store, now)
     view: dict[str, Any] = resolution.to_dict()
     hop.resolution = view
     hop.resolved_at = now
@@ -211,7 +218,7 @@ def resolve_into(session: Session, subject: Subject, hop: TraceHop, *, settings:
     hop.updated_at = now
     where = (f"{state.get('code')} ({state.get('name')})" if state else "no State")
     problems = "; ".join(view.get("problems") or [])
-    event(hop.trace, subject.username, "resolved", now, f"{hop.label} {endpoint(hop)} → {where}"
+    event(hop.trace, actor, "resolved", now, f"{hop.label} {endpoint(hop)} → {where}"
           + (f"; {problems}" if problems else ""), hop)
 
 
