@@ -33,7 +33,10 @@ def store(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NOHAVEN, *args], capture_output=True, text=True, timeout=300)
+    """The command's result, its standard error with the console's line wrapping undone."""
+    done = subprocess.run([*NOHAVEN, *args], capture_output=True, text=True, timeout=300)
+    done.stderr = " ".join(done.stderr.split())
+    return done
 
 
 def verify(bundle: Path, trust: str) -> subprocess.CompletedProcess[str]:

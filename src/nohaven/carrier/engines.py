@@ -60,6 +60,7 @@ class DuckDBEngine:
 
         self.con = duckdb.connect()
         self.con.execute("SET threads = 2")
+        self.con.execute("SET parquet_metadata_cache = true")  # one engine answers many queries on the same days
 
     def rows(self, files: list[str], sql_for_table: str) -> list[dict[str, Any]]:
         if not files:
