@@ -4,9 +4,9 @@ to a hop's disclosure request, and the choice of requests to file."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nohaven.errors import InputError
 from nohaven.timeutil import parse_duration
@@ -36,28 +36,24 @@ def _duration(value: str) -> str:
     return value
 
 
+IPAddress = Annotated[str, AfterValidator(_ip)]
+"""An IPv4 or IPv6 address, bracketed or not, in its normal form."""
+Duration = Annotated[str, AfterValidator(_duration)]
+"""An ISO 8601 duration, checked and kept as written."""
+
+
 class ObservationIn(Strict):
     """An endpoint of the communication as a source recorded it: address, port, time as written."""
 
-    ip: str
+    ip: IPAddress
     port: int | None = Field(default=None, ge=0, le=65535)
     protocol: str | None = Field(default=None, max_length=16, pattern=r"^[a-z0-9-]+$")
     time_text: str = Field(min_length=1, max_length=200, description="the time as written in the source")
     time_zone: str | None = Field(default=None, description="IANA zone for a time written without its offset")
     offset_unknown: bool = Field(default=False, description="the source says its zone is unknown")
-    uncertainty: str = Field(default="PT1S", description="ISO 8601 duration, ± around the instant")
+    uncertainty: Duration = Field(default="PT1S", description="ISO 8601 duration, ± around the instant")
     seen_where: str = Field(default="", max_length=2000)
     note: str = Field(default="", max_length=5000)
-
-    @field_validator("ip")
-    @classmethod
-    def _check_ip(cls, value: str) -> str:
-        return _ip(value)
-
-    @field_validator("uncertainty")
-    @classmethod
-    def _check_uncertainty(cls, value: str) -> str:
-        return _duration(value)
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -86,24 +82,14 @@ class TraceIn(Strict):
 class NextHopIn(Strict):
     """An endpoint a disclosure answer names as the next one in the chain."""
 
-    ip: str
+    ip: IPAddress
     port: int | None = Field(default=None, ge=0, le=65535)
     protocol: str | None = Field(default=None, max_length=16)
     time: str = Field(min_length=1, max_length=200)
     time_zone: str | None = None
     offset_unknown: bool = False
-    uncertainty: str = "PT1S"
+    uncertainty: Duration = "PT1S"
     note: str = Field(default="", max_length=5000)
-
-    @field_validator("ip")
-    @classmethod
-    def _check_ip(cls, value: str) -> str:
-        return _ip(value)
-
-    @field_validator("uncertainty")
-    @classmethod
-    def _check_uncertainty(cls, value: str) -> str:
-        return _duration(value)
 
     def observation(self, seen_where: str) -> dict[str, Any]:
         """This endpoint as an observation."""
