@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nohaven.api.deps import CurrentSubject, NodeDep
 from nohaven.auth.policy import Action
-from nohaven.blobs import BlobStore
 from nohaven.errors import InputError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import receiving, service
+from nohaven.evidence_node import downloads, receiving, service
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 
@@ -83,26 +80,13 @@ async def receive(reference: str, request: Request, node: NodeDep, subject: Curr
 @router.get("/cases/{reference}/evidence/bundles/{bundle_id}", response_model=None)
 def download_bundle(reference: str, bundle_id: int, node: NodeDep, subject: CurrentSubject) -> Response:
     """A kept bundle's bytes (audited); its SHA-256 is in the X-Content-SHA256 header."""
-    with node.work() as session:
-        bundle = service.bundle_for(session, node.settings, subject, reference, bundle_id, via="api")
-        name, digest = bundle.name, bundle.sha256
-    return _download(node.settings.blob_dir, name, digest, "application/zip")
+    return downloads.bundle_download(node, subject, reference, bundle_id, via="api")
 
 
 @router.get("/cases/{reference}/evidence/items/{item_id}", response_model=None)
 def download_item(reference: str, item_id: int, node: NodeDep, subject: CurrentSubject) -> Response:
     """An acquired item's bytes (audited, and logged as an `accessed` custody event); SHA-256 in X-Content-SHA256."""
-    with node.work() as session:
-        item = service.item_for(session, node.settings, subject, reference, item_id, via="api")
-        name, digest = item.name, item.sha256
-    return _download(node.settings.blob_dir, name, digest, "application/octet-stream")
-
-
-def _download(blob_dir: Path, name: str, digest: str, media_type: str) -> Response:
-    return StreamingResponse(BlobStore(blob_dir).chunks(digest), media_type=media_type,
-                             headers={"content-disposition": f"attachment; filename*=UTF-8''"
-                                                             f"{quote(name.rsplit('/', 1)[-1])}",
-                                      "x-content-sha256": digest})
+    return downloads.item_download(node, subject, reference, item_id, via="api")
 
 
 @router.post("/custody/checkpoint")

@@ -7,16 +7,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from nohaven.auth.policy import Action
-from nohaven.blobs import CHUNK, BlobStore
+from nohaven.blobs import CHUNK
 from nohaven.errors import InputError, NohavenError
 from nohaven.evidence.errors import EvidenceError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import receiving, service
+from nohaven.evidence_node import downloads, receiving, service
 from nohaven.web.session import CsrfUser, Viewer, WebUser, node_of
 from nohaven.web.templating import page
 
@@ -118,27 +118,10 @@ async def receive(request: Request, viewer: CsrfUser, reference: str,
 @router.get("/cases/{reference}/evidence/bundles/{bundle_id}")
 def download(request: Request, viewer: WebUser, reference: str, bundle_id: int) -> Response:
     """Download a kept bundle (audited; an `exported` custody event)."""
-    node = node_of(request)
-    with node.work() as session:
-        bundle = service.bundle_for(session, node.settings, viewer.subject, reference, bundle_id, via="web")
-        name, digest = bundle.name, bundle.sha256
-    return _download(node.settings.blob_dir, name, digest, "application/zip")
+    return downloads.bundle_download(node_of(request), viewer.subject, reference, bundle_id, via="web")
 
 
 @router.get("/cases/{reference}/evidence/items/{item_id}")
 def download_item(request: Request, viewer: WebUser, reference: str, item_id: int) -> Response:
     """Download an acquired item (audited; an `accessed` custody event)."""
-    node = node_of(request)
-    with node.work() as session:
-        item = service.item_for(session, node.settings, viewer.subject, reference, item_id, via="web")
-        name, digest = item.name, item.sha256
-    return _download(node.settings.blob_dir, name, digest, "application/octet-stream")
-
-
-def _download(blob_dir: Any, name: str, digest: str, media_type: str) -> Response:
-    return StreamingResponse(BlobStore(blob_dir).chunks(digest), media_type=media_type,
-                             headers={"content-disposition": f"attachment; filename*=UTF-8''"
-                                                             f"{quote(name.rsplit('/', 1)[-1])}",
-                                      "x-content-sha256": digest})
-
-
+    return downloads.item_download(node_of(request), viewer.subject, reference, item_id, via="web")
