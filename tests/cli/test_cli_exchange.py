@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_cli_end_to_end import Run
+from clitools import Run
 
 from conftest import request_body
 

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
+from clitools import Run
+
 from conftest import PASSWORD
 from nohaven.demo.ipdata import sample_path
 
-NOHAVEN = Path(sys.executable).with_name("nohaven")
 FIXTURES = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "ipdata"
-
-
-class Run:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
-        self.env["COLUMNS"] = "200"
-
-    def __call__(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(NOHAVEN), "--data-dir", str(self.data_dir), *args], capture_output=True,
-                              text=True, env=self.env, timeout=120, check=False)
-        assert done.returncode == expect, (args, done.stdout, done.stderr)
-        assert "Traceback" not in done.stderr
-        return done
 
 
 @pytest.fixture

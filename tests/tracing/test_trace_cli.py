@@ -4,37 +4,19 @@ bad input and 1 for refusals, never a traceback."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
+from clitools import Run
 
 from conftest import PASSWORD
 from nohaven.demo.ipdata import SAMPLE_FILES, sample_path
 
-NOHAVEN = Path(sys.executable).with_name("nohaven")
 EMAIL = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "email"
 DATA = Path(__file__).resolve().parent.parent / "_data" / "tracing" / "traces"
-
-
-class Run:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NOHAVEN_")}
-        self.env["COLUMNS"] = "250"
-
-    def __call__(self, *args: str | Path, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(NOHAVEN), "--data-dir", str(self.data_dir), *map(str, args)],
-                              capture_output=True, text=True, env=self.env, timeout=120, check=False)
-        assert done.returncode == expect, (args, done.stdout, done.stderr)
-        assert "Traceback" not in done.stderr
-        return done
-
-    def json(self, *args: str | Path) -> Any:
-        return json.loads(self(*args, "--json").stdout)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("trace-cli")
     password = root / "password"
     password.write_text(PASSWORD + "\n")
-    r = Run(root / "data")
+    r = Run(root / "data", columns=250)
     r.json("init", "--state", "XA", "--agency", "Aldorian National Cybercrime Unit", "--admin-user", "root",
            "--admin-password-file", password)
     for name, role in (("olga", "officer"), ("otto", "officer")):
