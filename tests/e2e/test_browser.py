@@ -19,22 +19,12 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from browsertools import launch, log_in, need_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOHAVEN = Path(sys.executable).with_name("nohaven")
 PASSWORD = "correct horse battery"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is required in CI for the browser tests")
-    pytest.skip(f"{CHROMIUM} is not installed")
 
 
 def _free_port() -> int:
@@ -78,7 +68,7 @@ class RunningNode:
 @pytest.fixture
 def running_node(tmp_path: Path) -> Iterator[RunningNode]:
     """A node for State XA on SQLite, served by `nohaven serve` in a child process."""
-    _need_chromium()
+    need_chromium()
     data_dir = tmp_path / "node"
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
@@ -119,22 +109,13 @@ def test_officer_logs_a_phoned_in_preservation_request(running_node: RunningNode
     url = running_node.url
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)  # as a +01:00 wall time
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             console_errors: list[str] = []
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
 
-            page.goto(f"{url}/")
-            expect(page).to_have_url(f"{url}/login")
-            page.fill("#username", "olga")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page).to_have_url(f"{url}/login/totp")
-            page.fill("#code", running_node.totp.now())
-            page.click("main button[type=submit]")
-            expect(page).to_have_url(f"{url}/")
-            expect(page.locator("h1")).to_have_text("Open requests")
+            log_in(page, url, "olga", PASSWORD, running_node.totp)
 
             page.click("text=New request")
             expect(page.locator("h1")).to_have_text("New cooperation request")

@@ -10,89 +10,28 @@ the status, the acknowledgement and the file, whose bytes are those XB's officer
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
+from browsertools import launch, log_in_as_olga, need_chromium, reload_until, serving_demo_network
 
-from conftest import free_ports
-from nohaven.demo.network import DEMO_NODES, DemoNode, prepare, start_nodes, stop_nodes, wait_until_up
-from nohaven.demo.seed import DEMO_USERS, seed
-from nohaven.node import Node
+from nohaven.demo.network import DemoNode
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Deliveries are polled every 200 ms instead of every 2 s, so each hop takes well under a second.
-FAST = {"NOHAVEN_FEDERATION_POLL_SECONDS": "0.2", "NOHAVEN_FEDERATION_RETRY_BASE_SECONDS": "0.1",
-        "NOHAVEN_FEDERATION_RETRY_MAX_SECONDS": "1"}
-OLGA = next(u for u in DEMO_USERS if u.username == "olga")
 CONFIRMATION = b'{"carrier": "Examplenet ISP (fictional)", "identifier": "198.51.100.23:51515", "preserved": true}\n'
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is required in CI for the browser tests")
-    pytest.skip(f"{CHROMIUM} is not installed")
-
-
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[DemoNode]]:
     """XA's and XB's demo nodes, seeded with the demo users and serving."""
-    _need_chromium()
-    specs = prepare(tmp_path / "network", first_port=free_ports(2), nodes=DEMO_NODES[:2])
-    for spec in specs:
-        node = Node(spec.settings())
-        try:
-            node.migrate()
-            seed(node, spec.state)
-        finally:
-            node.close()
-    processes = start_nodes(specs, extra_env=FAST)
-    try:
-        wait_until_up(specs, processes, timeout=60)
+    need_chromium()
+    with serving_demo_network(tmp_path / "network", 2) as specs:
         yield specs
-    finally:
-        stop_nodes(processes)
-        for spec in specs:  # shown by pytest only when the test failed
-            print(f"--- serve.log of {spec.state}\n{(spec.data_dir / 'serve.log').read_text(errors='replace')}")
-
-
-def _log_in(page: Any, url: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{url}/")
-    expect(page).to_have_url(f"{url}/login")
-    page.fill("#username", OLGA.username)
-    page.fill("#password", OLGA.password)
-    page.click("main button[type=submit]")
-    expect(page).to_have_url(f"{url}/login/totp")
-    page.fill("#code", pyotp.TOTP(OLGA.totp_secret).now())
-    page.click("main button[type=submit]")
-    expect(page).to_have_url(f"{url}/")
-    expect(page.locator("h1")).to_have_text("Open requests")
-
-
-def _reload_until(page: Any, what: str, done: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Reload the page until `done()` holds: what an officer waiting for the other State does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page.reload()
-        if done():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f} s of reloading {page.url}, still not: {what}")
-        page.wait_for_timeout(250)
 
 
 def _fill_preservation_form(page: Any, xb: DemoNode) -> None:
@@ -151,7 +90,7 @@ def test_officers_of_two_states_exchange_a_preservation_request(network: list[De
         return page
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             # Each officer in a browser context of their own: both nodes are on 127.0.0.1, and cookies do not
             # tell ports apart, so tabs sharing one cookie jar would share (and overwrite) one session cookie.
@@ -160,7 +99,7 @@ def test_officers_of_two_states_exchange_a_preservation_request(network: list[De
             tab_b = watch(browser.new_context(viewport={"width": 1280, "height": 900}).new_page(), "XB")
 
             # XA's officer files the request.
-            _log_in(tab_a, xa.url)
+            log_in_as_olga(tab_a, xa.url)
             tab_a.click("text=New request")
             expect(tab_a.locator("h1")).to_have_text("New cooperation request")
             _fill_preservation_form(tab_a, xb)
@@ -175,7 +114,7 @@ def test_officers_of_two_states_exchange_a_preservation_request(network: list[De
             expect(tab_a.locator("form[action$='/acknowledge']")).to_have_count(0)
             expect(tab_a.locator("#attachments form")).to_have_count(0)
 
-            _reload_until(tab_a, "the CREATE message received by XB's node", lambda: _create_row(tab_a).locator(
+            reload_until(tab_a, "the CREATE message received by XB's node", lambda: _create_row(tab_a).locator(
                 ".badge.delivery").inner_text() in ("received", "acknowledged"))
             receipt = _create_row(tab_a).inner_text()
             found = re.search(r"as (XB-\d{4}-\d+)", receipt)
@@ -183,7 +122,7 @@ def test_officers_of_two_states_exchange_a_preservation_request(network: list[De
             their_reference = found.group(1)
 
             # XB's officer finds it on the desk, acknowledges, preserves and attaches the confirmation.
-            _log_in(tab_b, xb.url)
+            log_in_as_olga(tab_b, xb.url)
             row = tab_b.locator("#dashboard-rows tr").filter(has_text=their_reference)
             expect(row).to_contain_text("XA")
             expect(row).to_contain_text("AwaitingPreservation")
@@ -207,7 +146,7 @@ def test_officers_of_two_states_exchange_a_preservation_request(network: list[De
             expect(tab_b.locator("#attachments tbody")).to_contain_text("preservation-confirmation.json")
 
             # XA's officer sees the answer.
-            _reload_until(tab_a, "Preserved with the confirmation attached", lambda: (
+            reload_until(tab_a, "Preserved with the confirmation attached", lambda: (
                 tab_a.locator(".badge.status").inner_text() == "Preserved"
                 and "preservation-confirmation.json" in tab_a.locator("#attachments tbody").inner_text()))
             expect(_create_row(tab_a).locator(".badge.delivery")).to_have_text("acknowledged")

@@ -5,81 +5,27 @@ sees them delivered to XB's node, records the answer's two next hops by hand, an
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import pyotp
 import pytest
+from browsertools import launch, log_in_as_olga, need_chromium, reload_until, serving_demo_network
 
-from conftest import free_ports
-from nohaven.demo.network import DEMO_NODES, DemoNode, prepare, start_nodes, stop_nodes, wait_until_up
-from nohaven.demo.seed import DEMO_USERS, seed
-from nohaven.node import Node
+from nohaven.demo.network import DemoNode
 from nohaven.timeutil import utcnow
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-FAST = {"NOHAVEN_FEDERATION_POLL_SECONDS": "0.2", "NOHAVEN_FEDERATION_RETRY_BASE_SECONDS": "0.1",
-        "NOHAVEN_FEDERATION_RETRY_MAX_SECONDS": "1"}
-OLGA = next(u for u in DEMO_USERS if u.username == "olga")
 DAY = (utcnow() - timedelta(days=3)).date()
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is required in CI for the browser tests")
-    pytest.skip(f"{CHROMIUM} is not installed")
-
-
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[DemoNode]]:
     """XA's and XB's demo nodes (with the demo's fictional IP data), seeded and serving."""
-    _need_chromium()
-    specs = prepare(tmp_path / "network", first_port=free_ports(2), nodes=DEMO_NODES[:2])
-    for spec in specs:
-        node = Node(spec.settings())
-        try:
-            node.migrate()
-            seed(node, spec.state)
-        finally:
-            node.close()
-    processes = start_nodes(specs, extra_env=FAST)
-    try:
-        wait_until_up(specs, processes, timeout=60)
+    need_chromium()
+    with serving_demo_network(tmp_path / "network", 2) as specs:
         yield specs
-    finally:
-        stop_nodes(processes)
-
-
-def _log_in(page: Any, url: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{url}/")
-    page.fill("#username", OLGA.username)
-    page.fill("#password", OLGA.password)
-    page.click("main button[type=submit]")
-    expect(page).to_have_url(f"{url}/login/totp")
-    page.fill("#code", pyotp.TOTP(OLGA.totp_secret).now())
-    page.click("main button[type=submit]")
-    expect(page).to_have_url(f"{url}/")
-
-
-def _reload_until(page: Any, what: str, done: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f} s of reloading {page.url}, still not: {what}")
-        page.wait_for_timeout(250)
-        page.reload()
 
 
 def test_officer_traces_an_intrusion_in_the_browser(network: list[DemoNode], tmp_path: Path) -> None:
@@ -87,12 +33,12 @@ def test_officer_traces_an_intrusion_in_the_browser(network: list[DemoNode], tmp
 
     xa, xb = network
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             console_errors: list[str] = []
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            _log_in(page, xa.url)
+            log_in_as_olga(page, xa.url)
 
             page.click("header nav >> text=Traces")
             expect(page.locator("h1")).to_have_text("Traces")
@@ -128,7 +74,7 @@ def test_officer_traces_an_intrusion_in_the_browser(network: list[DemoNode], tmp
             hop = page.locator("#hop-H1")
             expect(hop.locator("table.hop-requests tbody tr")).to_have_count(2)
             expect(hop).to_contain_text("AwaitingPreservation")
-            _reload_until(page, "both requests receipted by XB's node", lambda: page.locator(
+            reload_until(page, "both requests receipted by XB's node", lambda: page.locator(
                 "#hop-H1 .badge.delivery", has_text="received").count()
                 + page.locator("#hop-H1 .badge.delivery", has_text="acknowledged").count() == 2)
             expect(page.locator("#graph")).to_contain_text("requested")

@@ -19,16 +19,15 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
+from browsertools import serving_demo_network
+
 from conftest import free_ports
 from nohaven.demo.intrusion import IntrusionWalk
-from nohaven.demo.network import DEMO_NODES, DemoNode, prepare, start_nodes, stop_nodes, wait_until_up
+from nohaven.demo.network import DemoNode
 from nohaven.demo.scenario import _Officer, _wait
-from nohaven.demo.seed import seed
-from nohaven.node import Node
 from nohaven.timeutil import utcnow
 
-FAST = {"NOHAVEN_FEDERATION_POLL_SECONDS": "0.2", "NOHAVEN_FEDERATION_RETRY_BASE_SECONDS": "0.1",
-        "NOHAVEN_FEDERATION_RETRY_MAX_SECONDS": "1"}
 NOHAVEN = Path(sys.executable).with_name("nohaven")
 
 pytestmark = pytest.mark.xdist_group("demo-network")
@@ -37,22 +36,8 @@ pytestmark = pytest.mark.xdist_group("demo-network")
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[DemoNode]]:
     """XA's, XB's and XC's demo nodes: own database and key each, one signed directory, serving on loopback."""
-    specs = prepare(tmp_path / "network", first_port=free_ports(3), nodes=DEMO_NODES)
-    for spec in specs:
-        node = Node(spec.settings())
-        try:
-            node.migrate()
-            seed(node, spec.state)
-        finally:
-            node.close()
-    processes = start_nodes(specs, extra_env=FAST)
-    try:
-        wait_until_up(specs, processes, timeout=60)
+    with serving_demo_network(tmp_path / "network", 3) as specs:
         yield specs
-    finally:
-        stop_nodes(processes)
-        for spec in specs:  # shown by pytest only when the test failed
-            print(f"--- serve.log of {spec.state}\n{(spec.data_dir / 'serve.log').read_text(errors='replace')}")
 
 
 def _by_type(views: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
