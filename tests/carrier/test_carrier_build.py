@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import nohaven.carrier.build as build_module
+from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.lookup import Attributor, Query
 from nohaven.carrier.store import Store
@@ -136,3 +137,18 @@ def test_a_build_killed_half_way_is_completed_by_the_next_ingest(files: list[lis
     full = Store(tmp_path / "full")
     ingest(full, [str(p) for day in files for p in day])
     assert tables(store.root) == tables(full.root)
+
+
+def test_tables_of_an_older_layout_are_refused_then_rebuilt(files: list[list[Path]], tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(p) for p in files[0]])
+    state = store.tables_dir / "BUILD.json"
+    old = json.loads(state.read_text())
+    state.write_text(json.dumps({"sources": old["sources"], "rows": old["rows"]}))  # as an older version wrote it
+    with pytest.raises(StoreError, match="older version"):
+        Attributor(store)
+    ingest(store, [])  # no file: the tables are rebuilt whole, in this layout
+    assert json.loads(state.read_text()) == old
+    with Attributor(store) as attributor:
+        answer = attributor.answer(Query.make("203.0.113.7", 2000, "2026-11-24T01:00:10Z"))
+    assert [(c["private_ip"], c["private_port"]) for c in answer["candidates"]] == [("100.64.0.1", 40000)]

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nohaven.carrier.ipaddr import V4_PREFIX
-from nohaven.carrier.schema import IP, NAT_VIEW, source_id
-from nohaven.carrier.store import _BYTE_STREAMS, _SORT, DAY_MS, TABLES, day_name, write_parquet
+from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
+from nohaven.carrier.store import _BYTE_STREAMS, _PLAIN, _SORT, DAY_MS, LAYOUT, TABLES, day_name, write_parquet
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ _SPECS = {
                     "pub_ip, pub_port, start_ms, src, line, port_hi, proto, priv_ip, end_ms, slack_ms, flags, "
                     "nlines, end_src, end_line, end_nlines"),
     "identity": _Spec("identity", ("priv_ip", "ip_hi", "session"), ("ip_lo", "ip_hi", "session"),
-                      tuple(TABLES["identity"].names),
+                      tuple(n for n in TABLES["identity"].names if n not in ("lo_v4", "hi_v4")),
                       "ip_lo, start_ms, src, line, ip_hi, session, end_ms, slack_ms, flags, subscriber, station, "
                       "mac, hostname, nlines, end_src, end_line, end_nlines"),
 }
@@ -76,7 +76,8 @@ def build(store: Store) -> dict[str, int]:
     state = _state(store)
     built = set(state["sources"]) if state else None
     has_events = any(store.events_path(s).exists() for s in shas)
-    if state is not None and "days" in state and built is not None and built < set(shas) and has_events:
+    if (state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas)
+            and has_events):
         return _incremental(store, shas, sorted(set(shas) - built), state["days"])
     return _full(store, shas)
 
@@ -183,12 +184,13 @@ def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[s
 
 def _write_day(table: pa.Table, folder: Path, name: str, day: int) -> int:
     part = _cast(table, TABLES[name])
-    write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name], _BYTE_STREAMS.get(name, ()))
+    write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name], _BYTE_STREAMS.get(name, ()),
+                  _PLAIN.get(name, ()))
     return int(part.num_rows)
 
 
 def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]]) -> None:
-    state = {"sources": shas, "rows": {name: sum(days.get(name, {}).values()) for name in TABLES},
+    state = {"layout": LAYOUT, "sources": shas, "rows": {name: sum(days.get(name, {}).values()) for name in TABLES},
              "days": {name: dict(sorted(days.get(name, {}).items())) for name in TABLES}}
     tmp = folder / "BUILD.json.tmp"
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -198,21 +200,38 @@ def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]])
 def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
     if "priv_v4" in schema.names:
         table = _split_private(table)
+    if "lo_v4" in schema.names:
+        table = _v4_range(table)
     return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def _v4(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Which 16-byte addresses are IPv4-mapped, and their IPv4 value as an integer."""
+    array = column.cast(IP).combine_chunks()
+    n = len(array)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=(array.offset + n) * 16)[array.offset * 16:]
+    matrix = raw.reshape(n, 16)
+    is_v4 = (matrix[:, :12] == np.frombuffer(V4_PREFIX, dtype=np.uint8)).all(axis=1)
+    if array.null_count:
+        is_v4 &= array.is_valid().to_numpy(zero_copy_only=False)
+    return is_v4, matrix[:, 12:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+
+
+def _v4_range(table: pa.Table) -> pa.Table:
+    """lo_v4 / hi_v4 of identity rows (see the schema)."""
+    lo_ok, lo = _v4(table.column("ip_lo"))
+    hi_ok, hi = _v4(table.column("ip_hi"))
+    both = lo_ok & hi_ok
+    table = table.append_column("lo_v4", pa.array(np.where(both, lo, V4_ANY[0])))
+    return table.append_column("hi_v4", pa.array(np.where(both, hi, V4_ANY[1])))
 
 
 def _split_private(table: pa.Table) -> pa.Table:
     """priv_ip as an integer when it is IPv4-mapped (priv_v4), else kept whole (priv_ip6)."""
     column = table.column("priv_ip").cast(IP).combine_chunks()
-    n = len(column)
-    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=(column.offset + n) * 16)[column.offset * 16:]
-    matrix = raw.reshape(n, 16)
-    is_v4 = (matrix[:, :12] == np.frombuffer(V4_PREFIX, dtype=np.uint8)).all(axis=1)
-    if column.null_count:
-        is_v4 &= column.is_valid().to_numpy(zero_copy_only=False)
-    value = matrix[:, 12:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+    is_v4, value = _v4(table.column("priv_ip"))
     table = table.append_column("priv_v4", pa.array(value, mask=~is_v4))
-    return table.append_column("priv_ip6", pc.if_else(pa.array(is_v4), pa.nulls(n, IP), column))
+    return table.append_column("priv_ip6", pc.if_else(pa.array(is_v4), pa.nulls(len(column), IP), column))
 
 
 def _segments(kind: str, key: str, extra: str, events: str) -> str:

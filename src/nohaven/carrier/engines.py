@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import NAT_VIEW
 
 __all__ = ["DuckDBEngine", "Engine", "SparkEngine", "open_engine"]
@@ -35,9 +36,12 @@ def block_sql(table: str, ip: bytes, port: int, lo: int, hi: int) -> str:
 
 
 def identity_sql(table: str, ip: bytes, lo: int, hi: int) -> str:
+    # For an IPv4 address, the integer range columns let page statistics prune (see schema.IDENTITY_SCHEMA).
+    v4 = (f" AND lo_v4 <= {int.from_bytes(ip[12:], 'big')} AND hi_v4 >= {int.from_bytes(ip[12:], 'big')}"
+          if ip[:12] == V4_PREFIX else "")
     return (f"SELECT DISTINCT {', '.join(IDENTITY_COLUMNS)} FROM {table} WHERE ip_lo <= unhex('{ip.hex()}') "  # noqa: S608
             f"AND ip_hi >= unhex('{ip.hex()}') AND start_ms - slack_ms <= {int(hi)} "
-            f"AND end_ms + slack_ms >= {int(lo)}")
+            f"AND end_ms + slack_ms >= {int(lo)}{v4}")
 
 
 class Engine(Protocol):

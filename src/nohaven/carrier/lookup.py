@@ -119,7 +119,8 @@ class Attributor:
         store.require()
         if not store.is_current():
             raise StoreError(f"the tables of {store.root} are not built from all its sources (an ingest was "
-                             "interrupted); run `nohaven carrier ingest --store DIR` with no file to rebuild them")
+                             "interrupted) or were built by an older version; run `nohaven carrier ingest --store "
+                             "DIR` with no file to rebuild them")
         self.store = store
         self.engine = open_engine(engine, master) if isinstance(engine, str) else engine
         self.sources = store.sources_by_id()

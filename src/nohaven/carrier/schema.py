@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "NAT_SCHEMA", "NAT_VIEW", "source_id"]
+__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY", "source_id"]
 
 IP = pa.binary(16)
 
@@ -39,11 +39,15 @@ BLOCK_SCHEMA = pa.schema([
     *_PROVENANCE,
 ])
 
+# lo_v4 / hi_v4: the range as IPv4 integers when both ends are IPv4-mapped (else -1 .. 2^62, which every query
+# passes), so that page statistics can prune: DuckDB keeps only 8-byte prefixes of binary statistics, and
+# IPv4-mapped addresses share their first 12 bytes.
 IDENTITY_SCHEMA = pa.schema([
     ("ip_lo", IP), ("ip_hi", IP), ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("slack_ms", pa.int32()),
     ("flags", pa.int8()), ("subscriber", pa.string()), ("station", pa.string()), ("mac", pa.string()),
-    ("hostname", pa.string()), ("session", pa.string()), *_PROVENANCE,
+    ("hostname", pa.string()), ("session", pa.string()), *_PROVENANCE, ("lo_v4", pa.int64()), ("hi_v4", pa.int64()),
 ])
+V4_ANY = (-1, 1 << 62)
 
 
 def source_id(content_sha256: str) -> int:
