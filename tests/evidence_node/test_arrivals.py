@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "federation"))
+from bundletools import tampered
 from nettools import NetNode, Network, build_network, outgoing_preservation, running, wait_for
 
 from nohaven.audit.models import AuditEntry
@@ -128,14 +128,8 @@ def test_a_delivered_bundle_is_verified_and_cosigned_and_a_changed_one_is_kept_u
     assert report["signatures"][0]["cosigned_at"] is None
 
     # A bundle changed on the way: kept as the attachment it is, the failed check named, audited; nothing logged.
-    tampered = tmp_path / "tampered.zip"
-    with zipfile.ZipFile(sealed_path) as zin, zipfile.ZipFile(tampered, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename.endswith("notes.txt"):
-                data = data.replace(b"wallet 1", b"wallet 2")
-            zout.writestr(info, data)
-    _attach(b, incoming.id, "evidence-again.zip", tampered)
+    changed = tampered(sealed_path, tmp_path / "tampered.zip", "notes.txt", b"wallet 1", b"wallet 2")
+    _attach(b, incoming.id, "evidence-again.zip", changed)
     failed = wait_for(lambda: _events(a, request_id, "evidence_not_verified"), 60, "XA to refuse the bundle", a, b)
     assert "evidence-again.zip" in failed[0] and "notes.txt" in failed[0] and "SHA256 is" in failed[0]
     assert _received_attachments(a, request_id) == ["subscriber.csv", "evidence.zip", "evidence-again.zip"]

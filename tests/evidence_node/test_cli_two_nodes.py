@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
+
+from bundletools import tampered
 
 from conftest import PASSWORD
 
@@ -67,12 +68,6 @@ def test_seal_in_a_receive_in_b_verify_with_both_keys(tmp_path: Path) -> None:
     assert [(b["kind"], b["custody_event"]) for b in listed["bundles"]] == [("received", 0)]  # in B's own log
 
     # A changed byte in an item is caught and named.
-    tampered = tmp_path / "tampered.zip"
-    with zipfile.ZipFile(cosigned) as zin, zipfile.ZipFile(tampered, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename.endswith("notes.txt"):
-                data = data.replace(b"10", b"11")
-            zout.writestr(info, data)
-    failed = run("verify", tampered, "--trust", xa_key, "--trust", xb_key, expect=1)
+    changed = tampered(cosigned, tmp_path / "tampered.zip", "notes.txt", b"10", b"11")
+    failed = run("verify", changed, "--trust", xa_key, "--trust", xb_key, expect=1)
     assert "FAILED" in failed.stdout + failed.stderr and "notes.txt" in failed.stdout + failed.stderr
