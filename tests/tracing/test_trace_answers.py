@@ -49,6 +49,16 @@ def _filed(node: Node, subject: Subject, **choice: Any) -> tuple[str, list[int]]
         return ref, [r.id for r in filed]
 
 
+def _answered_by_lookup(node: Node, subject: Subject, lookup: str) -> tuple[str, dict[str, Any]]:
+    """A trace whose H1 requests were filed and answered with the carrier lookup document `lookup` of the test
+    data: its reference, and H1 as it then is."""
+    ref, _ = _filed(node, subject)
+    with node.work() as session:
+        answers.record_answer(session, subject, ref, "H1", document=(DATA / lookup).read_bytes(),
+                              settings=node.settings, now=NOW)
+    return ref, _hops(node, subject, ref)["H1"]
+
+
 def test_next_endpoints_entered_by_hand_become_child_hops(node: Node, olga: Subject) -> None:
     ref, _ = _filed(node, olga)
     with node.work() as session:
@@ -87,11 +97,7 @@ def test_a_disclosure_document_is_read_and_a_bad_one_refused_by_name(node: Node,
 
 
 def test_a_carrier_lookup_with_one_subscriber_makes_the_hop_the_origin(node: Node, olga: Subject) -> None:
-    ref, _ = _filed(node, olga)
-    with node.work() as session:
-        answers.record_answer(session, olga, ref, "H1", document=(DATA / "lookup-one-subscriber.json").read_bytes(),
-                              settings=node.settings, now=NOW)
-    h1 = _hops(node, olga, ref)["H1"]
+    ref, h1 = _answered_by_lookup(node, olga, "lookup-one-subscriber.json")
     assert h1["status"] == "origin" and h1["trace_status"] == "origin_found"
     assert h1["subscriber"]["identity"] == "subscriber-0042" and h1["subscriber"]["private_ip"] == "100.64.0.7"
     with pytest.raises(ConflictError), node.work() as session:
@@ -100,11 +106,7 @@ def test_a_carrier_lookup_with_one_subscriber_makes_the_hop_the_origin(node: Nod
 
 
 def test_an_ambiguous_carrier_lookup_keeps_every_candidate_and_picks_none(node: Node, olga: Subject) -> None:
-    ref, _ = _filed(node, olga)
-    with node.work() as session:
-        answers.record_answer(session, olga, ref, "H1", document=(DATA / "lookup-ambiguous.json").read_bytes(),
-                              settings=node.settings, now=NOW)
-    h1 = _hops(node, olga, ref)["H1"]
+    _, h1 = _answered_by_lookup(node, olga, "lookup-ambiguous.json")
     assert h1["status"] == "answered" and h1["trace_status"] == "open"
     assert h1["subscriber"]["ambiguous"] is True
     assert sorted({c["private_ip"] for c in h1["subscriber"]["candidates"]}) == ["100.64.0.7", "100.64.23.122"]
@@ -112,11 +114,7 @@ def test_an_ambiguous_carrier_lookup_keeps_every_candidate_and_picks_none(node: 
 
 
 def test_no_record_is_a_dead_end_and_breaks_the_chain(node: Node, olga: Subject) -> None:
-    ref, _ = _filed(node, olga)
-    with node.work() as session:
-        answers.record_answer(session, olga, ref, "H1", document=(DATA / "lookup-no-record.json").read_bytes(),
-                              settings=node.settings, now=NOW)
-    h1 = _hops(node, olga, ref)["H1"]
+    _, h1 = _answered_by_lookup(node, olga, "lookup-no-record.json")
     assert h1["status"] == "dead_end" and h1["trace_status"] == "chain_broken"
     assert h1["outcome"].startswith("carrier lookup: no record of 203.0.113.10:48900")
 
