@@ -41,9 +41,24 @@ def need_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is not installed")
 
 
-def launch(playwright: Any) -> Any:
-    """Debian's Chromium, headless, started by Playwright."""
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright; closed on leaving."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def errors_on_console(page: Any) -> list[str]:
+    """The errors the page's console reports from now on: the list fills as they come."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return errors
 
 
 @contextmanager
@@ -67,6 +82,13 @@ def serving_demo_network(root: Path, count: int) -> Iterator[list[DemoNode]]:
         stop_nodes(processes)
         for spec in specs:
             print(f"--- serve.log of {spec.state}\n{(spec.data_dir / 'serve.log').read_text(errors='replace')}")
+
+
+def two_node_network(tmp_path: Path) -> Iterator[list[DemoNode]]:
+    """XA's and XB's demo nodes serving for a browser test (skipped without Chromium): a fixture's `yield from`."""
+    need_chromium()
+    with serving_demo_network(tmp_path / "network", 2) as specs:
+        yield specs
 
 
 def log_in(page: Any, url: str, username: str, password: str, totp: pyotp.TOTP) -> None:

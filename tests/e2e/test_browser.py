@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from browsertools import launch, log_in, need_chromium
+from browsertools import chromium, errors_on_console, log_in, need_chromium
 
 NOHAVEN = Path(sys.executable).with_name("nohaven")
 PASSWORD = "correct horse battery"
@@ -104,62 +104,57 @@ def running_node(tmp_path: Path) -> Iterator[RunningNode]:
 
 
 def test_officer_logs_a_phoned_in_preservation_request(running_node: RunningNode, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url = running_node.url
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)  # as a +01:00 wall time
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            console_errors: list[str] = []
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        console_errors = errors_on_console(page)
 
-            log_in(page, url, "olga", PASSWORD, running_node.totp)
+        log_in(page, url, "olga", PASSWORD, running_node.totp)
 
-            page.click("text=New request")
-            expect(page.locator("h1")).to_have_text("New cooperation request")
-            page.select_option("[name=type]", "preservation")
-            page.select_option("[name=channel]", "voice")
-            page.select_option("[name=priority]", "urgent")
-            page.select_option("[name=requesting_state]", "XB")
-            page.fill("[name=their_reference]", "XB-247-0042")
-            page.fill("[name=requested_authority]", "Aldorian National Cybercrime Unit")
-            page.fill("[name='requesting_authority.organisation']", "Borvanian Federal Police")
-            page.fill("[name='requesting_authority.officer']", "Insp. K. Adler")
-            page.fill("[name='requesting_authority.phones']", "+15555550200")
-            page.fill("[name='requesting_authority.email']", "adler@police.xb.example")
-            page.select_option("[name='requesting_authority.time_zone']", "Europe/Berlin")
-            page.fill("[name=investigating_authority]", "Borvanian Federal Police")
-            page.fill("[name=offence]", "Ransomware attack on a hospital")
-            page.fill("[name=summary_of_facts]", "Hospital systems encrypted; the ransom note names a mailbox.")
-            page.select_option("[name='data_items[0].identifier_type']", "ip_port")
-            page.fill("[name='data_items[0].value']", "198.51.100.23:51515")
-            page.fill("[name='data_items[0].time_from']", f"{start:%Y-%m-%dT%H:%M}")
-            page.fill("[name='data_items[0].time_to']", f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M}")
-            # the inline check says the zone is missing before anything is submitted
-            expect(page.locator("#err-data_items-0-zone")).to_contain_text("never assumes")
-            page.select_option("[name='data_items[0].zone']", "+01:00")
-            expect(page.locator("#validation-summary")).to_contain_text(
-                f"{start - timedelta(hours=1):%Y-%m-%d %H:%M} UTC")
-            page.fill("[name=link_to_offence]", "The attacker connected from this address.")
-            page.fill("[name=custodian]", "Examplenet ISP")
-            page.fill("[name=preservation_reason]", "Traffic data is deleted after 180 days.")
-            page.check("[name=mla_to_follow]")
-            expect(page.locator("#validation-summary")).to_contain_text("Nothing missing so far")
-            page.emulate_media(color_scheme="dark")  # the night shift's view
-            page.screenshot(path=str(tmp_path / "form-dark.png"), full_page=True)
-            page.emulate_media(color_scheme="light")
-            page.click("text=Log the request")
+        page.click("text=New request")
+        expect(page.locator("h1")).to_have_text("New cooperation request")
+        page.select_option("[name=type]", "preservation")
+        page.select_option("[name=channel]", "voice")
+        page.select_option("[name=priority]", "urgent")
+        page.select_option("[name=requesting_state]", "XB")
+        page.fill("[name=their_reference]", "XB-247-0042")
+        page.fill("[name=requested_authority]", "Aldorian National Cybercrime Unit")
+        page.fill("[name='requesting_authority.organisation']", "Borvanian Federal Police")
+        page.fill("[name='requesting_authority.officer']", "Insp. K. Adler")
+        page.fill("[name='requesting_authority.phones']", "+15555550200")
+        page.fill("[name='requesting_authority.email']", "adler@police.xb.example")
+        page.select_option("[name='requesting_authority.time_zone']", "Europe/Berlin")
+        page.fill("[name=investigating_authority]", "Borvanian Federal Police")
+        page.fill("[name=offence]", "Ransomware attack on a hospital")
+        page.fill("[name=summary_of_facts]", "Hospital systems encrypted; the ransom note names a mailbox.")
+        page.select_option("[name='data_items[0].identifier_type']", "ip_port")
+        page.fill("[name='data_items[0].value']", "198.51.100.23:51515")
+        page.fill("[name='data_items[0].time_from']", f"{start:%Y-%m-%dT%H:%M}")
+        page.fill("[name='data_items[0].time_to']", f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M}")
+        # the inline check says the zone is missing before anything is submitted
+        expect(page.locator("#err-data_items-0-zone")).to_contain_text("never assumes")
+        page.select_option("[name='data_items[0].zone']", "+01:00")
+        expect(page.locator("#validation-summary")).to_contain_text(
+            f"{start - timedelta(hours=1):%Y-%m-%d %H:%M} UTC")
+        page.fill("[name=link_to_offence]", "The attacker connected from this address.")
+        page.fill("[name=custodian]", "Examplenet ISP")
+        page.fill("[name=preservation_reason]", "Traffic data is deleted after 180 days.")
+        page.check("[name=mla_to_follow]")
+        expect(page.locator("#validation-summary")).to_contain_text("Nothing missing so far")
+        page.emulate_media(color_scheme="dark")  # the night shift's view
+        page.screenshot(path=str(tmp_path / "form-dark.png"), full_page=True)
+        page.emulate_media(color_scheme="light")
+        page.click("text=Log the request")
 
-            expect(page.locator("h1")).to_contain_text("XA-")
-            expect(page.locator("table.clocks")).to_contain_text("written confirmation due")
-            reference = page.locator("h1").inner_text().split()[0]
-            page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
+        expect(page.locator("h1")).to_contain_text("XA-")
+        expect(page.locator("table.clocks")).to_contain_text("written confirmation due")
+        reference = page.locator("h1").inner_text().split()[0]
+        page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
 
-            page.click("header nav >> text=Open requests")
-            expect(page.locator("#dashboard-rows")).to_contain_text(reference)
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
-        finally:
-            browser.close()
+        page.click("header nav >> text=Open requests")
+        expect(page.locator("#dashboard-rows")).to_contain_text(reference)
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
