@@ -19,7 +19,8 @@ import rfc8785
 
 from nohaven.errors import InputError
 
-__all__ = ["canonical_bytes", "encode_plain", "flat", "is_canonical", "parse_strict", "plain"]
+__all__ = ["beyond_fast_path", "canonical_bytes", "encode_plain", "flat", "flat_object_text", "is_canonical",
+           "parse_strict", "plain", "quote"]
 
 _SAFE_INT = 2**53 - 1
 _BEYOND_FAST_PATH = re.compile("[\ud800-\U0010ffff]")
@@ -38,6 +39,10 @@ def _make_encoder() -> Any:
 
 
 _encoder = _make_encoder()
+
+# JSON string quoting with UTF-8 kept (json's C routine where there is one): for a string of the fast path's range,
+# the same escapes as RFC 8785 §3.2.2.2 (the two-character escapes, \u00xx in lower case for other controls).
+quote: Any = json.encoder.encode_basestring
 
 
 def plain(value: Any) -> bool:
@@ -76,6 +81,27 @@ def flat(values: Iterable[Any]) -> bool:
     return True
 
 
+def flat_object_text(value: dict[Any, Any]) -> str | None:
+    """The canonical text of a dict with string keys and `flat` values, or None for any other dict (its text
+    still needs `beyond_fast_path` checked, like everything the fast path writes)."""
+    if not value:
+        return "{}"
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not (t is str or v is None or t is bool
+                                      or (t is int and -_SAFE_INT <= v <= _SAFE_INT)):
+            return None
+    if _encoder is not None:
+        return "".join(_encoder(value, 0))
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def beyond_fast_path(text: str) -> bool:
+    """True when the text holds a character at or above U+D800, where JCS and json part ways (key order by
+    UTF-16 code units, lone surrogates): such a value needs the general encoder."""
+    return not text.isascii() and _BEYOND_FAST_PATH.search(text) is not None  # isascii: a C scan, far cheaper
+
+
 def encode_plain(value: Any) -> bytes | None:
     """The canonical bytes of a value `plain()` accepted, or None when a character beyond the fast path's range
     needs the general encoder."""
@@ -83,7 +109,7 @@ def encode_plain(value: Any) -> bytes | None:
         text: str = "".join(_encoder(value, 0))
     else:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if not text.isascii() and _BEYOND_FAST_PATH.search(text):  # isascii: a C scan, far cheaper than the search
+    if beyond_fast_path(text):
         return None
     return text.encode("utf-8")
 
@@ -96,7 +122,8 @@ def canonical_bytes(value: Any, what: str = "document") -> bytes:
             return data
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, RecursionError) as exc:
+    # UnicodeEncodeError: rfc8785 sorts keys as UTF-16, which a lone surrogate in a key cannot be.
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError, RecursionError) as exc:
         raise InputError.field(what, f"cannot be canonicalised (RFC 8785): {exc}") from None
 
 

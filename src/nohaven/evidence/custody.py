@@ -14,18 +14,28 @@ import fcntl
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Protocol
 
 from nohaven.errors import InputError
-from nohaven.evidence.canonical import canonical_bytes, encode_plain, flat, is_canonical, parse_strict, plain
+from nohaven.evidence.canonical import (
+    beyond_fast_path,
+    canonical_bytes,
+    encode_plain,
+    flat_object_text,
+    is_canonical,
+    parse_strict,
+    plain,
+    quote,
+)
 from nohaven.evidence.errors import StoreError
 from nohaven.evidence.merkle import MerkleTree, leaf_hashes
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
 from nohaven.timeutil import require_aware
 
 __all__ = ["EVENT_FORMAT", "EVENT_TYPES", "CustodyLedger", "FileCustodyLog", "check_shape", "encode_event",
-           "make_event", "parse_event"]
+           "encode_events", "make_event", "parse_event"]
 
 EVENT_FORMAT = "nohaven-custody-event/1"
 EVENT_TYPES = ("acquired", "sealed", "accessed", "exported", "transferred", "received", "disclosed", "verified")
@@ -33,17 +43,22 @@ _FIELDS: tuple[tuple[str, type], ...] = (("event", str), ("at", str), ("actor", 
                                          ("details", dict))
 _KEYS = frozenset(["format", *(k for k, _ in _FIELDS)])
 _EVENT_SET = frozenset(EVENT_TYPES)
+# The canonical text of an event around its fields, keys in RFC 8785 order (all ASCII, so code-unit order is
+# code-point order): actor, at, case, details, event, format, items.
+_AFTER_EVENT = f',"format":"{EVENT_FORMAT}","items":['
 
 
 def _instant(value: datetime, field: str) -> str:
     """An aware instant as ISO 8601 in UTC with a Z: one spelling per instant, so equal events hash equal."""
+    if type(value) is datetime and value.tzinfo is UTC:  # already UTC: isoformat ends in +00:00
+        return value.isoformat()[:-6] + "Z"
     return require_aware(value, field).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def make_event(kind: str, *, at: datetime, actor: str, case: str, items: Sequence[str] = (),
                details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A custody event: what happened (`kind`), when (aware), who, in which case, to which items (SHA-256)."""
-    if kind not in EVENT_TYPES:
+    if kind not in _EVENT_SET:
         raise InputError.field("event", f"unknown custody event {kind!r}; one of {', '.join(EVENT_TYPES)}")
     if not actor.strip():
         raise InputError.field("actor", "say who acted")
@@ -67,11 +82,38 @@ def check_shape(event: dict[str, Any]) -> None:
 
 
 def encode_event(event: dict[str, Any]) -> bytes:
-    """An event's canonical bytes, its shape checked first (which settles the types of its top-level fields, so
-    only its items and details need the fast path's walk)."""
-    check_shape(event)
-    items, details = event["items"], event["details"]
-    if (flat(items) and flat(details.values())) or plain((items, details)):
+    """An event's canonical (RFC 8785) bytes, its shape checked first."""
+    return encode_events((event,))[0]
+
+
+def encode_events(events: Iterable[dict[str, Any]]) -> list[bytes]:
+    """The canonical bytes of each event, each shape-checked first (`InputError` for the first that fails).
+
+    The shape check settles the top-level fields, so an event whose items are strings and whose details are
+    flat is written into a fixed template of its canonical text (its strings quoted as RFC 8785 quotes them);
+    any other event, or one with a character beyond the fast path's range, goes through `canonical_bytes`."""
+    out: list[bytes] = []
+    append = out.append
+    for event in events:
+        check_shape(event)
+        details = flat_object_text(event["details"])
+        if details is not None:
+            try:
+                # One f-string: built in one step, where a chain of + makes an intermediate string per piece.
+                text = (f'{{"actor":{quote(event["actor"])},"at":{quote(event["at"])},"case":{quote(event["case"])},'
+                        f'"details":{details},"event":{quote(event["event"])}{_AFTER_EVENT}'
+                        f'{",".join(map(quote, event["items"]))}]}}')
+            except TypeError:  # an item that is not a string
+                text = None
+            if text is not None and not beyond_fast_path(text):
+                append(text.encode("utf-8"))
+                continue
+        append(_encode_general(event))
+    return out
+
+
+def _encode_general(event: dict[str, Any]) -> bytes:
+    if plain((event["items"], event["details"])):  # plain() also refuses keys that are not strings
         data = encode_plain(event)
         if data is not None:
             return data
@@ -206,18 +248,17 @@ class FileCustodyLog(TreeBackedLog):
 
     def append_many(self, events: Iterable[dict[str, Any]]) -> list[int]:
         """Append events in one write and one fsync; returns their indexes."""
-        lines = [encode_event(e) for e in events]
+        lines = encode_events(events)
         hashes = leaf_hashes(lines)
         with self._locked() as f:
             first = self.size
             f.write(b"\n".join(lines) + b"\n" if lines else b"")
             f.flush()
             os.fsync(f.fileno())
-            offsets, offset = self._offsets, self._end
-            for line in lines:
-                offsets.append(offset)
-                offset += len(line) + 1
-            self._end = offset
+            # Where each line starts: running sums of line length + 1 (the newline), in C.
+            starts = list(accumulate(map((1).__add__, map(len, lines)), initial=self._end))
+            self._end = starts.pop()
+            self._offsets.extend(starts)
             self._tree.extend_hashes(hashes)
         return list(range(first, first + len(lines)))
 

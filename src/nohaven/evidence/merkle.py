@@ -112,7 +112,8 @@ class MerkleTree:
             done, complete = len(above), len(below) // 2
             if done >= complete:
                 break
-            above.extend([sha256(prefix + below[2 * j] + below[2 * j + 1]).digest() for j in range(done, complete)])
+            pairs = iter(below[2 * done:2 * complete])  # zip(pairs, pairs): left and right child in turn
+            above.extend([sha256(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)])
             level += 1
         return first
 
