@@ -29,7 +29,6 @@ import zstandard
 
 from nohaven.carrier import formats
 from nohaven.carrier.blocks import FAST_FORMATS, BlockResult, count_lines, parse_block
-from nohaven.carrier.duckparse import DUCKDB_FORMATS
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
@@ -86,11 +85,9 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class ParseOptions:
-    """How sources are parsed: the vectorised path where a format has one (else the reference parser only);
-    with `duckdb`, a format's DuckDB path where it has one (a10), else its Arrow path."""
+    """How sources are parsed: the vectorised path where a format has one (else the reference parser only)."""
 
     vectorised: bool = True
-    duckdb: bool = True
     block_bytes: int = BLOCK_BYTES
 
 
@@ -192,8 +189,6 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
     src = source_id(sha)
     ignored: Counter[str] = Counter()
     fast = FAST_FORMATS.get(parser.name) if options.vectorised else None
-    if fast is not None and options.duckdb:
-        fast = DUCKDB_FORMATS.get(parser.name, fast)
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
                 zstandard.ZstdCompressor(level=3).stream_writer(raw_out, closefd=False) as archive, \
