@@ -1,9 +1,11 @@
 """Several digests of a file in one read pass, using both cores.
 
-Each chunk is read once into one of two buffers. While the hashers work on one buffer in a small thread pool,
-the next chunk is read into the other. hashlib releases the GIL while it hashes a large buffer, so the digests
-really run side by side: the algorithms are split into as many groups as there are workers, balanced by their
-cost (MD5 costs about as much as SHA-1 and SHA-256 together on a CPU with SHA extensions).
+Each chunk is read once, into one buffer of a ring. Every algorithm has its own thread, which hashes the
+chunks in order as they come; a buffer goes back to the reader when all of them are done with it. hashlib
+releases the GIL while it hashes a large buffer, so the digests really run side by side, and since no digest
+waits for the others at every chunk the scheduler balances the cores: the slowest digest (MD5 here) keeps a
+core to itself while the faster ones share the other, up to a ring's worth of chunks ahead of it. A digest of
+one stream is sequential, so the triple digest can go no faster than its slowest algorithm on one core.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
 from typing import IO, Protocol, cast
 
 from nohaven.evidence.errors import HashingError, UnknownAlgorithmError
@@ -22,6 +26,7 @@ from nohaven.evidence.errors import HashingError, UnknownAlgorithmError
 __all__ = [
     "ALGORITHMS",
     "CHUNK",
+    "RING",
     "DigestSet",
     "FileEntry",
     "MultiHasher",
@@ -34,9 +39,10 @@ __all__ = [
 ]
 
 ALGORITHMS = ("sha256", "sha1", "md5")
-CHUNK = 4 * 1024 * 1024
-# Relative cost per byte, measured with OpenSSL 3 on x86-64 with SHA extensions; only used to balance workers.
-_COST = {"md5": 2.5, "sha1": 1.0, "sha256": 1.05}
+# Chunks of 256 KiB to 1 MiB in a ring of 16 MiB measured a little faster and used less CPU than 4 MiB chunks
+# (the digest threads read a buffer while it is still in cache); see docs/BENCHMARKS.md.
+CHUNK = 256 * 1024
+RING = 64
 _SMALL = 256 * 1024
 
 Progress = Callable[[int], None]
@@ -78,25 +84,68 @@ class DigestSet:
     digests: dict[str, str]
 
 
-def _groups(algorithms: Sequence[str], workers: int) -> list[list[str]]:
-    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(algorithms))))]
-    load = [0.0] * len(groups)
-    for name in sorted(algorithms, key=lambda a: -_COST[a]):
-        i = load.index(min(load))
-        groups[i].append(name)
-        load[i] += _COST[name]
-    return groups
+def _fill(reader: ReadInto, view: memoryview) -> int:
+    """Read until the buffer is full or the stream ends (streams may return fewer bytes than asked)."""
+    filled, size = 0, len(view)
+    while filled < size:
+        n = reader.readinto(view[filled:]) or 0
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+class _Ring:
+    """The buffers of one stream being hashed: which are free, and how many digests still need each."""
+
+    def __init__(self, views: list[memoryview], digests: int) -> None:
+        self.views, self.digests = views, digests
+        self.free: SimpleQueue[int] = SimpleQueue()
+        for i in range(len(views)):
+            self.free.put(i)
+        self._left = [0] * len(views)
+        self._lock = threading.Lock()
+
+    def handed_out(self, index: int) -> None:
+        self._left[index] = self.digests
+
+    def done_with(self, index: int) -> None:
+        with self._lock:
+            self._left[index] -= 1
+            last = self._left[index] == 0
+        if last:
+            self.free.put(index)
+
+
+def _consume(hasher: hashlib._Hash, chunks: SimpleQueue[tuple[int, int] | None], ring: _Ring) -> None:
+    """One digest's thread: hash each chunk in turn; hand every buffer back even after a failure, so the reader
+    never waits for a buffer that will not come."""
+    failure: BaseException | None = None
+    while (chunk := chunks.get()) is not None:
+        index, n = chunk
+        if failure is None:
+            try:
+                hasher.update(ring.views[index][:n])
+            except BaseException as exc:  # raised again once the stream is done
+                failure = exc
+        ring.done_with(index)
+    if failure is not None:
+        raise failure
 
 
 class MultiHasher:
-    """Hashes streams with several algorithms at once; reuse one for many files (it owns a thread pool)."""
+    """Hashes streams with several algorithms at once; reuse one for many files (it owns its digest threads).
+
+    `workers=1` hashes in the calling thread, one algorithm after the other on each chunk."""
 
     def __init__(self, algorithms: Sequence[str] = ALGORITHMS, workers: int | None = None, chunk: int = CHUNK) -> None:
         self.algorithms = parse_algorithms(algorithms)
         self.chunk = chunk
-        self._groups = _groups(self.algorithms, workers or min(2, os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(max_workers=len(self._groups), thread_name_prefix="digest")
-        self._buffers = (bytearray(chunk), bytearray(chunk))
+        # A lone digest is hashed by the thread that read the chunk: handing every chunk to another core costs
+        # more CPU than reading ahead saves (measured: 0.39 s against 0.55 s of CPU per 512 MiB of SHA-256).
+        self._threaded = (workers or min(2, os.cpu_count() or 1)) > 1 and len(self.algorithms) > 1
+        self._pool = ThreadPoolExecutor(max_workers=len(self.algorithms), thread_name_prefix="digest")
+        self._views = [memoryview(bytearray(chunk)) for _ in range(RING if self._threaded else 1)]
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -112,31 +161,47 @@ class MultiHasher:
         reader = cast(ReadInto, stream)  # typing's IO does not declare readinto; files and ZIP members have it
         # MD5 and SHA-1 serve integrity checks with legacy tools here, never signatures.
         hashers = {name: hashlib.new(name, usedforsecurity=False) for name in self.algorithms}
-        groups = [[hashers[n] for n in group] for group in self._groups]
+        first = self._views[0]
+        n = _fill(reader, first)
+        if not self._threaded or n < min(_SMALL, len(first)):  # one thread, or a small file: threads cost more
+            size = 0
+            while n:
+                for h in hashers.values():
+                    h.update(first[:n])
+                size += n
+                if progress is not None:
+                    progress(n)
+                n = _fill(reader, first)
+        else:
+            size = self._hash_in_threads(reader, list(hashers.values()), n, progress)
+        return DigestSet(size, {name: h.hexdigest() for name, h in hashers.items()})
 
-        def feed(group: list[hashlib._Hash], data: memoryview) -> None:
-            for h in group:
-                h.update(data)
-
-        views = [memoryview(b) for b in self._buffers]
-        size, turn = 0, 0
-        n = reader.readinto(views[0]) or 0
-        while n:
-            data = views[turn][:n]
-            if n < _SMALL and size == 0:  # a small file: threads would cost more than they save
-                for g in groups:
-                    feed(g, data)
-                pending = []
-            else:
-                pending = [self._pool.submit(feed, g, data) for g in groups]
-            size += n
-            turn ^= 1
-            n = reader.readinto(views[turn]) or 0  # read ahead while they hash
-            for f in pending:
-                f.result()
-            if progress is not None:
-                progress(len(data))
-        return DigestSet(size, {name: hashers[name].hexdigest() for name in self.algorithms})
+    def _hash_in_threads(self, reader: ReadInto, hashers: list[hashlib._Hash], n: int,
+                         progress: Progress | None) -> int:
+        """The stream through the ring, its first `n` bytes already in the first buffer; returns its size."""
+        ring = _Ring(self._views, len(hashers))
+        queues: list[SimpleQueue[tuple[int, int] | None]] = [SimpleQueue() for _ in hashers]
+        threads = [self._pool.submit(_consume, h, q, ring) for h, q in zip(hashers, queues, strict=True)]
+        size = 0
+        try:
+            index = ring.free.get()  # the first buffer, already filled
+            while n:
+                ring.handed_out(index)
+                for q in queues:
+                    q.put((index, n))
+                size += n
+                if progress is not None:
+                    progress(n)
+                index = ring.free.get()
+                n = _fill(reader, self._views[index])
+        finally:  # a read that failed still lets every thread finish before the error goes up
+            for q in queues:
+                q.put(None)
+            for t in threads:
+                t.exception()
+        for t in threads:
+            t.result()
+        return size
 
     def hash_file(self, path: Path, progress: Progress | None = None) -> DigestSet:
         """Hash one regular file; raises HashingError naming the file when it cannot be read."""
