@@ -1,11 +1,13 @@
 """Several digests of a file in one read pass, using both cores.
 
-Each chunk is read once, into one buffer of a ring. Every algorithm has its own thread, which hashes the
-chunks in order as they come; a buffer goes back to the reader when all of them are done with it. hashlib
-releases the GIL while it hashes a large buffer, so the digests really run side by side, and since no digest
-waits for the others at every chunk the scheduler balances the cores: the slowest digest (MD5 here) keeps a
-core to itself while the faster ones share the other, up to a ring's worth of chunks ahead of it. A digest of
-one stream is sequential, so the triple digest can go no faster than its slowest algorithm on one core.
+Each chunk is read once, into one buffer of a small ring. The algorithms are split into one group per core,
+balanced by their cost (MD5 alone costs about as much as SHA-1 and SHA-256 together on a CPU with SHA
+extensions), and each group has a thread that hashes the chunks in order as they come; a buffer goes back to
+the reader when every group is done with it. hashlib releases the GIL while it hashes a large buffer, so the
+groups really run side by side, and neither waits for the other at every chunk: one may run up to the ring's
+length ahead. A digest of one stream is sequential, so the triple digest can go no faster than MD5 alone on
+one core; two threads for two cores keep MD5's core its own (a thread per algorithm let the scheduler share
+it, measured slower).
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ __all__ = [
 ]
 
 ALGORITHMS = ("sha256", "sha1", "md5")
-# A ring of 4 chunks of 4 MiB: alternately against 256 KiB × 64 and 1 MiB × 16 it was as fast or faster and used
-# the least CPU of the three (fewest hand-overs between threads); see docs/BENCHMARKS.md.
+# A ring of 4 chunks of 4 MiB: measured alternately against 256 KiB × 64, 1 MiB × 16 and 4 MiB × 8, as fast
+# or faster and the least CPU (fewest hand-overs between threads); see docs/BENCHMARKS.md.
 CHUNK = 4 * 1024 * 1024
 RING = 4
+# CPU seconds per GiB with OpenSSL 3.0 on x86-64 with SHA extensions (MD5 1.48, SHA-1 0.70, SHA-256 0.70),
+# relative; only used to balance the groups.
+_COST = {"md5": 2.1, "sha1": 1.0, "sha256": 1.0}
 _SMALL = 256 * 1024
 
 Progress = Callable[[int], None]
@@ -95,11 +100,22 @@ def _fill(reader: ReadInto, view: memoryview) -> int:
     return filled
 
 
-class _Ring:
-    """The buffers of one stream being hashed: which are free, and how many digests still need each."""
+def _groups(algorithms: Sequence[str], workers: int) -> list[list[str]]:
+    """The algorithms in at most `workers` groups of about equal cost (the costliest placed first)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(algorithms))))]
+    load = [0.0] * len(groups)
+    for name in sorted(algorithms, key=lambda a: -_COST[a]):
+        i = load.index(min(load))
+        groups[i].append(name)
+        load[i] += _COST[name]
+    return groups
 
-    def __init__(self, views: list[memoryview], digests: int) -> None:
-        self.views, self.digests = views, digests
+
+class _Ring:
+    """The buffers of one stream being hashed: which are free, and how many digest groups still need each."""
+
+    def __init__(self, views: list[memoryview], groups: int) -> None:
+        self.views, self.groups = views, groups
         self.free: SimpleQueue[int] = SimpleQueue()
         for i in range(len(views)):
             self.free.put(i)
@@ -107,7 +123,7 @@ class _Ring:
         self._lock = threading.Lock()
 
     def handed_out(self, index: int) -> None:
-        self._left[index] = self.digests
+        self._left[index] = self.groups
 
     def done_with(self, index: int) -> None:
         with self._lock:
@@ -117,15 +133,17 @@ class _Ring:
             self.free.put(index)
 
 
-def _consume(hasher: hashlib._Hash, chunks: SimpleQueue[tuple[int, int] | None], ring: _Ring) -> None:
-    """One digest's thread: hash each chunk in turn; hand every buffer back even after a failure, so the reader
+def _consume(hashers: list[hashlib._Hash], chunks: SimpleQueue[tuple[int, int] | None], ring: _Ring) -> None:
+    """One digest group's thread: hash each chunk in turn; hand every buffer back even after a failure, so the reader
     never waits for a buffer that will not come."""
     failure: BaseException | None = None
     while (chunk := chunks.get()) is not None:
         index, n = chunk
         if failure is None:
             try:
-                hasher.update(ring.views[index][:n])
+                data = ring.views[index][:n]
+                for hasher in hashers:
+                    hasher.update(data)
             except BaseException as exc:  # raised again once the stream is done
                 failure = exc
         ring.done_with(index)
@@ -136,15 +154,18 @@ def _consume(hasher: hashlib._Hash, chunks: SimpleQueue[tuple[int, int] | None],
 class MultiHasher:
     """Hashes streams with several algorithms at once; reuse one for many files (it owns its digest threads).
 
-    `workers=1` hashes in the calling thread, one algorithm after the other on each chunk."""
+    `workers` is the number of digest threads (default: up to 2, one per core); `workers=1` hashes in the
+    calling thread, one algorithm after the other on each chunk."""
 
     def __init__(self, algorithms: Sequence[str] = ALGORITHMS, workers: int | None = None, chunk: int = CHUNK) -> None:
         self.algorithms = parse_algorithms(algorithms)
         self.chunk = chunk
+        workers = workers or min(2, os.cpu_count() or 1)
         # A lone digest is hashed by the thread that read the chunk: handing every chunk to another core costs
         # more CPU than reading ahead saves (measured: 0.39 s against 0.55 s of CPU per 512 MiB of SHA-256).
-        self._threaded = (workers or min(2, os.cpu_count() or 1)) > 1 and len(self.algorithms) > 1
-        self._pool = ThreadPoolExecutor(max_workers=len(self.algorithms), thread_name_prefix="digest")
+        self._threaded = workers > 1 and len(self.algorithms) > 1
+        self._groups = _groups(self.algorithms, workers)
+        self._pool = ThreadPoolExecutor(max_workers=len(self._groups), thread_name_prefix="digest")
         self._views = [memoryview(bytearray(chunk)) for _ in range(RING if self._threaded else 1)]
 
     def close(self) -> None:
@@ -179,9 +200,10 @@ class MultiHasher:
     def _hash_in_threads(self, reader: ReadInto, hashers: list[hashlib._Hash], n: int,
                          progress: Progress | None) -> int:
         """The stream through the ring, its first `n` bytes already in the first buffer; returns its size."""
-        ring = _Ring(self._views, len(hashers))
-        queues: list[SimpleQueue[tuple[int, int] | None]] = [SimpleQueue() for _ in hashers]
-        threads = [self._pool.submit(_consume, h, q, ring) for h, q in zip(hashers, queues, strict=True)]
+        groups = [[hashers[self.algorithms.index(name)] for name in group] for group in self._groups]
+        ring = _Ring(self._views, len(groups))
+        queues: list[SimpleQueue[tuple[int, int] | None]] = [SimpleQueue() for _ in groups]
+        threads = [self._pool.submit(_consume, g, q, ring) for g, q in zip(groups, queues, strict=True)]
         size = 0
         try:
             index = ring.free.get()  # the first buffer, already filled
