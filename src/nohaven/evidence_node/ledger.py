@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nohaven.errors import InputError
-from nohaven.evidence.custody import TreeBackedLog, encode_event
+from nohaven.evidence.custody import TreeBackedLog, encode_events
 from nohaven.evidence.errors import StoreError
 from nohaven.evidence.merkle import MerkleTree, leaf_hashes
 from nohaven.evidence.note import Checkpoint, NoteSigner, SignedNote
@@ -53,7 +53,7 @@ class DatabaseCustodyLog(TreeBackedLog):
     def append_many(self, events: Iterable[dict[str, Any]]) -> list[int]:
         now = utcnow()
         events = list(events)
-        lines = [encode_event(event) for event in events]
+        lines = encode_events(events)
         hashes = leaf_hashes(lines)
         first = self._tree.extend_hashes(hashes)
         self.session.add_all([CustodyEvent(seq=first + n, case_reference=event["case"][:64], kind=event["event"],
