@@ -8,21 +8,34 @@ IP, port, start time) for the same 1000 queries. Last, a next day's a10 file (a 
 daily run would (only the days it can change are rewritten) and timed beside a full rebuild of the same tables.
 Prints a table and writes the numbers as JSON.
 
+The generator streams (since 2026-12-01): the day is cut into slices of about 200,000 mappings (a multinomial
+split of N uniform start times), each slice is drawn with numpy and its lines written in time order, and only
+the closes that fall after the slice are carried to the next one, so memory stays bounded (a few hundred MB)
+whatever N, and `--rows 1e8` fits. The lookup hits are a uniform sample of 5000 of all mappings (indices drawn
+from the seed before generating), no longer the first 5000 generated. Formats, distributions (64 public
+addresses, ports 1024-65535, sessions of 1 s to 5 min, starts uniform over the first 86,000 s of the day, a10
+for even and juniper-rtflow for odd mappings) and the sort order of the files are unchanged, so results stay
+comparable; the exact lines for a seed differ from the earlier per-row `random` generator. `--generate-only`
+writes the files and stops (to measure the generator alone).
+
     python benchmarks/carrier.py --rows 1e6 --out /tmp/carrier-bench   (needs the `bench` extra for chdb)
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import random
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zstandard
 
 from nohaven.carrier.ingest import ParseOptions, ingest
@@ -32,66 +45,122 @@ from nohaven.carrier.store import Store
 from nohaven.carrier.timeparse import iso_ms
 
 DAY0 = 1_795_737_600  # 2026-11-27T00:00:00Z
+DAY_MS = 86_000_000  # starts fall in the first 86,000 s of the day, as before
+CHUNK_ROWS = 200_000  # mappings generated and sorted at a time: bounds the generator's memory
+HELD = 5000  # hits kept for the lookup queries (a uniform sample of all mappings)
 
 
 def stamp(t_ms: int) -> str:
+    """An ISO 8601 UTC timestamp with milliseconds, as both formats log it."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_ms // 1000)) + f".{t_ms % 1000:03d}+00:00"
 
 
+def day_buckets(rng: np.random.Generator, rows: int, day_ms: int) -> Iterator[tuple[int, int, int]]:
+    """(first ms, width ms, mappings) for consecutive slices of the day: a multinomial split of `rows` uniform
+    start times, so that drawing each slice's starts uniformly in it gives the same distribution as one draw."""
+    k = max(1, -(-rows // CHUNK_ROWS))
+    edges = [day_ms * j // k for j in range(k + 1)]
+    widths = np.diff(np.array(edges, dtype=np.int64))
+    counts = rng.multinomial(rows, widths / widths.sum())
+    for j in range(k):
+        yield edges[j], int(widths[j]), int(counts[j])
+
+
+class SortedWriter:
+    """Writes (instant ms, line) events to one file in (instant, line) order a chunk at a time: events at or
+    after the next slice's first instant (closes of sessions that outlive their slice) are carried over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.out = path.open("w")
+        self.pending: list[tuple[int, str]] = []
+
+    def add(self, event: tuple[int, str]) -> None:
+        """Queue an event; it is written by the next flush whose cut is after its instant."""
+        self.pending.append(event)
+
+    def flush(self, before_ms: int | None) -> None:
+        """Write, sorted, every queued event earlier than `before_ms` (all of them when None)."""
+        self.pending.sort()
+        cut = len(self.pending) if before_ms is None else bisect.bisect_left(self.pending, (before_ms, ""))
+        self.out.write("".join(line + "\n" for _, line in self.pending[:cut]))
+        del self.pending[:cut]
+
+    def close(self) -> None:
+        """Write what is left and close the file."""
+        self.flush(None)
+        self.out.close()
+
+
+def compress(path: Path) -> None:
+    """The zstd copy the `zstdcat | grep` peer reads (streamed, level 3)."""
+    with path.open("rb") as plain, (path.parent / (path.name + ".zst")).open("wb") as packed:
+        zstandard.ZstdCompressor(level=3, threads=-1).copy_stream(plain, packed)
+
+
 def generate(folder: Path, rows: int, seed: int) -> tuple[list[Path], list[tuple[str, int, int]]]:
-    """Write the two log files; return them and a sample of (public ip, port, instant ms) that are held."""
-    rng = random.Random(seed)
-    a10_events: list[tuple[int, str]] = []
-    jun_events: list[tuple[int, str]] = []
+    """Write the two log files a slice of the day at a time; return them and a uniform sample of HELD
+    (public ip, port, instant ms) that are held (the middle of a generated mapping)."""
+    rng = np.random.default_rng(seed)
+    keep = set(random.Random(seed).sample(range(rows), min(HELD, rows)))
     held: list[tuple[str, int, int]] = []
-    for i in range(rows):
-        pub = f"203.0.113.{rng.randrange(64)}"
-        port = rng.randrange(1024, 65536)
-        sub = f"100.64.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        sport = rng.randrange(32768, 61000)
-        dst = f"192.0.2.{rng.randrange(1, 255)}"
-        start = DAY0 * 1000 + rng.randrange(86_000_000)
-        end = start + rng.randrange(1_000, 300_000)
-        if i % 2 == 0:
-            body = f"{sub}:{sport}<->{dst}:443,{pub}:{port}<-->{dst}:443"
-            a10_events.append((start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"))
-            a10_events.append((end, f"{stamp(end)} cgn-1 NAT-TCP-F: {body}"))
-        else:
-            tail = (f'source-address="{sub}" source-port="{sport}" destination-address="{dst}" '
-                    f'destination-port="443" nat-source-address="{pub}" nat-source-port="{port}" protocol-id="6"')
-            jun_events.append((start, f"<14>1 {stamp(start)} srx-1 RT_FLOW - RT_FLOW_SESSION_CREATE "
-                                      f"[junos@2636.1.1.1.2.26 {tail}]"))
-            jun_events.append((end, f"<14>1 {stamp(end)} srx-1 RT_FLOW - RT_FLOW_SESSION_CLOSE "
-                                    f"[junos@2636.1.1.1.2.26 reason=\"TCP FIN\" {tail} "
-                                    f"elapsed-time=\"{(end - start) // 1000}\"]"))
-        if len(held) < 5000:
-            held.append((pub, port, (start + end) // 2))
+    a10 = SortedWriter(folder / "a10.log")
+    jun = SortedWriter(folder / "juniper-rtflow.log")
+    i = 0
+    for first, width, n in day_buckets(rng, rows, DAY_MS):
+        pub = rng.integers(0, 64, n).tolist()
+        port = rng.integers(1024, 65536, n).tolist()
+        sub3 = rng.integers(0, 256, n).tolist()
+        sub4 = rng.integers(1, 255, n).tolist()
+        sport = rng.integers(32768, 61000, n).tolist()
+        dst4 = rng.integers(1, 255, n).tolist()
+        start_a = DAY0 * 1000 + first + rng.integers(0, width, n)
+        starts = start_a.tolist()
+        ends = (start_a + rng.integers(1_000, 300_000, n)).tolist()
+        for p4, pp, s3, s4, sp, d4, start, end in zip(pub, port, sub3, sub4, sport, dst4, starts, ends, strict=True):
+            pub_ip, sub, dst = f"203.0.113.{p4}", f"100.64.{s3}.{s4}", f"192.0.2.{d4}"
+            if i % 2 == 0:
+                body = f"{sub}:{sp}<->{dst}:443,{pub_ip}:{pp}<-->{dst}:443"
+                a10.add((start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"))
+                a10.add((end, f"{stamp(end)} cgn-1 NAT-TCP-F: {body}"))
+            else:
+                tail = (f'source-address="{sub}" source-port="{sp}" destination-address="{dst}" '
+                        f'destination-port="443" nat-source-address="{pub_ip}" nat-source-port="{pp}" '
+                        f'protocol-id="6"')
+                jun.add((start, f"<14>1 {stamp(start)} srx-1 RT_FLOW - RT_FLOW_SESSION_CREATE "
+                                f"[junos@2636.1.1.1.2.26 {tail}]"))
+                jun.add((end, f"<14>1 {stamp(end)} srx-1 RT_FLOW - RT_FLOW_SESSION_CLOSE "
+                              f"[junos@2636.1.1.1.2.26 reason=\"TCP FIN\" {tail} "
+                              f"elapsed-time=\"{(end - start) // 1000}\"]"))
+            if i in keep:
+                held.append((pub_ip, pp, (start + end) // 2))
+            i += 1
+        cut = DAY0 * 1000 + first + width  # every later slice starts here
+        a10.flush(cut)
+        jun.flush(cut)
     paths = []
-    for name, events in (("a10.log", a10_events), ("juniper-rtflow.log", jun_events)):
-        events.sort()
-        path = folder / name
-        with path.open("w") as out:
-            out.writelines(line + "\n" for _, line in events)
-        with path.open("rb") as plain, (folder / (name + ".zst")).open("wb") as packed:
-            zstandard.ZstdCompressor(level=3, threads=-1).copy_stream(plain, packed)
-        paths.append(path)
+    for writer in (a10, jun):
+        writer.close()
+        compress(writer.path)
+        paths.append(writer.path)
     return paths, held
 
 
 def next_day(folder: Path, rows: int, seed: int) -> Path:
     """An a10 file of `rows` mappings on the following day: what a daily ingest adds to a store."""
-    rng = random.Random(seed)
-    events = []
-    for _ in range(rows):
-        body = (f"100.64.{rng.randrange(256)}.{rng.randrange(1, 255)}:{rng.randrange(32768, 61000)}<->192.0.2.1:443,"
-                f"203.0.113.{rng.randrange(64)}:{rng.randrange(1024, 65536)}<-->192.0.2.1:443")
-        start = (DAY0 + 86_400) * 1000 + rng.randrange(86_000_000)
-        events += [(start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"),
-                   (start + 60_000, f"{stamp(start + 60_000)} cgn-1 NAT-TCP-F: {body}")]
-    events.sort()
-    path = folder / "a10-next-day.log"
-    path.write_text("".join(line + "\n" for _, line in events))
-    return path
+    rng = np.random.default_rng(seed)
+    out = SortedWriter(folder / "a10-next-day.log")
+    for first, width, n in day_buckets(rng, rows, DAY_MS):
+        starts = ((DAY0 + 86_400) * 1000 + first + rng.integers(0, width, n)).tolist()
+        cols = [rng.integers(lo, hi, n).tolist() for lo, hi in ((0, 256), (1, 255), (32768, 61000), (0, 64),
+                                                                (1024, 65536))]
+        for start, s3, s4, sp, p4, pp in zip(starts, *cols, strict=True):
+            body = f"100.64.{s3}.{s4}:{sp}<->192.0.2.1:443,203.0.113.{p4}:{pp}<-->192.0.2.1:443"
+            out.add((start, f"{stamp(start)} cgn-1 NAT-TCP-C: {body}"))
+            out.add((start + 60_000, f"{stamp(start + 60_000)} cgn-1 NAT-TCP-F: {body}"))
+        out.flush((DAY0 + 86_400) * 1000 + first + width)
+    out.close()
+    return out.path
 
 
 def daily_ingest(store: Store, folder: Path, rows: int, seed: int) -> dict[str, Any]:
@@ -131,6 +200,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--compare-reference", action="store_true",
                         help="also ingest with the per-line reference parser (same files, a second store)")
+    parser.add_argument("--generate-only", action="store_true", help="write the synthetic logs and stop")
     args = parser.parse_args()
     rows = int(args.rows)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -140,6 +210,10 @@ def main() -> None:
     t = time.perf_counter()
     files, held = generate(args.out, rows, args.seed)
     results["generate_s"] = round(time.perf_counter() - t, 1)
+    if args.generate_only:
+        print(json.dumps({**results, "bytes": {p.name: p.stat().st_size for p in sorted(args.out.iterdir())},
+                          "held": len(held)}))
+        return
     raw_bytes = sum(p.stat().st_size for p in files)
     zst_bytes = sum((p.parent / (p.name + ".zst")).stat().st_size for p in files)
 
@@ -179,7 +253,7 @@ def main() -> None:
             pub, port, at = rng.choice(held)
         else:  # a miss: a port below the dynamic range at a random time
             pub, port, at = f"203.0.113.{rng.randrange(64)}", rng.randrange(1, 1024), DAY0 * 1000 + rng.randrange(
-                86_000_000)
+                DAY_MS)
         queries.append(Query.make(pub, port, iso_ms(at), "2s"))
 
     lat: list[float] = []
