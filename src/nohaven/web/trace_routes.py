@@ -4,26 +4,26 @@ calls one nohaven.tracing function inside one unit of work, and renders; the ser
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from jinja2 import pass_context
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from nohaven.auth.policy import Action, Target, decide
+from nohaven.auth.policy import Action
 from nohaven.blobs import CHUNK, BlobStore
 from nohaven.errors import InputError, NohavenError
 from nohaven.requests import peer
 from nohaven.timeutil import utcnow
 from nohaven.tracing import answers, drafting, service, views
 from nohaven.tracing.email import parse_message
-from nohaven.tracing.models import Trace, TraceHop, TraceHopRequest
+from nohaven.tracing.models import Trace
 from nohaven.web.forms import iana_zones
 from nohaven.web.session import CsrfUser, Viewer, WebUser, node_of
 from nohaven.web.templating import page, templates
@@ -38,23 +38,17 @@ TRACE_FIELDS = ("title", "offence", "summary", "case_reference")
 MAX_EML = 5 * 1024 * 1024
 
 
-def may_trace(viewer: Viewer) -> bool:
-    """Whether the navigation offers the traces (the policy decides; the service still decides each action)."""
-    return decide(viewer.subject, Action.TRACE_CREATE, Target(new_case=True)).allowed
-
-
-def trace_links(request: Request, request_id: int) -> list[dict[str, str]]:
-    """The trace hops a request was drafted from, for the request's own page (whose reader may see the request;
-    the trace page itself decides again who may open it)."""
-    query = (select(TraceHopRequest.kind, TraceHop.label, Trace.reference)
-             .join(TraceHop, TraceHop.id == TraceHopRequest.hop_id).join(Trace, Trace.id == TraceHop.trace_id)
-             .where(TraceHopRequest.request_id == request_id).order_by(TraceHopRequest.id))
+@pass_context
+def trace_links(context: Mapping[str, Any], request: Request, request_id: int) -> list[dict[str, str]]:
+    """The trace hops a request was drafted from, for the request's own page (the service names only traces
+    the page's viewer may read; the trace page itself decides again who may open it)."""
+    viewer: Viewer | None = context.get("viewer")
+    if viewer is None:
+        return []
     with node_of(request).db.read_session() as session:
-        return [{"kind": kind.replace("_", " "), "label": label, "reference": reference}
-                for kind, label, reference in session.execute(query)]
+        return service.request_links(session, viewer.subject, request_id)
 
 
-templates.env.globals["may_trace"] = may_trace
 templates.env.globals["trace_links"] = trace_links
 
 

@@ -95,5 +95,6 @@ def navigation(subject: Subject) -> list[tuple[str, str]]:
         ("/notifications", "Notifications", decide(subject, Action.NOTIFICATION_READ).allowed),
         ("/audit", "Audit log", decide(subject, Action.AUDIT_READ).allowed),
         ("/directory", "Directory", decide(subject, Action.DIRECTORY_READ).allowed),
+        ("/traces", "Traces", decide(subject, Action.TRACE_CREATE, Target(new_case=True)).allowed),
     ]
     return [(href, label) for href, label, allowed in items if allowed]
