@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import rfc8785
 
 from nohaven.errors import InputError
 
-__all__ = ["beyond_fast_path", "canonical_bytes", "encode_plain", "flat", "flat_object_text", "is_canonical",
+__all__ = ["beyond_fast_path", "canonical_bytes", "encode_plain", "flat_object_text", "is_canonical",
            "parse_strict", "plain", "quote"]
 
 _SAFE_INT = 2**53 - 1
@@ -70,20 +69,10 @@ def plain(value: Any) -> bool:
     return True
 
 
-def flat(values: Iterable[Any]) -> bool:
-    """True when every value is a string, None, a boolean or an integer within ±2^53: `plain` for the common
-    case of a flat list or a dict's values, without its stack."""
-    for v in values:
-        t = type(v)
-        if t is str or v is None or t is bool or (t is int and -_SAFE_INT <= v <= _SAFE_INT):
-            continue
-        return False
-    return True
-
-
 def flat_object_text(value: dict[Any, Any]) -> str | None:
-    """The canonical text of a dict with string keys and `flat` values, or None for any other dict (its text
-    still needs `beyond_fast_path` checked, like everything the fast path writes)."""
+    """The canonical text of a dict with string keys and flat values (strings, None, booleans, integers within
+    ±2^53), or None for any other dict (its text still needs `beyond_fast_path` checked, like everything the
+    fast path writes)."""
     if not value:
         return "{}"
     for k, v in value.items():
