@@ -121,7 +121,7 @@ def _receive(session: Session, arrival: peer.Arrival, req: CooperationRequest, a
         _note(req, now, "evidence_received", f"{attachment.name} verified; it carries this node's signature "
               "already, so it was not cosigned again")
         return
-    kept = cosign_and_keep(arrival.settings, path, signer, note)
+    kept = cosign_and_keep(arrival.settings, path, signer, note, source_sha256=attachment.sha256)  # its blob name
     row = record_received(session, arrival.settings, case, report, kept, actor=ACTOR, received_from=sender,
                           name=attachment.name)
     signers = ", ".join(s.name for s in report.signatures if s.status == "verified")

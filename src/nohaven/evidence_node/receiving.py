@@ -8,7 +8,6 @@ transaction. The verification and the copy run outside any transaction.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from nohaven.errors import InputError
 from nohaven.evidence.bundle import CHECKPOINT, cosign_bundle
 from nohaven.evidence.custody import make_event
 from nohaven.evidence.errors import BundleFormatError
+from nohaven.evidence.hashing import hash_file
 from nohaven.evidence.note import NoteError, NoteSigner, NoteVerifier, SignedNote
 from nohaven.evidence.verify import BundleReport, verify_bundle
 from nohaven.evidence_node.models import EvidenceBundle
@@ -126,13 +126,17 @@ class Kept:
     cosigned_by: str
 
 
-def cosign_and_keep(settings: Settings, bundle: Path, signer: NoteSigner, note: SignedNote) -> Kept:
-    """Copy a verified bundle with this node's cosignature on its checkpoint into the blob store."""
+def cosign_and_keep(settings: Settings, bundle: Path, signer: NoteSigner, note: SignedNote, *,
+                    source_sha256: str | None = None) -> Kept:
+    """Copy a verified bundle with this node's cosignature on its checkpoint into the blob store.
+    `source_sha256`: the bundle's SHA-256 when already known (a delivered attachment's), else it is computed."""
     with scratch_dir(settings) as scratch:
         out = scratch / bundle.name
         cosigned = cosign_bundle(bundle, out, signer, note)
         digest, size = keep_file(settings, out)
-    return Kept(bundle.name, _sha256_of(bundle), digest, size, cosigned, signer.name)
+    if source_sha256 is None:
+        source_sha256 = hash_file(bundle, ("sha256",)).digests["sha256"]
+    return Kept(bundle.name, source_sha256, digest, size, cosigned, signer.name)
 
 
 def record_received(session: Session, settings: Settings, case: Case, report: BundleReport, kept: Kept, *,
@@ -160,10 +164,3 @@ def record_received(session: Session, settings: Settings, case: Case, report: Bu
                          "received_from": received_from})
     return row
 
-
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
