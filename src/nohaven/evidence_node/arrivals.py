@@ -29,7 +29,13 @@ from nohaven.evidence.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
 from nohaven.evidence.errors import VerificationError
 from nohaven.evidence.note import NoteVerifier, SignedNote
 from nohaven.evidence.verify import verify_bundle
-from nohaven.evidence_node.receiving import cosign_and_keep, read_checkpoint, record_received, signed_by_node
+from nohaven.evidence_node.receiving import (
+    cosign_and_keep,
+    listed_verifiers,
+    read_checkpoint,
+    record_received,
+    signed_by_node,
+)
 from nohaven.evidence_node.service import log_origin
 from nohaven.evidence_node.storage import log_signer
 from nohaven.requests import peer
@@ -62,19 +68,10 @@ def sender_verifiers(arrival: peer.Arrival, note: SignedNote, state: str, node_i
                      now: datetime) -> list[NoteVerifier]:
     """The checkpoint's signers (or cosigners) whose key the directory lists, valid now, for the node that sent
     the bundle."""
-    found: list[NoteVerifier] = []
     if arrival.directory is None:
-        return found
-    for entry in arrival.directory().nodes:
-        if entry.state != state or (node_id is not None and entry.node_id != node_id):
-            continue
-        for key in entry.keys:
-            for sig in note.signatures:
-                verifier = NoteVerifier(sig.name, key.verify_key().raw)
-                # its own log's signature, or its cosignature of a bundle it received and now passes on
-                if key.valid_at(now) and sig.key_id in (verifier.key_id, verifier.cosigner.key_id):
-                    found.append(verifier)
-    return found
+        return []
+    sender = [e for e in arrival.directory().nodes if e.state == state and node_id in (None, e.node_id)]
+    return [verifier for verifier, _node in listed_verifiers(sender, note, now)]
 
 
 def _note(req: CooperationRequest, now: datetime, kind: str, text: str) -> None:

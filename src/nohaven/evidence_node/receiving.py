@@ -9,10 +9,11 @@ transaction. The verification and the copy run outside any transaction.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,11 @@ from nohaven.node import Node
 from nohaven.requests.models import Case
 from nohaven.timeutil import utcnow
 
-__all__ = ["Kept", "Received", "cosign_and_keep", "directory_verifiers", "read_checkpoint", "receive_bundle",
-           "record_received", "signed_by_node"]
+if TYPE_CHECKING:
+    from nohaven.federation.network_directory import NodeEntry
+
+__all__ = ["Kept", "Received", "cosign_and_keep", "directory_verifiers", "listed_verifiers", "read_checkpoint",
+           "receive_bundle", "record_received", "signed_by_node"]
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,20 @@ def directory_verifiers(node: Node, note: SignedNote) -> list[tuple[NoteVerifier
     ctx = load_context(node)
     if ctx is None:
         return []
-    now = utcnow()
+    return listed_verifiers(ctx.directory().nodes, note, utcnow())
+
+
+def listed_verifiers(entries: Iterable[NodeEntry], note: SignedNote,
+                     now: datetime) -> list[tuple[NoteVerifier, str]]:
+    """The checkpoint's signers (or cosigners) whose key one of these directory entries lists, valid `now`, each
+    with its node (`XA/xa-node`)."""
+    nodes = list(entries)
     found = []
     for sig in note.signatures:
-        for entry in ctx.directory().nodes:
+        for entry in nodes:
             for key in entry.keys:
                 verifier = NoteVerifier(sig.name, key.verify_key().raw)
+                # its own log's signature, or its cosignature of a bundle it received and now passes on
                 if key.valid_at(now) and sig.key_id in (verifier.key_id, verifier.cosigner.key_id):
                     found.append((verifier, f"{entry.state}/{entry.node_id}"))
     return found
