@@ -24,13 +24,13 @@ from nohaven.errors import ConflictError, InputError, NotFoundError
 from nohaven.requests.cases import members_of
 from nohaven.requests.models import Case, CaseMember, CooperationRequest
 from nohaven.timeutil import utcnow
-from nohaven.tracing.models import Trace, TraceEvent, TraceHop
+from nohaven.tracing.models import Trace, TraceEvent, TraceHop, TraceHopRequest
 from nohaven.tracing.schema import HopIn, ObservationIn, TraceIn
 from nohaven.tracing.timestamps import read_time
 from nohaven.validation import parse_model
 
 __all__ = ["add_hop", "close_trace", "create_trace", "find_hop", "get_trace", "list_traces", "refresh_status",
-           "resolve_hop", "trace_for", "urgency"]
+           "request_links", "resolve_hop", "trace_for", "urgency"]
 
 CRITICAL = timedelta(days=7)
 SOON = timedelta(days=30)
@@ -291,6 +291,18 @@ def list_traces(session: Session, subject: Subject, *, limit: int = 200) -> list
     audit.record(session, actor=subject.username, action="trace.list", object_type="trace",
                  detail={"count": len(rows), "references": [t.reference for t in rows][:200]})
     return rows
+
+
+def request_links(session: Session, subject: Subject, request_id: int) -> list[dict[str, str]]:
+    """The trace hops a request was drafted from (kind, hop label, trace reference), for the request's own page:
+    only those of traces the subject may read, so a trace it may not open is not named (not audited: the page
+    is the request's, and opening the trace audits `trace.read`)."""
+    query = (select(TraceHopRequest.kind, TraceHop.label, Trace.reference, Trace.case_id)
+             .join(TraceHop, TraceHop.id == TraceHopRequest.hop_id).join(Trace, Trace.id == TraceHop.trace_id)
+             .where(TraceHopRequest.request_id == request_id).order_by(TraceHopRequest.id))
+    return [{"kind": kind.replace("_", " "), "label": label, "reference": reference}
+            for kind, label, reference, case_id in session.execute(query)
+            if _may_read(subject, members_of(session, case_id))]
 
 
 def _may_read(subject: Subject, members: frozenset[int]) -> bool:
