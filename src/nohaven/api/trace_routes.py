@@ -45,7 +45,7 @@ def list_traces(node: NodeDep, subject: CurrentSubject,
 def get_trace(trace: str, node: NodeDep, subject: CurrentSubject) -> dict[str, Any]:
     """The trace: hops with resolution, urgency, requests and evidence; graph; timeline by instant."""
     with node.work() as session:
-        return views.trace_view(session, service.get_trace(session, subject, trace, settings=node.settings))
+        return views.trace_view(session, service.get_trace(session, subject, trace))
 
 
 class CloseIn(BaseModel):

@@ -145,7 +145,7 @@ def show(ctx: typer.Context, trace: str = typer.Argument(..., metavar="TRACE"), 
     """A trace: its hops, requests, graph and timeline."""
     node, subject = _node_subject(ctx, as_user)
     with node.work() as session:
-        view = views.trace_view(session, service.get_trace(session, subject, trace, settings=node.settings))
+        view = views.trace_view(session, service.get_trace(session, subject, trace))
     emit(view, True) if as_json else _show(view)
 
 

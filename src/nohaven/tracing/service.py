@@ -266,18 +266,12 @@ def close_trace(session: Session, subject: Subject, trace_key: int | str, note: 
     return trace
 
 
-def get_trace(session: Session, subject: Subject, trace_key: int | str, *, settings: Settings | None = None,
-              now: datetime | None = None) -> Trace:
-    """One trace, if the subject may see it (audited). With `settings`, hops that arrived unresolved (from an
-    answer another State's node delivered) are resolved now when the subject may work on the trace."""
+def get_trace(session: Session, subject: Subject, trace_key: int | str) -> Trace:
+    """One trace, if the subject may see it (audited). Reading writes nothing else: a hop still unresolved (one
+    whose resolution on arrival failed) is resolved when drafted from, filed from, or resolved by hand."""
     trace = trace_for(session, subject, trace_key)
     audit.record(session, actor=subject.username, action="trace.read", object_type="trace",
                  object_id=trace.reference)
-    pending = [h for h in trace.hops if h.resolution is None]
-    if settings is not None and pending and decide(subject, Action.TRACE_WRITE, Target(
-            case_members=members_of(session, trace.case_id))).allowed:
-        for hop in pending:
-            resolve_into(session, subject, hop, settings=settings, now=now or utcnow())
     return trace
 
 
