@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,8 +144,8 @@ def manifest_for(case: str, events: Sequence[tuple[int, bytes, dict[str, Any]]],
 
 
 class Sealing:
-    """A bundle being written: its items are in; the caller logs `event` (the seal), signs a checkpoint over it
-    and calls `finish` with the proofs, which writes the rest."""
+    """A bundle being written: its items are in; the caller has `log_seal` log the seal and sign a checkpoint
+    over it (in the log's transaction, where there is one), then calls `finish`, which writes the rest."""
 
     def __init__(self, zf: zipfile.ZipFile, case: str, manifest: dict[str, Any], manifest_bytes: bytes,
                  graph_bytes: bytes, events: Sequence[tuple[int, bytes, dict[str, Any]]], event: dict[str, Any],
@@ -153,16 +153,24 @@ class Sealing:
         self._zf, self.case, self.manifest, self.event = zf, case, manifest, event
         self._manifest_bytes, self._graph_bytes, self._events = manifest_bytes, graph_bytes, events
         self._sealed_at, self._out = sealed_at, out
+        self._logged: tuple[int, bytes, SignedNote, dict[int, list[bytes]]] | None = None
         self.result: SealResult | None = None
 
-    @property
-    def indexes(self) -> list[int]:
-        """The positions of the case's events the bundle holds (besides the seal)."""
-        return [i for i, _d, _e in self._events]
+    def log_seal(self, log: CustodyLedger, signer: NoteSigner) -> SignedNote:
+        """Append the `sealed` event to `log`, sign a checkpoint over it and take every event's inclusion proof
+        in it; returns the checkpoint."""
+        sealed_index = log.append(self.event)
+        note = log.checkpoint(signer)
+        size = Checkpoint.from_text(note.text).size
+        proofs = {i: log.inclusion_proof(i, size) for i in [*(i for i, _d, _e in self._events), sealed_index]}
+        self._logged = (sealed_index, log.event_bytes(sealed_index), note, proofs)
+        return note
 
-    def finish(self, sealed_index: int, sealed_bytes: bytes, note: SignedNote, proofs: Mapping[int, Sequence[bytes]],
-               timestamp: bytes | None = None) -> SealResult:
+    def finish(self, timestamp: bytes | None = None) -> SealResult:
         """Write manifest, CASE/UCO, checkpoint (and its RFC 3161 token), every event and its inclusion proof."""
+        if self._logged is None:
+            raise StoreError(f"the seal of {self.case} was not logged; nothing was written")
+        sealed_index, sealed_bytes, note, proofs = self._logged
         zf, when = self._zf, self._sealed_at
         zf.writestr(_zip_info(MANIFEST, when, False), self._manifest_bytes)
         zf.writestr(_zip_info(CASE_JSONLD, when, False), self._graph_bytes)
@@ -184,7 +192,7 @@ def sealing(blobs: BlobSource, events: Sequence[tuple[int, bytes, dict[str, Any]
             sealed_by: str, origin: str, at: datetime | None = None,
             progress: Progress | None = None) -> Iterator[Sealing]:
     """Start the bundle of a case's `events` (from `case_events`): copy every item in while checking its digests,
-    then hand over a `Sealing` to log the seal and `finish`. The file appears at `out` only when finished."""
+    then hand over a `Sealing` to `log_seal` and `finish`. The file appears at `out` only when finished."""
     if not sealed_by.strip():
         raise InputError.field("--by", "say who seals the bundle")
     sealed_at = require_aware(at, "at") if at is not None else utcnow()
@@ -222,12 +230,8 @@ def seal(blobs: BlobSource, log: CustodyLedger, signer: NoteSigner, case: str, o
     """Write the sealed bundle of a case to `out` (see the module docstring); with `tsa_url`, the checkpoint is
     timestamped by that RFC 3161 TSA and the token kept in the bundle."""
     with sealing(blobs, case_events(log, case), case, out, sealed_by, log.origin, at, progress) as state:
-        sealed_index = log.append(state.event)
-        note = log.checkpoint(signer)
-        size = Checkpoint.from_text(note.text).size
-        proofs = {i: log.inclusion_proof(i, size) for i in [*state.indexes, sealed_index]}
-        token = request_token(tsa_url, note.text) if tsa_url else None
-        result = state.finish(sealed_index, log.event_bytes(sealed_index), note, proofs, token)
+        note = state.log_seal(log, signer)
+        result = state.finish(request_token(tsa_url, note.text) if tsa_url else None)
     return result
 
 

@@ -219,25 +219,21 @@ def seal_case(node: Node, subject: Subject, case: str, *, tsa_url: str | None = 
         with sealing(NodeBlobs(node.settings), events, case, out, subject.username, origin) as state:
             with node.work() as session:
                 evidence_case(session, subject, case, Action.EVIDENCE_SEAL)  # still allowed, now that the copy is done
-                log = node_log(session, node.settings)
-                sealed_index = log.append(state.event)
-                note = log.checkpoint(signer)
-                size = Checkpoint.from_text(note.text).size
-                proofs = {i: log.inclusion_proof(i, size) for i in [*state.indexes, sealed_index]}
-                sealed_bytes = log.event_bytes(sealed_index)
+                note = state.log_seal(node_log(session, node.settings), signer)
             token = request_token(tsa_url, note.text) if tsa_url else None
-            result = state.finish(sealed_index, sealed_bytes, note, proofs, token)
+            result = state.finish(token)
         digest, size_bytes = keep_file(node.settings, out)
     with node.work() as session:
         found = evidence_case(session, subject, case, Action.EVIDENCE_SEAL)
         bundle = EvidenceBundle(case_id=found.id, kind="sealed", name=out.name, sha256=digest, size=size_bytes,
-                                log_origin=origin, tree_size=size, event_seq=sealed_index,
+                                log_origin=origin, tree_size=Checkpoint.from_text(note.text).size,
+                                event_seq=result.sealed_index,
                                 signatures=signature_names(note), created_at=utcnow(), created_by=subject.username)
         session.add(bundle)
         session.flush()
         audit.record(session, actor=subject.username, action="evidence.seal", object_type="case", object_id=case,
                      detail={"bundle": bundle.id, "sha256": digest, "items": result.items,
-                             "custody_event": sealed_index, "manifest_sha256": result.manifest_sha256,
+                             "custody_event": result.sealed_index, "manifest_sha256": result.manifest_sha256,
                              "timestamped_by": tsa_url})
         return {**bundle_view(bundle), "items": result.items, "events": result.events,
                 "checkpoint": note.serialize().decode(), "timestamped": token is not None}
