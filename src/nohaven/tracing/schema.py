@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nohaven.errors import InputError
-from nohaven.timeutil import parse_duration
+from nohaven.directory.schema import Duration
 
 __all__ = ["AnswerIn", "FileRequestsIn", "HopIn", "NextHopIn", "ObservationIn", "TraceIn"]
 
@@ -28,18 +27,8 @@ def _ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
-def _duration(value: str) -> str:
-    try:
-        parse_duration(value, "uncertainty")
-    except InputError:
-        raise ValueError(f"{value!r} is not an ISO 8601 duration such as PT1S or PT2M") from None
-    return value
-
-
 IPAddress = Annotated[str, AfterValidator(_ip)]
 """An IPv4 or IPv6 address, bracketed or not, in its normal form."""
-Duration = Annotated[str, AfterValidator(_duration)]
-"""An ISO 8601 duration, checked and kept as written."""
 
 
 class ObservationIn(Strict):
