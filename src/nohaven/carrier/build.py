@@ -24,7 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -73,18 +73,13 @@ _SPECS = {
 def build(store: Store) -> dict[str, int]:
     """Bring the tables up to date with the store's sources; returns row counts per table."""
     shas = sorted(store.sources())
-    state = _state(store)
+    state = store.build_state()
     built = set(state["sources"]) if state else None
     has_events = any(store.events_path(s).exists() for s in shas)
     if (state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas)
             and has_events):
         return _incremental(store, shas, sorted(set(shas) - built), state["days"])
     return _full(store, shas)
-
-
-def _state(store: Store) -> dict[str, Any] | None:
-    path = store.tables_dir / "BUILD.json"
-    return dict(json.loads(path.read_text())) if path.exists() else None
 
 
 def _connect(store: Store, shas: list[str]) -> duckdb.DuckDBPyConnection:

@@ -153,19 +153,15 @@ class Store:
     def sources_by_id(self) -> dict[int, dict[str, Any]]:
         return {int(m["source_id"]): m for m in self.sources().values()}
 
-    def built_from(self) -> list[str] | None:
+    def build_state(self) -> dict[str, Any] | None:
+        """What the last finished build wrote in tables/BUILD.json (layout, sources, rows per day), or None."""
         path = self.tables_dir / "BUILD.json"
-        if not path.exists():
-            return None
-        return list(json.loads(path.read_text())["sources"])
+        return dict(json.loads(path.read_text())) if path.exists() else None
 
     def is_current(self) -> bool:
         """Whether the tables are built, in this layout, from every committed source."""
-        path = self.tables_dir / "BUILD.json"
-        if not path.exists():
-            return False
-        state = json.loads(path.read_text())
-        return bool(state.get("layout") == LAYOUT and state["sources"] == sorted(self.sources()))
+        state = self.build_state()
+        return bool(state is not None and state.get("layout") == LAYOUT and state["sources"] == sorted(self.sources()))
 
     def day_files(self, table: str, lo_ms: int, hi_ms: int) -> list[str]:
         """Partition files of `table` for the UTC days from lo_ms to hi_ms."""
