@@ -154,7 +154,7 @@ def preserve(store: Store, ip: str, port: int, start: str, end: str, out: Path, 
             paths.append(Path(folder) / "raw")
         acquired = acquire(evidence, evidence.log, paths, acquisition, at=at)
     result = seal(evidence, evidence.log, signer, case, out, examiner, at=at)
-    key_file = sealing.key or next(iter(sorted((evidence.root / "keys").glob("*.key"))))
+    key_file = sealing.key or evidence.key_file()
     return {
         "bundle": str(out), "case": case, "exhibit": exhibit, "query": query_doc, "ambiguous": answer["ambiguous"],
         "candidates": len(answer["candidates"]), "sources": cited,

@@ -100,12 +100,16 @@ class DirectoryStore:
         os.replace(tmp, root / "store.json")
         return cls(root)
 
-    def signer(self) -> NoteSigner:
+    def key_file(self) -> Path:
+        """The log's signing key file (its verifier key beside it, as .vkey)."""
         keys = sorted((self.root / "keys").glob("*.key"))
         if len(keys) != 1:
             raise StoreError(f"{self.root}/keys must hold exactly one signing key (found {len(keys)})")
+        return keys[0]
+
+    def signer(self) -> NoteSigner:
         try:
-            return NoteSigner.load(keys[0])
+            return NoteSigner.load(self.key_file())
         except NoteError as exc:
             raise StoreError(str(exc)) from None
 
