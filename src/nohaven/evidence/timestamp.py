@@ -18,11 +18,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from nohaven.errors import InputError
 from nohaven.evidence.errors import EvidenceError, VerificationError
+from nohaven.timeutil import as_utc
 
 __all__ = ["TIMESTAMP", "TimestampError", "TimestampReport", "check_token", "describe_token",
            "load_tsa_certificates", "request_token"]
@@ -156,8 +156,7 @@ def check_token(der: bytes, text: bytes, roots: Sequence[Any]) -> TimestampRepor
         checked += "; TSA signature not checked (no --tsa-cert given)"
     info = response.tst_info
     tsa = _tsa_name(info)
-    gen_time = info.gen_time.astimezone(UTC) if info.gen_time.tzinfo else info.gen_time.replace(tzinfo=UTC)
-    return TimestampReport(gen_time.isoformat().replace("+00:00", "Z"), tsa, info.serial_number,
+    return TimestampReport(as_utc(info.gen_time).isoformat().replace("+00:00", "Z"), tsa, info.serial_number,
                            info.policy.dotted_string, checked)
 
 
