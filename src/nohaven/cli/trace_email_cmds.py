@@ -5,7 +5,6 @@ Runs without a node: the message is read from the file, nothing is stored and no
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nohaven.cli.common import JsonFlag, emit
 from nohaven.errors import InputError
 from nohaven.tracing.email import ReceivedChain, parse_message
 
@@ -76,7 +76,7 @@ def email(
     trusted: list[str] = typer.Option(None, "--trusted", metavar="HOST", help="a server you trust (the by-host "
                                       "of the header it added): host name, .domain, IP address or network; "
                                       "repeatable"),
-    as_json: bool = typer.Option(False, "--json", help="print the chain as JSON"),
+    as_json: bool = JsonFlag,
 ) -> None:
     """Read a message's Received headers bottom-up into hops: hosts, addresses, times, delays, forgery flags."""
     try:
@@ -90,10 +90,7 @@ def email(
         chain = parse_message(data, trusted=trusted or [])
     except InputError as exc:
         raise InputError.field("FILE", f"{file.name}: {exc.errors[0]['message'] if exc.errors else exc}") from None
-    if as_json:
-        sys.stdout.write(json.dumps(chain.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        return
-    _show(chain)
+    emit(chain.to_dict(), True) if as_json else _show(chain)
 
 
 def register(trace_app: typer.Typer) -> None:
