@@ -207,21 +207,23 @@ def record_answer(session: Session, subject: Subject, trace_key: int | str, hop_
 
 def record_answer_document(session: Session, subject: Subject, trace_key: int | str, hop_key: int | str, *,
                            content: bytes, name: str, media_type: str, sha256: str, request_id: int | None = None,
-                           settings: Settings, now: datetime | None = None) -> list[TraceHop]:
-    """Attach an answer document (stored in the blob store already) to the hop's request and record it."""
+                           answer: AnswerIn | dict[str, Any] | None = None, settings: Settings,
+                           now: datetime | None = None) -> list[TraceHop]:
+    """Attach a document (stored in the blob store already) to the hop's request and record the answer: the one
+    the document holds, or `answer` typed by hand, the document then being its evidence in whatever form."""
     now = now or utcnow()
     trace = trace_for(session, subject, trace_key, Action.TRACE_WRITE)
     hop = find_hop(trace, hop_key)
-    if read_answer_document(content)[0] is None:
-        raise InputError.field("document", f"{name} is {read_answer_document(content)[1]}")
+    if answer is None and (what := read_answer_document(content))[0] is None:
+        raise InputError.field("document", f"{name} is {what[1]}")
     request = _linked_request(session, hop, request_id)
     if request is None:
         raise InputError.field("request_id", f"{hop.label} has no request to attach the document to; file its "
                                "requests first or enter the answer's fields without a document")
     attachment = peer.add_attachment(session, subject, request.id, name=name, media_type=media_type,
                                      size=len(content), sha256=sha256, now=now)
-    return record_answer(session, subject, trace.id, hop.id, document=content, attachment=attachment,
-                         settings=settings, now=now)
+    return record_answer(session, subject, trace.id, hop.id, answer, document=content if answer is None else None,
+                         attachment=attachment, settings=settings, now=now)
 
 
 @on_delivery("tracing")

@@ -16,10 +16,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from nohaven.auth.policy import Action
 from nohaven.blobs import CHUNK, BlobStore
 from nohaven.errors import InputError, NohavenError
-from nohaven.requests import peer
 from nohaven.timeutil import utcnow
 from nohaven.tracing import answers, drafting, service, views
 from nohaven.tracing.email import parse_message
@@ -257,22 +255,7 @@ async def answer(request: Request, viewer: CsrfUser, reference: str, hop: str) -
     digest, _ = await run_in_threadpool(BlobStore(node.settings.blob_dir).put_chunks, [document])
     name = (upload.filename if isinstance(upload, UploadFile) else None) or "answer"
     media_type = (upload.content_type if isinstance(upload, UploadFile) else None) or "application/octet-stream"
-    if fields is None:
-        return await run_in_threadpool(_act, request, viewer, reference, lambda s: str(
-            answers.record_answer_document(s, viewer.subject, reference, hop, content=document, name=name,
-                                           media_type=media_type, sha256=digest, settings=node.settings)),
-            f"hop-{hop}")
-
-    def typed_with_document(session: Session) -> str:
-        trace = service.trace_for(session, viewer.subject, reference, Action.TRACE_WRITE)
-        found = service.find_hop(trace, hop)
-        link = next((r for r in found.requests if r.kind != "preservation"), None) or (
-            found.requests[0] if found.requests else None)
-        if link is None:
-            raise InputError.field("document", f"{found.label} has no request to attach the document to; file "
-                                   "its requests first, or record the answer without the document")
-        attachment = peer.add_attachment(session, viewer.subject, link.request_id, name=name,
-                                         media_type=media_type, size=len(document), sha256=digest, now=utcnow())
-        return str(answers.record_answer(session, viewer.subject, trace.id, found.id, fields,
-                                         attachment=attachment, settings=node.settings))
-    return await run_in_threadpool(_act, request, viewer, reference, typed_with_document, f"hop-{hop}")
+    return await run_in_threadpool(_act, request, viewer, reference, lambda s: str(
+        answers.record_answer_document(s, viewer.subject, reference, hop, content=document, name=name,
+                                       media_type=media_type, sha256=digest, answer=fields, settings=node.settings)),
+        f"hop-{hop}")
