@@ -176,8 +176,7 @@ def _act(request: Request, viewer: Viewer, reference: str, action: Callable[[Ses
         with node_of(request).work() as session:
             action(session)
     except NohavenError as exc:
-        return _render(request, viewer, reference, status=exc.http_status, error=exc.diagnostics(),
-                       form_errors=_errors_of(exc))
+        return _render(request, viewer, reference, status=exc.http_status, error=exc.diagnostics())
     return RedirectResponse(_url(reference) + (f"#{anchor}" if anchor else ""), status_code=303)
 
 
