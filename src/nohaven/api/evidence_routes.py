@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from nohaven.api import downloads
 from nohaven.api.deps import CurrentSubject, NodeDep
 from nohaven.auth.policy import Action
 from nohaven.errors import InputError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import downloads, receiving, service
+from nohaven.evidence_node import receiving, service
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from nohaven.api.deps import CurrentSubject, NodeDep
+from nohaven.api.downloads import blob_download
 from nohaven.audit import reading as audit_reading
 from nohaven.auth import service as users
 from nohaven.blobs import BlobStore
@@ -158,8 +158,7 @@ def get_attachment(request_id: int, attachment_id: int, node: NodeDep, subject: 
     with node.work() as session:
         a = peer.attachment_for(session, subject, request_id, attachment_id)
         name, media_type, digest = a.name, a.media_type, a.sha256
-    return StreamingResponse(BlobStore(node.settings.blob_dir).chunks(digest), media_type=media_type, headers={
-        "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}", "x-content-sha256": digest})
+    return blob_download(node, name, digest, media_type)
 
 
 @router.post("/requests/{request_id}/transitions", tags=["requests"])

@@ -11,12 +11,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from nohaven.api import downloads
 from nohaven.auth.policy import Action
 from nohaven.blobs import CHUNK
 from nohaven.errors import InputError, NohavenError
 from nohaven.evidence.errors import EvidenceError
 from nohaven.evidence.verifier_cli import TrustKeyError, load_trusted
-from nohaven.evidence_node import downloads, receiving, service
+from nohaven.evidence_node import receiving, service
 from nohaven.web.session import CsrfUser, Viewer, WebUser, node_of
 from nohaven.web.templating import page
 

@@ -4,12 +4,12 @@ its actions. Each route parses, calls the request service inside one unit of wor
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from nohaven.api.downloads import blob_download
 from nohaven.blobs import CHUNK, BlobStore
 from nohaven.directory import service as directory
 from nohaven.errors import InputError, NohavenError
@@ -211,6 +211,4 @@ def download(request: Request, viewer: WebUser, request_id: int, attachment_id: 
     with node.work() as session:
         a = peer.attachment_for(session, viewer.subject, request_id, attachment_id)
         name, media_type, digest = a.name, a.media_type, a.sha256
-    chunks = BlobStore(node.settings.blob_dir).chunks(digest)
-    return StreamingResponse(chunks, media_type=media_type, headers={
-        "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}", "x-content-sha256": digest})
+    return blob_download(node, name, digest, media_type)
