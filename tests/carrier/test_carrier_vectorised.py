@@ -1,6 +1,6 @@
-"""The vectorised parse path against the reference parser: the same store, byte for byte, on awkward input.
+"""The vectorised parse paths (compiled and Arrow) against the reference parser: the same store, byte for byte.
 
-Both paths ingest the same files (rejects, ignored lines, local times with --tz across a DST gap and a repeated
+The three paths ingest the same files (rejects, ignored lines, local times with --tz across a DST gap and a repeated
 hour, fractions of every length, IPv6, CRLF and lone CR line ends, bytes that are not UTF-8, keys out of order or
 repeated), in blocks small enough that lines fall on both sides of block edges; every file of the two stores
 must be identical.
@@ -13,11 +13,20 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from nohaven.carrier import formats, nativeparse
+from nohaven.carrier.blocks import parse_block
 from nohaven.carrier.errors import ZoneRequiredError
-from nohaven.carrier.ingest import ParseOptions, ingest
+from nohaven.carrier.ingest import ParseOptions, _events_table, ingest
 from nohaven.carrier.store import Store
+from nohaven.carrier.vectorised import A10Fast, JuniperRtFlowFast
+
+PATHS = {"native": ParseOptions(), "arrow": ParseOptions(native=False), "reference": ParseOptions(vectorised=False)}
 
 DATA = Path(__file__).resolve().parent / "_data"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -133,21 +142,23 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
     f5 = write(tmp_path / "f5.log", f5_lines() * 5)
     samples = [str(DATA / "a10.log"), str(DATA / "juniper-rtflow.log"), str(DATA / "f5-lsn.log")]
     stores = {}
-    for vectorised in (True, False):
-        options = ParseOptions(vectorised=vectorised, block_bytes=block_bytes)
-        store = Store(tmp_path / f"store-{vectorised}")
+    for label, path_options in PATHS.items():
+        options = ParseOptions(path_options.vectorised, path_options.native, block_bytes)
+        store = Store(tmp_path / f"store-{label}")
         first = ingest(store, [*samples, str(a10), str(rtflow), str(f5)], fmt="auto", options=options)
         second = ingest(store, [str(local)], fmt="a10", zone=BERLIN, options=options)
-        stores[vectorised] = (snapshot(store.root), first.as_dict(), second.as_dict())
-    fast, reference = stores[True], stores[False]
-    assert fast[0] == reference[0]
-    for a, b in zip(fast[1:], reference[1:], strict=True):
-        for f, g in zip(a["files"], b["files"], strict=True):
-            f.pop("seconds"), g.pop("seconds")
-        a.pop("seconds"), b.pop("seconds")
-        assert a == b
+        stores[label] = (snapshot(store.root), first.as_dict(), second.as_dict())
+    reference = stores["reference"]
+    for label in ("native", "arrow"):
+        fast = stores[label]
+        assert fast[0] == reference[0], label
+        for a, b in zip(fast[1:], reference[1:], strict=True):
+            for f, g in zip(a["files"], b["files"], strict=True):
+                f.pop("seconds", None), g.pop("seconds", None)
+            a.pop("seconds", None), b.pop("seconds", None)
+            assert a == b, label
     # the input holds what it should: rejects with reasons, a repeated hour flagged, a DST gap rejected
-    root = tmp_path / "store-True"
+    root = tmp_path / "store-native"
     rejects = "".join(p.read_text() for p in (root / "rejects").glob("*.tsv"))
     assert "port 99999 is outside 0-65535" in rejects and "does not exist in Europe/Berlin" in rejects
     assert "RT_FLOW_SESSION_CLOSE without a numeric elapsed-time" in rejects and "field protocol-id" in rejects
@@ -159,7 +170,57 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
 
 def test_local_times_without_zone_are_refused_on_both_paths(tmp_path: Path) -> None:
     local = write(tmp_path / "a10-local.log", a10_lines(zoned=False))
-    for vectorised in (True, False):
+    for label, options in PATHS.items():
         with pytest.raises(ZoneRequiredError):
-            ingest(Store(tmp_path / f"s-{vectorised}"), [str(local)], fmt="a10",
-                   options=ParseOptions(vectorised=vectorised, block_bytes=300))
+            ingest(Store(tmp_path / f"s-{label}"), [str(local)], fmt="a10",
+                   options=ParseOptions(options.vectorised, options.native, block_bytes=300))
+
+
+def test_the_compiled_parser_is_built_and_admits_what_the_arrow_path_admits() -> None:
+    """The install compiles the parser (a missing one would only slow ingest down, so say it loudly here), and it
+    admits exactly the lines the Arrow patterns admit: the same grammar, so a line either path leaves goes to
+    the reference parser on both."""
+    assert nativeparse.available(), "nohaven.carrier._natparse is not built: reinstall with a C compiler"
+    for name, fast_cls, lines in (("a10", A10Fast, a10_lines(zoned=True) + a10_lines(zoned=False)),
+                                  ("juniper-rtflow", JuniperRtFlowFast, rtflow_lines())):
+        text = [line for line in lines if b"\r" not in line and b"\xff" not in line]
+        reference = formats.get(name)(BERLIN)
+        native = nativeparse.NativeParser(reference)
+        events, rest, n = native.parse(b"\n".join(text) + b"\n", 1, 0)
+        assert n == len(text)
+        admitted_native = set(events.column("line").to_pylist())
+        arrow = fast_cls(BERLIN, reference)
+        array = pa.array([t.decode() for t in text], pa.large_string())
+        groups, ok = arrow.admit(array)
+        arrow.columns(array, groups, ok)
+        admitted_arrow = {int(i) + 1 for i in np.flatnonzero(ok)}
+        assert admitted_native == admitted_arrow, name
+        assert len(admitted_native) >= len(text) // 3, name  # the grammar admits the ordinary lines
+        assert {number for number, _ in rest} == set(range(1, n + 1)) - admitted_native
+
+
+_MUTATIONS = st.lists(st.tuples(st.integers(0, 400), st.sampled_from(
+    ['', '0', '9', '.', ':', ' ', '"', '\\', '-', '+', 'Z', 'T', ']', '[', '<', '>', '=', 'x', '5', '2', '\t'])),
+    min_size=1, max_size=3)
+
+
+def _one_line(fmt: str, text: str, use_native: bool) -> tuple[list[object], list[tuple[int, str, str]], dict[str, int]]:
+    reference = formats.get(fmt)(BERLIN)
+    fast = nativeparse.NativeParser(reference) if use_native else None
+    result = parse_block(text.encode(), 1, fast, reference, 7, _events_table)
+    return result.events.to_pylist(), result.rejects, result.ignored
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["a10", "juniper-rtflow"]), st.integers(0, 11), _MUTATIONS)
+def test_the_compiled_parser_reads_mutated_lines_as_the_reference_does(fmt: str, pick: int,
+                                                                       edits: list[tuple[int, str]]) -> None:
+    """A valid line with a few characters replaced, inserted or deleted: events, reject reasons and ignored
+    reasons are those of the reference parser, whichever path reads it."""
+    lines = [t.decode() for t in (a10_lines(zoned=True) if fmt == "a10" else rtflow_lines()) if b"\xff" not in t]
+    text = lines[pick % len(lines)]
+    for position, char in edits:
+        at = position % (len(text) + 1)
+        text = text[:at] + char + text[at + (1 if char == "" or position % 2 else 0):]
+    text = text.replace("\n", " ").replace("\r", " ")
+    assert _one_line(fmt, text, True) == _one_line(fmt, text, False)

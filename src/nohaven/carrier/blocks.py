@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
+from nohaven.carrier.nativeparse import NativeParser
 from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.sources import iter_lines
 from nohaven.carrier.vectorised import A10Fast, F5LsnFast, FastParser, JuniperRtFlowFast, address_array
@@ -37,12 +38,20 @@ class BlockResult:
 FAST_FORMATS: dict[str, type[FastParser]] = {cls.name: cls for cls in (A10Fast, JuniperRtFlowFast, F5LsnFast)}
 
 
-def parse_block(data: bytes, first_line: int, fast: FastParser | None, reference: LogFormat, src: int,
-                emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
+def parse_block(data: bytes, first_line: int, fast: FastParser | NativeParser | None, reference: LogFormat,
+                src: int, emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
     """Parse a block of complete lines (ending in a newline unless it is the last) starting at `first_line`."""
     if fast is None or b"\r" in data:
         # Lone carriage returns end lines too in the reference reader; leave such blocks to it.
         return _reference_block(data, first_line, reference, src, emit)
+    if isinstance(fast, NativeParser):
+        events, leftover, n = fast.parse(data, first_line, src)
+        result = BlockResult(events, records=events.num_rows, lines=n)
+        if leftover:
+            slow = _reference_lines(leftover, reference, src, emit, result)
+            merged = pa.concat_tables([events, slow])
+            result.events = merged.take(pc.sort_indices(merged, [("line", "ascending")]))
+        return result
     split = pc.split_pattern(pa.array([data], pa.large_binary()), "\n").flatten()
     if data.endswith(b"\n"):
         split = split.slice(0, len(split) - 1)

@@ -31,6 +31,8 @@ from nohaven.carrier import formats
 from nohaven.carrier.blocks import FAST_FORMATS, BlockResult, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
+from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser
+from nohaven.carrier.nativeparse import available as native_available
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.sources import Digests, digest_file, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
@@ -40,6 +42,8 @@ __all__ = ["FileResult", "IngestResult", "ParseOptions", "ingest"]
 
 BATCH = 256 * 1024
 BLOCK_BYTES = 8 << 20
+FRAME = 4 << 20  # content bytes per zstd frame of the raw archive
+ARCHIVE_LEVEL = 3
 WORKERS = 2  # the machine's two cores: Arrow's regex kernels release the GIL
 Progress = Callable[[int], None]  # called with content bytes read since the last call
 
@@ -85,9 +89,11 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class ParseOptions:
-    """How sources are parsed: the vectorised path where a format has one (else the reference parser only)."""
+    """How sources are parsed: the vectorised path where a format has one (else the reference parser only); in it,
+    the compiled parser where it is built and covers the format (else Arrow's kernels)."""
 
     vectorised: bool = True
+    native: bool = True
     block_bytes: int = BLOCK_BYTES
 
 
@@ -160,10 +166,46 @@ def _choose(path: Path) -> type[LogFormat]:
     return formats.detect(sample)
 
 
+class _Archive:
+    """The zstd archive of a source's content: frames of FRAME content bytes each, compressed on `pool` where one
+    is given (in order), so the archive's bytes depend only on the content, whatever path or block size read it;
+    any zstd reader reads the frames as one stream."""
+
+    def __init__(self, out: BinaryIO, pool: ThreadPoolExecutor | None = None) -> None:
+        self.out, self.pool = out, pool
+        self.buffer = bytearray()
+        self.pending: deque[Future[bytes]] = deque()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= FRAME:
+            self._frame(bytes(self.buffer[:FRAME]))
+            del self.buffer[:FRAME]
+
+    def _frame(self, content: bytes) -> None:
+        if self.pool is None:
+            self.out.write(_compress_frame(content))
+            return
+        self.pending.append(self.pool.submit(_compress_frame, content))
+        while len(self.pending) > 2:
+            self.out.write(self.pending.popleft().result())
+
+    def close(self) -> None:
+        if self.buffer:
+            self._frame(bytes(self.buffer))
+            self.buffer.clear()
+        while self.pending:
+            self.out.write(self.pending.popleft().result())
+
+
+def _compress_frame(content: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=ARCHIVE_LEVEL).compress(content)
+
+
 class _Tee(io.RawIOBase):
     """Reads the content through, copying it into the zstd archive and reporting progress."""
 
-    def __init__(self, inner: BinaryIO, sink: Any, progress: Progress | None) -> None:
+    def __init__(self, inner: BinaryIO, sink: _Archive, progress: Progress | None) -> None:
         self.inner, self.sink, self.progress = inner, sink, progress
 
     def readable(self) -> bool:
@@ -191,14 +233,21 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
     fast = FAST_FORMATS.get(parser.name) if options.vectorised else None
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
-                zstandard.ZstdCompressor(level=3).stream_writer(raw_out, closefd=False) as archive, \
                 rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp) as writer:
             rejects.write("file\tline\treason\ttext\n")
             if fast is not None:
-                _parse_blocks(content, archive, progress, fast(parser.zone, parser), parser, src, name, rejects,
-                              writer, result, ignored, options.block_bytes)
+                block_parser: FastParser | NativeParser = fast(parser.zone, parser)
+                if options.native and parser.name in NATIVE_FORMATS and native_available():
+                    block_parser = NativeParser(parser)
+                with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                    archive = _Archive(raw_out, pool)
+                    _parse_blocks(content, archive, progress, block_parser, parser, src, name, rejects, writer,
+                                  result, ignored, options.block_bytes, pool)
+                    archive.close()
             else:
+                archive = _Archive(raw_out)
                 _parse_lines(content, archive, progress, parser, src, name, rejects, writer, result, ignored)
+                archive.close()
         result.ignored = dict(sorted(ignored.items()))
         os.replace(raw_tmp, _ready(store.raw_path(sha)))
         os.replace(events_tmp, _ready(store.events_path(sha)))
@@ -208,7 +257,7 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
             leftover.unlink(missing_ok=True)
 
 
-def _parse_lines(content: BinaryIO, archive: Any, progress: Progress | None, parser: LogFormat, src: int,
+def _parse_lines(content: BinaryIO, archive: _Archive, progress: Progress | None, parser: LogFormat, src: int,
                  name: str, rejects: TextIO, writer: _EventWriter, result: FileResult,
                  ignored: Counter[str]) -> None:
     """The reference path: one line at a time through the format's parser."""
@@ -235,9 +284,10 @@ def _parse_lines(content: BinaryIO, archive: Any, progress: Progress | None, par
     result.events = writer.rows
 
 
-def _parse_blocks(content: BinaryIO, archive: Any, progress: Progress | None, fast: FastParser, parser: LogFormat,
-                  src: int, name: str, rejects: TextIO, writer: _EventWriter, result: FileResult,
-                  ignored: Counter[str], block_bytes: int) -> None:
+def _parse_blocks(content: BinaryIO, archive: _Archive, progress: Progress | None,
+                  fast: FastParser | NativeParser, parser: LogFormat, src: int, name: str, rejects: TextIO,
+                  writer: _EventWriter, result: FileResult, ignored: Counter[str], block_bytes: int,
+                  pool: ThreadPoolExecutor) -> None:
     """The vectorised path: blocks of whole lines parsed on both cores, results taken in order."""
     pending: deque[Future[BlockResult]] = deque()
 
@@ -250,19 +300,18 @@ def _parse_blocks(content: BinaryIO, archive: Any, progress: Progress | None, fa
         ignored.update(block.ignored)
 
     line = 1
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for data, last in _blocks(content, archive, progress, block_bytes):
-            pending.append(pool.submit(parse_block, data, line, fast, parser, src, _events_table))
-            line += count_lines(data, last)
-            while len(pending) > WORKERS:
-                take(pending.popleft().result())
-        while pending:
+    for data, last in _blocks(content, archive, progress, block_bytes):
+        pending.append(pool.submit(parse_block, data, line, fast, parser, src, _events_table))
+        line += count_lines(data, last)
+        while len(pending) > WORKERS:
             take(pending.popleft().result())
+    while pending:
+        take(pending.popleft().result())
     result.lines = line - 1
     result.events = writer.rows
 
 
-def _blocks(content: BinaryIO, archive: Any, progress: Progress | None, size: int) -> Iterator[tuple[bytes, bool]]:
+def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, size: int) -> Iterator[tuple[bytes, bool]]:
     """Runs of whole lines of about `size` bytes (each ends with a newline but perhaps the last); archived as read."""
     carry = b""
     while True:
@@ -284,10 +333,14 @@ def _blocks(content: BinaryIO, archive: Any, progress: Progress | None, size: in
 
 
 class _EventWriter:
-    """Writes events in row groups of exactly BATCH rows, whichever path produced them (so both give equal bytes)."""
+    """Writes events in row groups of exactly BATCH rows, whichever path produced them (so both give equal bytes),
+    on a thread of its own (Parquet encoding releases the GIL), in the order they were added."""
 
     def __init__(self, path: Path) -> None:
-        self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression="zstd")
+        self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression="zstd", compression_level=1,
+                                       use_dictionary=_EVENT_DICTIONARY)
+        self.thread = ThreadPoolExecutor(max_workers=1)
+        self.pending: deque[Future[None]] = deque()
         self.buffer: list[pa.Table] = []
         self.buffered = 0
         self.rows = 0
@@ -308,14 +361,24 @@ class _EventWriter:
             self.buffer, self.buffered = [rest], rest.num_rows
 
     def _write(self, table: pa.Table) -> None:
-        self.writer.write_table(table.combine_chunks())
+        self.pending.append(self.thread.submit(self.writer.write_table, table.combine_chunks()))
+        while len(self.pending) > 2:
+            self.pending.popleft().result()
 
     def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is None and self.buffered:
                 self._write(pa.concat_tables(self.buffer))
+            while self.pending:
+                self.pending.popleft().result()
         finally:
+            self.thread.shutdown(wait=True)
             self.writer.close()
+
+
+# Columns of few distinct values; addresses, ports and times are near unique per event: dictionaries would cost
+# more time than they save bytes.
+_EVENT_DICTIONARY = ["kind", "action", "slack_ms", "flags", "proto", "src", "nlines"]
 
 
 def _counting(lines: Iterator[tuple[int, str]], result: FileResult) -> Iterator[tuple[int, str]]:

@@ -43,7 +43,13 @@ def open_content(path: Path) -> BinaryIO:
 
 
 def digest_file(path: Path) -> Digests:
-    """Both digests in one read of the file."""
+    """Both digests in one read of the file (one digest when the file is plain text: they are the same)."""
+    with path.open("rb") as raw:
+        magic = raw.read(4)
+    if magic[:2] != b"\x1f\x8b" and magic != b"\x28\xb5\x2f\xfd":
+        with path.open("rb") as raw:
+            digest = hashlib.file_digest(raw, "sha256").hexdigest()
+        return Digests(digest, digest, path.stat().st_size)
     file_hash, content_hash, size = hashlib.sha256(), hashlib.sha256(), 0
 
     class _Tee(io.RawIOBase):
@@ -60,16 +66,12 @@ def digest_file(path: Path) -> Digests:
             return len(data)
 
     with path.open("rb") as raw:
-        magic = raw.read(4)
-        raw.seek(0)
         tee = io.BufferedReader(cast(Any, _Tee(raw)), _CHUNK)
         stream: BinaryIO
         if magic[:2] == b"\x1f\x8b":
             stream = cast(BinaryIO, gzip.GzipFile(fileobj=tee))
-        elif magic == b"\x28\xb5\x2f\xfd":
-            stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True))
         else:
-            stream = tee
+            stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True))
         while chunk := stream.read(_CHUNK):
             content_hash.update(chunk)
             size += len(chunk)
