@@ -204,3 +204,25 @@ def test_ipv6_endpoints() -> None:
                            'nat="[2001:db8:ff::9]:40001"'))
     assert isinstance(out, list)
     assert (from_bytes(out[0].priv_ip or b""), from_bytes(out[0].pub_ip or b"")) == ("2001:db8::7", "2001:db8:ff::9")
+
+
+@pytest.mark.parametrize(("name", "line", "reason"), [
+    ("cisco-asa", "Nov 27 2026 03:14:07: %ASA-6-305011: Built dynamic TCP translation from inside:100.64.0.7/"
+     "99999999999 to outside:203.0.113.9/40001", "private port 99999999999 is outside 0-65535"),
+    ("conntrack", "[1795745647.120000]\t    [NEW] tcp      6 120 SYN_SENT src=100.64.1.2 dst=192.0.2.80 sport=51515 "
+     "dport=99999999999 [UNREPLIED] src=192.0.2.80 dst=203.0.113.9 sport=443 dport=40001",
+     "destination port 99999999999 is outside 0-65535"),
+    ("conntrack", "[1795745647.120000]\t    [NEW] tcp      300 120 SYN_SENT src=100.64.1.2 dst=192.0.2.80 sport=51515 "
+     "dport=443 [UNREPLIED] src=192.0.2.80 dst=203.0.113.9 sport=443 dport=40001", "protocol 300 is outside 0-127"),
+    ("juniper-rtflow", '<14>1 2026-11-27T03:14:07Z srx-1 RT_FLOW - RT_FLOW_SESSION_CREATE [junos@2636.1.1.1.2.26 '
+     'source-address="100.64.0.1" source-port="50000" destination-address="192.0.2.80" destination-port="123456789012" '
+     'nat-source-address="203.0.113.9" nat-source-port="40000" protocol-id="6"]',
+     "destination port 123456789012 is outside 0-65535"),
+])
+def test_numbers_too_large_for_their_column_reject_the_line_with_the_field_named(name: str, line: str,
+                                                                                  reason: str) -> None:
+    """A number no column can hold is a reject naming the field (it once stopped the whole ingest)."""
+    fmt = formats.get(name)(BERLIN)
+    with pytest.raises(LineRejected) as caught:
+        fmt.read(Record(7, 1, line))
+    assert caught.value.reason == reason

@@ -121,7 +121,7 @@ def f5_lines() -> list[bytes]:
         first.replace('cli="100.64.0.1:51000"', 'cli="[2001:db8::1]:51000"'),  # IPv6: the reference's
         first + ',nat="203.0.113.10:40000"',  # a repeated key: the last one counts
         first.replace("LSN_ADD", "LSN_QUOTA_EXCEEDED"),  # not a mapping: ignored
-        first.replace('dst="192.0.2.80:443"', 'dst="192.0.2.80:99999"'),  # the reference does not check it
+        first.replace('dst="192.0.2.80:443"', 'dst="192.0.2.80:99999"'),  # out of range: rejected
         first + ',proto="udp"',
         first.replace("subscriber-000", 'sub \\"quoted\\"'),
         "",

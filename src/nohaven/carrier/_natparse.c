@@ -202,9 +202,18 @@ static const char *KEYS[NKEYS] = {"source-address", "source-port", "destination-
                                   "nat-source-address", "nat-source-port", "protocol-id", "elapsed-time"};
 
 static int key_id(const char *p, size_t n) {
-    for (int k = 0; k < NKEYS; k++)
-        if (strlen(KEYS[k]) == n && memcmp(KEYS[k], p, n) == 0) return k;
-    return -1;
+    int k;
+    switch (n) { /* the needed keys' lengths: one comparison per pair */
+    case 11: k = p[0] == 's' ? K_SPORT : K_PROTO; break;
+    case 12: k = K_ELAPSED; break;
+    case 14: k = K_SRC; break;
+    case 15: k = K_NPORT; break;
+    case 16: k = K_DPORT; break;
+    case 18: k = K_NAT; break;
+    case 19: k = K_DST; break;
+    default: return -1;
+    }
+    return memcmp(KEYS[k], p, n) == 0 ? k : -1;
 }
 
 static int whole_value(const char *p, const char *end, int kind, Out *o, Py_ssize_t i) {
@@ -216,10 +225,7 @@ static int whole_value(const char *p, const char *end, int kind, Out *o, Py_ssiz
     case K_NAT: return ipv4(&v, o->pub_ip + 16 * i) && v.p == end;
     case K_SPORT: return port(&v, o->priv_port + i) && v.p == end;
     case K_NPORT: return port(&v, o->pub_port + i) && v.p == end;
-    case K_DPORT:
-        if (!number(&v, 5, &n) || v.p != end) return 0;
-        o->dst_port[i] = (int32_t)n;
-        return 1;
+    case K_DPORT: return port(&v, o->dst_port + i) && v.p == end;
     case K_PROTO:
         if (!number(&v, 3, &n) || v.p != end || n > 127) return 0;
         o->proto[i] = (int8_t)n;
@@ -344,8 +350,25 @@ done:
     return result;
 }
 
+static PyObject *newlines(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const char *p = data.buf, *stop = p + data.len;
+    while (p < stop && (p = memchr(p, '\n', (size_t)(stop - p))) != NULL) {
+        count++;
+        p++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, "parse(fmt, data, outs) -> lines: fill the output columns for each line"},
+    {"newlines", newlines, METH_VARARGS, "newlines(data) -> how many '\\n' bytes data holds"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
-from nohaven.carrier.nativeparse import NativeParser
+from nohaven.carrier.nativeparse import NativeParser, newlines
 from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.sources import iter_lines
 from nohaven.carrier.vectorised import A10Fast, F5LsnFast, FastParser, JuniperRtFlowFast, address_array
@@ -113,7 +113,7 @@ def _reference_block(data: bytes, first_line: int, reference: LogFormat, src: in
 
 def count_lines(data: bytes, last: bool) -> int:
     """Lines in a block as the reference reader counts them: \\n, \\r\\n and a lone \\r each end one."""
-    ends = data.count(b"\n")
+    ends = newlines(data)
     if b"\r" in data:
         ends += data.count(b"\r") - data.count(b"\r\n")
     return ends + (1 if last and data and data[-1:] not in (b"\n", b"\r") else 0)
@@ -125,7 +125,7 @@ def _reference_lines(numbered: Iterable[tuple[int, str]], reference: LogFormat, 
     ignored = result.ignored
     for record in reference.records(numbered):
         try:
-            out = reference.parse(record)
+            out = reference.read(record)
         except LineRejected as exc:
             result.rejects.append((record.line, exc.reason, record.text))
             continue

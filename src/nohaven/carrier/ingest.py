@@ -43,7 +43,7 @@ __all__ = ["FileResult", "IngestResult", "ParseOptions", "ingest"]
 BATCH = 256 * 1024
 BLOCK_BYTES = 8 << 20
 FRAME = 4 << 20  # content bytes per zstd frame of the raw archive
-ARCHIVE_LEVEL = 3
+ARCHIVE_LEVEL = 1
 WORKERS = 2  # the machine's two cores: Arrow's regex kernels release the GIL
 Progress = Callable[[int], None]  # called with content bytes read since the last call
 
@@ -177,12 +177,21 @@ class _Archive:
         self.pending: deque[Future[bytes]] = deque()
 
     def write(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= FRAME:
-            self._frame(bytes(self.buffer[:FRAME]))
-            del self.buffer[:FRAME]
+        view = memoryview(data)
+        if self.buffer:  # complete the frame begun by earlier data
+            taken = FRAME - len(self.buffer)
+            self.buffer += view[:taken]
+            view = view[taken:]
+            if len(self.buffer) < FRAME:
+                return
+            self._frame(bytes(self.buffer))
+            self.buffer = bytearray()
+        while len(view) >= FRAME:  # whole frames straight from the data, uncopied
+            self._frame(view[:FRAME])
+            view = view[FRAME:]
+        self.buffer += view
 
-    def _frame(self, content: bytes) -> None:
+    def _frame(self, content: bytes | memoryview) -> None:
         if self.pool is None:
             self.out.write(_compress_frame(content))
             return
@@ -198,7 +207,7 @@ class _Archive:
             self.out.write(self.pending.popleft().result())
 
 
-def _compress_frame(content: bytes) -> bytes:
+def _compress_frame(content: bytes | memoryview) -> bytes:
     return zstandard.ZstdCompressor(level=ARCHIVE_LEVEL).compress(content)
 
 
@@ -266,7 +275,7 @@ def _parse_lines(content: BinaryIO, archive: _Archive, progress: Progress | None
     batch: list[tuple[Any, ...]] = []
     for record in parser.records(lines):
         try:
-            out = parser.parse(record)
+            out = parser.read(record)
         except LineRejected as exc:
             result.rejects += 1
             rejects.write(f"{name}\t{record.line}\t{exc.reason}\t{_escape(record.text)}\n")

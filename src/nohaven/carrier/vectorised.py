@@ -268,7 +268,7 @@ class JuniperRtFlowFast(FastParser):
         has_elapsed = _bool(pc.is_valid(found["elapsed-time"]))
         ok &= found["ok"]
         src, nat, proto = value["src"], value["nat"], ports["proto"]
-        ok &= (ports["sport"] <= 65535) & (ports["nport"] <= 65535) & (proto <= 127)
+        ok &= (ports["sport"] <= 65535) & (ports["nport"] <= 65535) & (ports["dport"] <= 65535) & (proto <= 127)
         untranslated = (src == nat).all(axis=1) & (ports["sport"] == ports["nport"])
         ok &= ~untranslated & ~(nat[:, 12:] == 0).all(axis=1)  # the reference ignores these, with its reason
         close = _is(g, "ev", "CLOSE")
@@ -359,6 +359,7 @@ class F5LsnFast(FastParser):
         duration = _number(_given(g, "dur", has_dur, "0"))
         sub = pc.fill_null(pc.struct_field(g, "sub"), "")
         named = _bool(pc.and_(pc.not_equal(sub, ""), pc.not_equal(sub, "No-lookup")))
+        ok &= ~has_dst | (_number(_given(g, "dport", has_dst, "0")) <= 65535)  # the reference rejects these
         dst = address_array(_dotted(_given(g, "dst", has_dst, none)))
         return {"action": np.where(whole, ACTION_WHOLE, ACTION_START),
                 "t_ms": np.where(whole, start + duration, start), "begin_ms": pa.array(start, mask=~whole),

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
 
 __all__ = ["ACTION_END", "ACTION_SEEN", "ACTION_START", "ACTION_WHOLE", "EVENT_COLUMNS", "Event", "LogFormat",
-           "Outcome", "Record", "parse_kv", "split_endpoint"]
+           "Outcome", "Record", "check_event", "parse_kv", "split_endpoint"]
 
 ACTION_START = 0  # a mapping, block or session begins (create, alloc, Start, lease start)
 ACTION_SEEN = 1  # it is known to be held at this instant (interim)
@@ -84,6 +84,15 @@ class LogFormat(ABC):
     def parse(self, record: Record) -> Outcome:
         """Events of one record; raise LineRejected with a reason for a record that does not fit."""
 
+    def read(self, record: Record) -> Outcome:
+        """parse(), then every number of every event checked against what its column holds: a value out of range
+        (a port of eleven digits, a duration past the year 146,000,000) rejects the line with its name."""
+        out = self.parse(record)
+        if not isinstance(out, str):
+            for event in out:
+                check_event(event)
+        return out
+
     def require_zone(self, what: str) -> ZoneInfo:
         if self.zone is None:
             raise ZoneRequiredError(
@@ -116,6 +125,22 @@ def split_endpoint(text: str) -> tuple[str, str | None]:
     if port is not None and not port.isdigit():
         raise LineRejected(f"{text!r}: port {port!r} is not a number")
     return addr, port
+
+
+# Event fields held in integer columns: (index in Event, name in a reject reason, lowest, highest).
+_LIMITS = tuple((Event._fields.index(field), label, low, high) for field, label, low, high in (
+    ("t_ms", "time (ms)", -(1 << 62), 1 << 62), ("begin_ms", "start time (ms)", -(1 << 62), 1 << 62),
+    ("slack_ms", "time uncertainty (ms)", 0, (1 << 31) - 1), ("proto", "protocol", 0, 127),
+    ("priv_port", "private port", 0, 65535), ("pub_port", "public port", 0, 65535),
+    ("port_hi", "last port of the block", 0, 65535), ("dst_port", "destination port", 0, 65535)))
+
+
+def check_event(event: Event) -> None:
+    """Raise LineRejected naming the first integer field outside its column's range."""
+    for index, label, low, high in _LIMITS:
+        value = event[index]
+        if value is not None and not low <= value <= high:
+            raise LineRejected(f"{label} {value} is outside {low}-{high}")
 
 
 def check_port(value: str | int, what: str = "port") -> int:
