@@ -1,4 +1,4 @@
-/* One-pass parsers of NAT log lines (a10, juniper-rtflow), for nohaven.carrier.native.
+/* One-pass parsers of NAT log lines (a10, juniper-rtflow, cisco-asa, conntrack), for nohaven.carrier.nativeparse.
  *
  * parse(fmt, data, out) reads a block of complete lines ('\n'-terminated but perhaps the last) and fills, for
  * each line i, the columns of `out` (writable buffers, in the order of COLUMNS below). A line is admitted
@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { FMT_A10 = 1, FMT_JUNIPER_RTFLOW = 2 };
+enum { FMT_A10 = 1, FMT_JUNIPER_RTFLOW = 2, FMT_CISCO_ASA = 3, FMT_CONNTRACK = 4 };
 
 enum {
     C_OK, C_START, C_END, C_ACTION, C_SEC, C_OFF, C_WALL, C_FRAC, C_RES, C_PROTO, C_PRIV_IP, C_PRIV_PORT,
@@ -294,6 +294,185 @@ static int juniper(Cur *c, Out *o, Py_ssize_t i) {
     return 1;
 }
 
+
+static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* Mon dd yyyy hh:mm:ss[.f] (a local time: wall = 1), followed by ':' or ' ' (not consumed) */
+static int bsd_year_time(Cur *c, Out *o, Py_ssize_t i) {
+    if (c->end - c->p < 3) return 0;
+    int mo = 0, d = 0, n = 0, y, h, mi, s;
+    for (int k = 0; k < 12 && !mo; k++)
+        if (memcmp(c->p, MONTHS + 3 * k, 3) == 0) mo = k + 1;
+    if (!mo) return 0;
+    c->p += 3;
+    if (!LIT(c, " ")) return 0;
+    while (c->p < c->end && *c->p == ' ') c->p++;
+    while (c->p < c->end && is_digit(*c->p) && n < 3) {
+        d = d * 10 + (*c->p - '0');
+        n++;
+        c->p++;
+    }
+    if (n < 1 || n > 2 || !LIT(c, " ") || !digits(c, 4, &y) || !LIT(c, " ") || !digits(c, 2, &h) || !LIT(c, ":")
+        || !digits(c, 2, &mi) || !LIT(c, ":") || !digits(c, 2, &s))
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || d < 1 || d > MONTH_DAYS[mo] + (mo == 2 && leap) || h > 23 || mi > 59 || s > 59) return 0;
+    int frac = 0, res = 1000;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        int k = 0;
+        while (c->p < c->end && is_digit(*c->p)) {
+            if (k < 3) frac = frac * 10 + (*c->p - '0');
+            k++;
+            c->p++;
+        }
+        if (k == 0) return 0;
+        for (int j = k; j < 3; j++) frac *= 10;
+        res = k == 1 ? 100 : k == 2 ? 10 : 1;
+    }
+    if (c->p >= c->end || (*c->p != ' ' && *c->p != ':')) return 0;
+    o->sec[i] = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    o->off[i] = 0;
+    o->wall[i] = 1;
+    o->frac[i] = (int16_t)frac;
+    o->res[i] = (int16_t)res;
+    return 1;
+}
+
+/* inside:100.64.0.7/51515 */
+static inline int asa_endpoint(Cur *c, uint8_t *ip, int32_t *pt) {
+    return host(c) && LIT(c, ":") && ipv4(c, ip) && LIT(c, "/") && port(c, pt);
+}
+
+/* Nov 27 2026 03:14:07: %ASA-6-305011: Built dynamic TCP translation from inside:100.64.0.7/51515 to
+ * outside:203.0.113.9/40001[ duration 0:01:30]; also after <PRI>, an RFC 3339 time and a host name */
+static int cisco_asa(Cur *c, Out *o, Py_ssize_t i) {
+    int64_t pri;
+    if (c->p < c->end && *c->p == '<') {
+        c->p++;
+        if (!number(c, 3, &pri) || !LIT(c, ">")) return 0;
+        LIT(c, "1 ");
+    }
+    if (c->p < c->end && is_digit(*c->p)) {
+        if (!timestamp(c, o, i)) return 0;
+    } else if (!bsd_year_time(c, o, i)) {
+        return 0;
+    }
+    if (!LIT(c, ": %")) {
+        if (!LIT(c, " ")) return 0;
+        if (!LIT(c, "%")) {
+            if (!host(c) || !(LIT(c, " : %") || LIT(c, ": %") || LIT(c, " %"))) return 0;
+        }
+    }
+    if (!(LIT(c, "ASA-") || LIT(c, "FTD-")) || c->p >= c->end || !is_digit(*c->p)) return 0;
+    c->p++;
+    if (!LIT(c, "-30501") || c->p >= c->end || (*c->p != '1' && *c->p != '2')) return 0;
+    c->p++;
+    if (!LIT(c, ": ")) return 0;
+    int built;
+    if (LIT(c, "Built ")) built = 1;
+    else if (LIT(c, "Teardown ")) built = 0;
+    else return 0;
+    if (!(LIT(c, "dynamic ") || LIT(c, "static "))) return 0;
+    if (LIT(c, "TCP ")) o->proto[i] = 6;
+    else if (LIT(c, "UDP ")) o->proto[i] = 17;
+    else if (LIT(c, "ICMP ")) o->proto[i] = 1;
+    else return 0;
+    if (!LIT(c, "translation from ") || !asa_endpoint(c, o->priv_ip + 16 * i, o->priv_port + i)) return 0;
+    if (c->p < c->end && *c->p == '(') {
+        const char *close = memchr(c->p, ')', (size_t)(c->end - c->p));
+        if (!close) return 0;
+        c->p = close + 1;
+    }
+    if (!LIT(c, " to ") || !asa_endpoint(c, o->pub_ip + 16 * i, o->pub_port + i)) return 0;
+    o->elapsed[i] = -1;
+    int duration = 0;
+    if (LIT(c, " duration ")) {
+        int64_t hours;
+        int minutes, seconds;
+        if (!number(c, 9, &hours) || !LIT(c, ":") || !digits(c, 2, &minutes) || !LIT(c, ":")
+            || !digits(c, 2, &seconds))
+            return 0;
+        o->elapsed[i] = hours * 3600 + minutes * 60 + seconds;
+        duration = 1;
+    }
+    if (c->p != c->end) return 0;
+    o->action[i] = built ? 0 : duration ? 3 : 2;
+    return 1;
+}
+
+static inline int blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* digits without a leading zero (but "0"): equal numbers are then equal text, as the reference compares them */
+static inline int plain_port(Cur *c, int32_t *out) {
+    if (c->end - c->p > 1 && c->p[0] == '0' && is_digit(c->p[1])) return 0;
+    return port(c, out);
+}
+
+/* src=100.64.1.2 dst=192.0.2.80 sport=51515 dport=443 */
+static int conntrack_tuple(Cur *c, uint8_t *src, uint8_t *dst, int32_t *sport, int32_t *dport) {
+    return LIT(c, "src=") && ipv4(c, src) && LIT(c, " dst=") && ipv4(c, dst) && LIT(c, " sport=")
+           && plain_port(c, sport) && LIT(c, " dport=") && plain_port(c, dport)
+           && (c->p == c->end || *c->p == ' ');
+}
+
+/* [1795745647.120000]	    [NEW] tcp      6 120 SYN_SENT src=... dst=... sport=... dport=... [UNREPLIED] src=... */
+static int conntrack(Cur *c, Out *o, Py_ssize_t i) {
+    while (c->p < c->end && blank(*c->p)) c->p++;
+    int64_t sec, proto;
+    if (!LIT(c, "[") || !number(c, 12, &sec) || !LIT(c, ".")) return 0;
+    int frac = 0, k = 0;
+    while (c->p < c->end && is_digit(*c->p)) {
+        if (k < 3) frac = frac * 10 + (*c->p - '0');
+        k++;
+        c->p++;
+    }
+    if (k < 1 || k > 9 || !LIT(c, "]") || c->p >= c->end || !blank(*c->p)) return 0;
+    for (int j = k; j < 3; j++) frac *= 10;
+    while (c->p < c->end && blank(*c->p)) c->p++;
+    if (LIT(c, "[NEW]")) o->action[i] = 0;
+    else if (LIT(c, "[DESTROY]")) o->action[i] = 2;
+    else return 0;
+    if (c->p >= c->end || !blank(*c->p)) return 0;
+    while (c->p < c->end && blank(*c->p)) c->p++;
+    const char *name = c->p;
+    while (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') || is_digit(*c->p))) c->p++;
+    if (c->p == name || (c->p - name == 4 && memcmp(name, "ipv", 3) == 0)) return 0; /* an "ipv4 2" prefix */
+    if (c->p >= c->end || !blank(*c->p)) return 0;
+    while (c->p < c->end && blank(*c->p)) c->p++;
+    if (!number(c, 3, &proto) || proto > 127 || !LIT(c, " ")) return 0;
+    /* exactly two tuples: the original (subscriber -> destination) and the reply (destination -> public) */
+    int seen = 0;
+    uint8_t reply_src[16];
+    int32_t reply_sport;
+    while (c->p < c->end) {
+        if (c->end - c->p >= 4 && memcmp(c->p, "src=", 4) == 0) {
+            int good = seen == 0 ? conntrack_tuple(c, o->priv_ip + 16 * i, o->dst_ip + 16 * i, o->priv_port + i,
+                                                   o->dst_port + i)
+                                 : conntrack_tuple(c, reply_src, o->pub_ip + 16 * i, &reply_sport, o->pub_port + i);
+            if (!good || ++seen > 2) return 0;
+        } else { /* another token (timeout, state, [UNREPLIED], mark=0 ...): none may hold "src=" */
+            const char *token = c->p;
+            while (c->p < c->end && *c->p != ' ') c->p++;
+            if (c->p == token || find(token, c->p, "src=", 4)) return 0;
+        }
+        if (c->p < c->end) {
+            c->p++;
+            if (c->p == c->end) return 0; /* a trailing space */
+        }
+    }
+    if (seen != 2) return 0;
+    if (memcmp(o->pub_ip + 16 * i, o->priv_ip + 16 * i, 16) == 0 && o->pub_port[i] == o->priv_port[i]) return 0;
+    o->sec[i] = sec;
+    o->off[i] = 0;
+    o->wall[i] = 0;
+    o->frac[i] = (int16_t)frac;
+    o->res[i] = (int16_t)(k >= 3 ? 1 : k == 2 ? 10 : 100);
+    o->proto[i] = (int8_t)proto;
+    o->elapsed[i] = -1;
+    return 1;
+}
+
 static PyObject *parse(PyObject *self, PyObject *args) {
     (void)self;
     int fmt;
@@ -303,7 +482,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     Py_buffer views[NCOLS];
     int held = 0;
     PyObject *result = NULL;
-    if (fmt != FMT_A10 && fmt != FMT_JUNIPER_RTFLOW) {
+    if (fmt < FMT_A10 || fmt > FMT_CONNTRACK) {
         PyErr_Format(PyExc_ValueError, "unknown format %d", fmt);
         goto done;
     }
@@ -339,7 +518,14 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         Cur c = {p, end};
         o.start[i] = p - base;
         o.end[i] = end - base;
-        o.ok[i] = (uint8_t)(fmt == FMT_A10 ? a10(&c, &o, i) : juniper(&c, &o, i));
+        int ok = 0;
+        switch (fmt) {
+        case FMT_A10: ok = a10(&c, &o, i); break;
+        case FMT_JUNIPER_RTFLOW: ok = juniper(&c, &o, i); break;
+        case FMT_CISCO_ASA: ok = cisco_asa(&c, &o, i); break;
+        case FMT_CONNTRACK: ok = conntrack(&c, &o, i); break;
+        }
+        o.ok[i] = (uint8_t)ok;
         p = nl ? nl + 1 : stop;
     }
     Py_END_ALLOW_THREADS

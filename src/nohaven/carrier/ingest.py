@@ -244,10 +244,10 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
                 rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp) as writer:
             rejects.write("file\tline\treason\ttext\n")
-            if fast is not None:
-                block_parser: FastParser | NativeParser = fast(parser.zone, parser)
-                if options.native and parser.name in NATIVE_FORMATS and native_available():
-                    block_parser = NativeParser(parser)
+            block_parser: FastParser | NativeParser | None = fast(parser.zone, parser) if fast else None
+            if options.vectorised and options.native and parser.name in NATIVE_FORMATS and native_available():
+                block_parser = NativeParser(parser)
+            if block_parser is not None:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                     archive = _Archive(raw_out, pool)
                     _parse_blocks(content, archive, progress, block_parser, parser, src, name, rejects, writer,

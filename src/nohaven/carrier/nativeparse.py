@@ -1,8 +1,9 @@
-"""The compiled parse path: a block of a10 or juniper-rtflow lines read in one pass of C (nohaven.carrier._natparse).
+"""The compiled parse path: a block of a10, juniper-rtflow, cisco-asa or conntrack lines read in one pass of C
+(nohaven.carrier._natparse).
 
-The C parser admits a line only when it fits the same strict grammar as the Arrow path's patterns
-(nohaven.carrier.vectorised): IPv4 dotted quads without leading zeros, ports of at most five digits, 'T' between
-date and time, each needed key once. Admitted lines become event columns here; every other line goes to the
+The C parser admits a line only when it fits a strict grammar (for a10 and juniper-rtflow the same one as the
+Arrow path's patterns in nohaven.carrier.vectorised): IPv4 dotted quads without leading zeros, ports of at most
+five digits and at most 65535, 'T' between date and time, each needed key once, nothing after the last field. Admitted lines become event columns here; every other line goes to the
 format's reference parser, in order, through the same code as the Arrow path (nohaven.carrier.blocks), so
 rejects keep their reasons. Header times come back as their fields; a time with an offset is an instant at
 once, a time without one is placed in the `--tz` zone once per distinct second by the reference's own function
@@ -37,8 +38,9 @@ try:
 except ImportError:  # built without a C compiler: the Arrow path serves
     _native = None
 
-NATIVE_FORMATS = ("a10", "juniper-rtflow")
-_CODES = {"a10": 1, "juniper-rtflow": 2}
+_CODES = {"a10": 1, "juniper-rtflow": 2, "cisco-asa": 3, "conntrack": 4}
+NATIVE_FORMATS = tuple(_CODES)
+_NO_DESTINATION = {"cisco-asa"}  # its translation messages name no destination
 # Output columns of _natparse.parse, in its order: name, numpy dtype, bytes per line.
 _COLUMNS = (("ok", np.uint8, 1), ("start", np.int64, 1), ("end", np.int64, 1), ("action", np.int8, 1),
             ("sec", np.int64, 1), ("off", np.int32, 1), ("wall", np.uint8, 1), ("frac", np.int16, 1),
@@ -66,6 +68,7 @@ class NativeParser:
             raise RuntimeError("the compiled carrier parser is not built (install with a C compiler)")
         self.name = reference.name
         self.code = _CODES[reference.name]
+        self.destination = reference.name not in _NO_DESTINATION
         self.reference = reference
         self.zone: ZoneInfo | None = reference.zone
         self._seconds: dict[int, tuple[int, int, int] | None] = {}
@@ -99,7 +102,7 @@ class NativeParser:
         slack = np.where(whole, slack + 1000, slack)
         keep = np.flatnonzero(ok)
         numbers = np.arange(first_line, first_line + n, dtype=np.int64)
-        events = _table(keep, numbers, src, action, ms, begin, whole, slack, flags, cols)
+        events = _table(keep, numbers, src, action, ms, begin, whole, slack, flags, cols, self.destination)
         starts, ends = cols["start"], cols["end"]
         rest = [(int(numbers[i]), data[starts[i]:ends[i]].decode("utf-8", "backslashreplace"))
                 for i in np.flatnonzero(~ok)]
@@ -124,7 +127,8 @@ class NativeParser:
 
 
 def _table(keep: np.ndarray, numbers: np.ndarray, src: int, action: np.ndarray, ms: np.ndarray, begin: np.ndarray,
-           whole: np.ndarray, slack: np.ndarray, flags: np.ndarray, cols: dict[str, Any]) -> pa.Table:
+           whole: np.ndarray, slack: np.ndarray, flags: np.ndarray, cols: dict[str, Any],
+           destination: bool) -> pa.Table:
     """The events schema's columns for the rows `keep`, built from buffers (no Python objects per row)."""
     k = len(keep)
     values: dict[str, pa.Array] = {
@@ -138,12 +142,14 @@ def _table(keep: np.ndarray, numbers: np.ndarray, src: int, action: np.ndarray, 
         "proto": pa.array(cols["proto"][keep], pa.int8()),
         "priv_port": pa.array(cols["priv_port"][keep], pa.int32()),
         "pub_port": pa.array(cols["pub_port"][keep], pa.int32()),
-        "dst_port": pa.array(cols["dst_port"][keep], pa.int32()),
+
         "src": pa.array(np.full(k, src, dtype=np.int64)),
         "line": pa.array(numbers[keep]),
         "nlines": pa.array(np.ones(k, dtype=np.int32)),
     }
-    for name in ("priv_ip", "pub_ip", "dst_ip"):
+    if destination:
+        values["dst_port"] = pa.array(cols["dst_port"][keep], pa.int32())
+    for name in ("priv_ip", "pub_ip", "dst_ip") if destination else ("priv_ip", "pub_ip"):
         matrix = cols[name][: 16 * len(numbers)].reshape(-1, 16)[keep]
         values[name] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), k, [None, pa.py_buffer(matrix.tobytes())])
     arrays = [values[f.name] if f.name in values else pa.nulls(k, f.type) for f in EVENT_SCHEMA]

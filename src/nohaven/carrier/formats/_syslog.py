@@ -80,11 +80,11 @@ def header_stamp(line: str, zone: ZoneInfo | None, need_zone: Callable[[str], Zo
         if month is None:
             raise LineRejected(f"unknown month {m.group(1)!r}")
         try:
+            frac = m.group(7)
             wall = datetime(int(m.group(3)), month, int(m.group(2)), int(m.group(4)), int(m.group(5)),
-                            int(m.group(6)), tzinfo=UTC)
+                            int(m.group(6)), int((frac + "00000")[:6]) if frac else 0, tzinfo=UTC)
         except ValueError:
             raise LineRejected(f"{m.group(0)!r} is not a valid date and time") from None
-        frac = m.group(7)
         if zone is None:
             zone = need_zone(f"syslog time {m.group(0)!r}")
         return local_stamp(wall, zone, _resolution("." + frac if frac else None), m.group(0)), m.end()
