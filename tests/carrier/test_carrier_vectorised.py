@@ -131,7 +131,8 @@ def f5_lines() -> list[bytes]:
 
 def asa_lines() -> list[bytes]:
     body = "Built dynamic TCP translation from inside:100.64.0.{i}/{p} to outside:203.0.113.9/{q}"
-    teardown = "Teardown dynamic UDP translation from inside:100.64.0.{i}/{p} to outside:203.0.113.9/{q} duration 0:01:30"
+    teardown = ("Teardown dynamic UDP translation from inside:100.64.0.{i}/{p} to outside:203.0.113.9/{q} "
+                "duration 0:01:30")
     heads = ["Nov 27 2026 03:14:07: %ASA-6-305011: ", "Nov  7 2026 03:14:07.250: %ASA-6-305012: ",
              "<166>Nov 27 2026 03:14:08 asa-1 : %ASA-6-305011: ", "2026-11-27T03:14:09.5+01:00 asa-1 %FTD-6-305012: ",
              "Oct 25 2026 02:30:00: %ASA-6-305011: ", "Mar 29 2026 02:30:00: %ASA-6-305011: ",

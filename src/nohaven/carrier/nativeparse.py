@@ -3,11 +3,12 @@
 
 The C parser admits a line only when it fits a strict grammar (for a10 and juniper-rtflow the same one as the
 Arrow path's patterns in nohaven.carrier.vectorised): IPv4 dotted quads without leading zeros, ports of at most
-five digits and at most 65535, 'T' between date and time, each needed key once, nothing after the last field. Admitted lines become event columns here; every other line goes to the
-format's reference parser, in order, through the same code as the Arrow path (nohaven.carrier.blocks), so
-rejects keep their reasons. Header times come back as their fields; a time with an offset is an instant at
-once, a time without one is placed in the `--tz` zone once per distinct second by the reference's own function
-(`iso_stamp`), which decides DST gaps and repeated hours. Tests pin that the three paths write identical stores.
+five digits and at most 65535, 'T' between date and time, each needed key once, nothing after the last field.
+Admitted lines become event columns here; every other line goes to the format's reference parser, in order,
+through the same code as the Arrow path (nohaven.carrier.blocks), so rejects keep their reasons. Header times
+come back as their fields; a time with an offset is an instant at once, a time without one is placed in the
+`--tz` zone once per distinct second by the reference's own function (`iso_stamp`), which decides DST gaps and
+repeated hours. Tests pin that the three paths write identical stores.
 
 The extension is built by the install (setup.py) where a C compiler exists; `available()` says whether it
 imported, and `NOHAVEN_CARRIER_NATIVE=0` turns it off (the Arrow path is then used).
