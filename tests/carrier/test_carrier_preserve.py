@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.store import Store
@@ -153,3 +154,19 @@ def test_an_unwritable_bundle_path_is_refused_before_anything_is_acquired(store:
     r = run("carrier", "preserve", "--store", str(store), *PERIOD, "--out", str(folder))
     assert r.returncode == 2 and "is a directory" in r.stderr and "internal error" not in r.stderr
     assert not (store / "evidence").exists()  # nothing acquired, no custody event
+
+
+def test_a_changed_stored_copy_is_refused_and_nothing_is_written(store: Path, tmp_path: Path) -> None:
+    """The raw lines come from the store's compressed copy of each source: a copy that no longer matches its
+    source's SHA-256 (here: one changed byte in the a10 log's copy, recompressed) stops the preservation."""
+    a10 = hashlib.sha256((DATA / "a10.log").read_bytes()).hexdigest()
+    copy = store / "raw" / f"{a10}.zst"
+    text = bytearray(zstandard.ZstdDecompressor().stream_reader(copy.read_bytes(), read_across_frames=True).read())
+    text[-3] ^= 1  # a byte past every cited line: only the digest can notice
+    copy.write_bytes(zstandard.ZstdCompressor().compress(bytes(text)))
+    out = tmp_path / "p.zip"
+    r = run("carrier", "preserve", "--store", str(store), *PERIOD, "--out", str(out), "--case", "DE-2026-78",
+            "--authority", "preservation order 13/26", "--by", "liaison-1")
+    assert r.returncode != 0
+    assert f"the stored copy of source {a10} no longer matches its SHA-256" in r.stderr
+    assert "internal error" not in r.stderr and not out.exists()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import zstandard
 
@@ -179,21 +179,40 @@ def _refs(candidates: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
 
 
 def _raw_lines(store: Store, sha: str, numbers: set[int]) -> bytes:
-    """The numbered lines of a stored source, read from its compressed copy and checked against its digest."""
+    """The numbered lines of a stored source, read from its compressed copy in one pass that also checks the
+    copy against its digest (nothing is returned from a copy that no longer matches)."""
     last = max(numbers)
     out = io.StringIO()
-    digest = hashlib.sha256()
     with store.raw_path(sha).open("rb") as fh:
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        for chunk in iter(lambda: reader.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != sha:
-        raise InputError.field("store", f"the stored copy of source {sha} no longer matches its SHA-256")
-    with store.raw_path(sha).open("rb") as fh:
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        for number, text in iter_lines(reader):
+        content = _Hashing(zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True))
+        stream = io.BufferedReader(cast(Any, content), 1 << 20)
+        for number, text in iter_lines(cast(BinaryIO, stream)):
             if number in numbers:
                 out.write(f"{number}\t{text}\n")
             if number >= last:
                 break
+        content.drain()  # the rest of the copy, for its digest (the line reader may have closed its stream)
+    if content.digest.hexdigest() != sha:
+        raise InputError.field("store", f"the stored copy of source {sha} no longer matches its SHA-256")
     return out.getvalue().encode()
+
+
+class _Hashing(io.RawIOBase):
+    """A readable stream that hashes what is read through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+    def drain(self) -> None:
+        while chunk := self.inner.read(1 << 20):
+            self.digest.update(chunk)
