@@ -201,15 +201,28 @@ def main() -> None:
     parser.add_argument("--compare-reference", action="store_true",
                         help="also ingest with the per-line reference parser (same files, a second store)")
     parser.add_argument("--generate-only", action="store_true", help="write the synthetic logs and stop")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the logs an earlier run generated in --out for the same rows and seed")
     args = parser.parse_args()
     rows = int(args.rows)
-    shutil.rmtree(args.out, ignore_errors=True)
-    args.out.mkdir(parents=True)
     results: dict[str, Any] = {"rows": rows}
-
-    t = time.perf_counter()
-    files, held = generate(args.out, rows, args.seed)
-    results["generate_s"] = round(time.perf_counter() - t, 1)
+    marker = args.out / "generated.json"
+    previous = json.loads(marker.read_text()) if args.reuse and marker.exists() else {}
+    if previous.get("rows") == rows and previous.get("seed") == args.seed:
+        for stale in args.out.iterdir():  # everything but the generated logs
+            if stale.name not in (*previous["files"], *(f + ".zst" for f in previous["files"]), marker.name):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        files = [args.out / f for f in previous["files"]]
+        held = [tuple(h) for h in previous["held"]]
+        results["generate_s"] = previous["generate_s"]
+    else:
+        shutil.rmtree(args.out, ignore_errors=True)
+        args.out.mkdir(parents=True)
+        t = time.perf_counter()
+        files, held = generate(args.out, rows, args.seed)
+        results["generate_s"] = round(time.perf_counter() - t, 1)
+        marker.write_text(json.dumps({"rows": rows, "seed": args.seed, "files": [p.name for p in files],
+                                      "held": held, "generate_s": results["generate_s"]}))
     if args.generate_only:
         print(json.dumps({**results, "bytes": {p.name: p.stat().st_size for p in sorted(args.out.iterdir())},
                           "held": len(held)}))
