@@ -180,6 +180,33 @@ def conntrack_lines() -> list[bytes]:
     return [line.encode() for line in out]
 
 
+def citrix_lines() -> list[bytes]:
+    head = "11/27/2026:02:14:{s:02d} GMT ns-cgn-1 0-PPE-0 : default LSN LSN_ADDRPORT_MAPPING {n} 0 : "
+    default = ("Client IP:Port:TD 100.64.0.{i}:{p}:0, NatIP:NatPort 203.0.113.9:{q}, Destination IP:Port:TD "
+               "192.0.2.80:443:0, Protocol: TCP")
+    compact = "{code}100.64.0.{i}:{p}:0 203.0.113.9:{q} 198.51.100.53:53:0 UDP"
+    out = []
+    for n in range(12):
+        body = default if n % 3 == 0 else compact
+        code = ("C ", "D ", "", "SD ")[n % 4]
+        out.append(head.format(s=n, n=1000 + n) + body.format(i=n + 1, p=50000 + n, q=40000 + n, code=code))
+    first, second = out[0], out[1]
+    out += [
+        first.replace(" GMT", ""),  # local time: --tz places it
+        first.replace("11/27/2026:02:14:00 GMT", "03/29/2026:02:30:00"),  # in Berlin's DST gap: rejected
+        first.replace("Destination IP:Port:TD 192.0.2.80:443:0", "Destination IP:TD 192.0.2.80:0"),  # no port
+        first.replace(", Destination IP:Port:TD 192.0.2.80:443:0", ""),  # no destination
+        first.replace("Destination IP:TD", "Destination IP:TD").replace("Port:TD 192.0.2.80", "TD 192.0.2.80"),
+        first.replace("NatIP:NatPort", "Mapped IP:Port"), first.replace("Protocol: TCP", "Protocol: tcp"),
+        first.replace("Protocol: TCP", "Protocol: GRE"),  # a protocol the store has no number for
+        first + ", Deleted", second.replace(" 198.51.100.53:53:0", ""), second.replace("UDP", "UDP  "),
+        first.replace("LSN_ADDRPORT_MAPPING", "LSN_SESSION"), first.replace("LSN_ADDRPORT_MAPPING", "LSN_QUOTA"),
+        first.replace(":40000", ":70000"), first.replace("11/27/2026", "13/27/2026"),
+        first.replace("ns-cgn-1", "LSN-box"), first.replace("100.64.0.1", "2001:db8::1"), "",
+    ]
+    return [line.encode() for line in out]
+
+
 def write(path: Path, lines: list[bytes], final_newline: bool = True) -> Path:
     path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
     return path
@@ -193,6 +220,7 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
     f5 = write(tmp_path / "f5.log", f5_lines() * 5)
     asa = write(tmp_path / "asa.log", asa_lines() * 5)
     conntrack = write(tmp_path / "conntrack.log", conntrack_lines() * 5)
+    citrix = write(tmp_path / "citrix.log", citrix_lines() * 5)
     samples = [str(DATA / "a10.log"), str(DATA / "juniper-rtflow.log"), str(DATA / "f5-lsn.log"),
                str(DATA / "conntrack.log")]
     stores = {}
@@ -202,6 +230,7 @@ def test_vectorised_and_reference_paths_write_identical_stores(tmp_path: Path, b
         first = ingest(store, [*samples, str(a10), str(rtflow), str(f5), str(conntrack)], fmt="auto", options=options)
         second = ingest(store, [str(local)], fmt="a10", zone=BERLIN, options=options)
         third = ingest(store, [str(DATA / "cisco-asa.log"), str(asa)], fmt="cisco-asa", zone=BERLIN, options=options)
+        ingest(store, [str(DATA / "citrix-lsn.log"), str(citrix)], fmt="citrix-lsn", zone=BERLIN, options=options)
         stores[label] = (snapshot(store.root), first.as_dict(), second.as_dict(), third.as_dict())
     reference = stores["reference"]
     for label in ("native", "arrow"):
@@ -253,7 +282,8 @@ def test_the_compiled_parser_is_built_and_admits_what_the_arrow_path_admits() ->
         assert admitted_native == admitted_arrow, name
         assert len(admitted_native) >= len(text) // 3, name  # the grammar admits the ordinary lines
         assert {number for number, _ in rest} == set(range(1, n + 1)) - admitted_native
-    for name, lines, expected in (("cisco-asa", asa_lines(), 14), ("conntrack", conntrack_lines(), 12)):
+    for name, lines, expected in (("cisco-asa", asa_lines(), 14), ("conntrack", conntrack_lines(), 12),
+                                  ("citrix-lsn", citrix_lines(), 19)):
         native = nativeparse.NativeParser(formats.get(name)(BERLIN))
         events, rest, n = native.parse(b"\n".join(lines), 1, 0)
         # the ordinary lines (but the ASA's two in a DST gap) and the ASA's user name and bare teardown; no other
@@ -273,7 +303,7 @@ def _one_line(fmt: str, text: str, use_native: bool) -> tuple[list[object], list
 
 
 _LINES = {"a10": lambda: a10_lines(zoned=True), "juniper-rtflow": rtflow_lines, "cisco-asa": asa_lines,
-          "conntrack": conntrack_lines}
+          "conntrack": conntrack_lines, "citrix-lsn": citrix_lines}
 
 
 @settings(max_examples=400, deadline=None)

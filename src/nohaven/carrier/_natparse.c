@@ -1,4 +1,5 @@
-/* One-pass parsers of NAT log lines (a10, juniper-rtflow, cisco-asa, conntrack), for nohaven.carrier.nativeparse.
+/* One-pass parsers of NAT log lines (a10, juniper-rtflow, cisco-asa, conntrack, citrix-lsn), for
+ * nohaven.carrier.nativeparse.
  *
  * parse(fmt, data, out) reads a block of complete lines ('\n'-terminated but perhaps the last) and fills, for
  * each line i, the columns of `out` (writable buffers, in the order of COLUMNS below). A line is admitted
@@ -9,14 +10,15 @@
  *
  * Header times are decoded to the seconds of their date-time fields read as UTC, the offset in seconds, the
  * milliseconds of the fraction and its resolution; the caller turns them into instants (a time without an
- * offset is placed in the --tz zone by the same Python function the reference uses). Returns the line count.
+ * offset is placed in the --tz zone by the same Python function the reference uses). A destination port of -1
+ * means none was logged, -2 that no destination was. Returns the line count.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-enum { FMT_A10 = 1, FMT_JUNIPER_RTFLOW = 2, FMT_CISCO_ASA = 3, FMT_CONNTRACK = 4 };
+enum { FMT_A10 = 1, FMT_JUNIPER_RTFLOW = 2, FMT_CISCO_ASA = 3, FMT_CONNTRACK = 4, FMT_CITRIX_LSN = 5 };
 
 enum {
     C_OK, C_START, C_END, C_ACTION, C_SEC, C_OFF, C_WALL, C_FRAC, C_RES, C_PROTO, C_PRIV_IP, C_PRIV_PORT,
@@ -473,6 +475,94 @@ static int conntrack(Cur *c, Out *o, Py_ssize_t i) {
     return 1;
 }
 
+/* 100.64.0.7:51515:0 (address, port, traffic domain) */
+static inline int citrix_client(Cur *c, uint8_t *ip, int32_t *pt) {
+    int64_t td;
+    return ipv4(c, ip) && LIT(c, ":") && port(c, pt) && LIT(c, ":") && number(c, 5, &td);
+}
+
+static inline int citrix_protocol(Cur *c, int8_t *proto) {
+    const char *from = c->p;
+    while (c->p < c->end && is_word(*c->p) && *c->p != '.' && *c->p != '-') c->p++;
+    size_t n = (size_t)(c->p - from);
+    char up[5] = {0};
+    if (n < 3 || n > 4) return 0;
+    for (size_t k = 0; k < n; k++) up[k] = (char)(from[k] >= 'a' && from[k] <= 'z' ? from[k] - 32 : from[k]);
+    if (memcmp(up, "TCP", 4) == 0) *proto = 6;
+    else if (memcmp(up, "UDP", 4) == 0) *proto = 17;
+    else if (memcmp(up, "ICMP", 5) == 0) *proto = 1;
+    else return 0;
+    return c->p == c->end;
+}
+
+/* 11/27/2026:02:14:07 GMT ns-cgn-1 0-PPE-0 : default LSN LSN_ADDRPORT_MAPPING 1234 0 : Client IP:Port:TD
+ * 100.64.0.7:51515:0, NatIP:NatPort 203.0.113.9:40001, Destination IP:Port:TD 192.0.2.80:443:0, Protocol: TCP
+ * or, compact: ... : C 100.64.0.8:5353:0 203.0.113.9:40002 198.51.100.53:53:0 UDP */
+static int citrix_lsn(Cur *c, Out *o, Py_ssize_t i) {
+    const char *line = c->p;
+    int mo, d, y, h, mi, s;
+    if (!digits(c, 2, &mo) || !LIT(c, "/") || !digits(c, 2, &d) || !LIT(c, "/") || !digits(c, 4, &y)
+        || !LIT(c, ":") || !digits(c, 2, &h) || !LIT(c, ":") || !digits(c, 2, &mi) || !LIT(c, ":")
+        || !digits(c, 2, &s))
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > MONTH_DAYS[mo] + (mo == 2 && leap) || h > 23 || mi > 59
+        || s > 59)
+        return 0;
+    o->wall[i] = !(LIT(c, " GMT") || LIT(c, " UTC"));
+    if (!LIT(c, " ")) return 0;
+    o->sec[i] = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    o->off[i] = 0;
+    o->frac[i] = 0;
+    o->res[i] = 1000;
+    /* the message: the first "LSN LSN_", after a space, with no other "LSN" before it */
+    const char *at = find(c->p, c->end, "LSN LSN_", 8);
+    if (!at || at[-1] != ' ' || find(line, at + 2, "LSN", 3) != NULL) return 0;
+    c->p = at + 8;
+    if (LIT(c, "ADDRPORT_MAPPING") || LIT(c, "SESSION") || LIT(c, "MAPPING")) {
+        if (c->p < c->end && ((*c->p >= 'A' && *c->p <= 'Z') || *c->p == '_')) return 0;
+    } else {
+        return 0;
+    }
+    const char *colon = memchr(c->p, ':', (size_t)(c->end - c->p));
+    if (!colon) return 0;
+    c->p = colon + 1;
+    while (c->p < c->end && *c->p == ' ') c->p++;
+    o->elapsed[i] = -1;
+    o->action[i] = 0;
+    uint8_t *dst = o->dst_ip + 16 * i;
+    if (LIT(c, "Client IP:Port:TD ")) { /* the default form */
+        if (!citrix_client(c, o->priv_ip + 16 * i, o->priv_port + i)) return 0;
+        if (!(LIT(c, ", NatIP:NatPort ") || LIT(c, ", Mapped IP:Port "))) return 0;
+        if (!ipv4(c, o->pub_ip + 16 * i) || !LIT(c, ":") || !port(c, o->pub_port + i)) return 0;
+        o->dst_port[i] = -2;
+        if (LIT(c, ", Destination IP:Port:TD ")) {
+            if (!citrix_client(c, dst, o->dst_port + i)) return 0;
+        } else if (LIT(c, ", Destination IP:TD ")) {
+            int64_t td;
+            if (!ipv4(c, dst) || !LIT(c, ":") || !number(c, 5, &td)) return 0;
+            o->dst_port[i] = -1;
+        }
+        if (!LIT(c, ", Protocol: ")) return 0;
+        return citrix_protocol(c, o->proto + i);
+    }
+    /* the compact form, led by an optional created / deleted code */
+    if (c->p < c->end && *c->p >= 'A' && *c->p <= 'Z') {
+        const char *code = c->p;
+        while (c->p < c->end && *c->p >= 'A' && *c->p <= 'Z') c->p++;
+        if (c->p - code > 2 || !LIT(c, " ")) return 0;
+        o->action[i] = c->p[-2] == 'D' ? 2 : 0;
+    }
+    if (!citrix_client(c, o->priv_ip + 16 * i, o->priv_port + i) || !LIT(c, " ")
+        || !ipv4(c, o->pub_ip + 16 * i) || !LIT(c, ":") || !port(c, o->pub_port + i) || !LIT(c, " "))
+        return 0;
+    o->dst_port[i] = -2;
+    if (c->p < c->end && is_digit(*c->p)) {
+        if (!citrix_client(c, dst, o->dst_port + i) || !LIT(c, " ")) return 0;
+    }
+    return citrix_protocol(c, o->proto + i);
+}
+
 static PyObject *parse(PyObject *self, PyObject *args) {
     (void)self;
     int fmt;
@@ -482,7 +572,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     Py_buffer views[NCOLS];
     int held = 0;
     PyObject *result = NULL;
-    if (fmt < FMT_A10 || fmt > FMT_CONNTRACK) {
+    if (fmt < FMT_A10 || fmt > FMT_CITRIX_LSN) {
         PyErr_Format(PyExc_ValueError, "unknown format %d", fmt);
         goto done;
     }
@@ -524,6 +614,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         case FMT_JUNIPER_RTFLOW: ok = juniper(&c, &o, i); break;
         case FMT_CISCO_ASA: ok = cisco_asa(&c, &o, i); break;
         case FMT_CONNTRACK: ok = conntrack(&c, &o, i); break;
+        case FMT_CITRIX_LSN: ok = citrix_lsn(&c, &o, i); break;
         }
         o.ok[i] = (uint8_t)ok;
         p = nl ? nl + 1 : stop;

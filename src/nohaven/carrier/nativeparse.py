@@ -1,5 +1,5 @@
-"""The compiled parse path: a block of a10, juniper-rtflow, cisco-asa or conntrack lines read in one pass of C
-(nohaven.carrier._natparse).
+"""The compiled parse path: a block of a10, juniper-rtflow, cisco-asa, conntrack or citrix-lsn lines read in one
+pass of C (nohaven.carrier._natparse).
 
 The C parser admits a line only when it fits a strict grammar (for a10 and juniper-rtflow the same one as the
 Arrow path's patterns in nohaven.carrier.vectorised): IPv4 dotted quads without leading zeros, ports of at most
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
 from nohaven.carrier.formats import ACTION_WHOLE, LogFormat
@@ -39,7 +40,7 @@ try:
 except ImportError:  # built without a C compiler: the Arrow path serves
     _native = None
 
-_CODES = {"a10": 1, "juniper-rtflow": 2, "cisco-asa": 3, "conntrack": 4}
+_CODES = {"a10": 1, "juniper-rtflow": 2, "cisco-asa": 3, "conntrack": 4, "citrix-lsn": 5}
 NATIVE_FORMATS = tuple(_CODES)
 _NO_DESTINATION = {"cisco-asa"}  # its translation messages name no destination
 # Output columns of _natparse.parse, in its order: name, numpy dtype, bytes per line.
@@ -148,10 +149,13 @@ def _table(keep: np.ndarray, numbers: np.ndarray, src: int, action: np.ndarray, 
         "line": pa.array(numbers[keep]),
         "nlines": pa.array(np.ones(k, dtype=np.int32)),
     }
-    if destination:
-        values["dst_port"] = pa.array(cols["dst_port"][keep], pa.int32())
     for name in ("priv_ip", "pub_ip", "dst_ip") if destination else ("priv_ip", "pub_ip"):
         matrix = cols[name][: 16 * len(numbers)].reshape(-1, 16)[keep]
         values[name] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), k, [None, pa.py_buffer(matrix.tobytes())])
+    if destination:  # a port of -1: none logged; -2: no destination logged
+        port = cols["dst_port"][keep]
+        values["dst_port"] = pa.array(port, pa.int32(), mask=port < 0)
+        if (port == -2).any():
+            values["dst_ip"] = pc.if_else(pa.array(port == -2), pa.nulls(k, pa.binary(16)), values["dst_ip"])
     arrays = [values[f.name] if f.name in values else pa.nulls(k, f.type) for f in EVENT_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
