@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nohaven.carrier import natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
 from nohaven.carrier.store import _BYTE_STREAMS, _PLAIN, _SORT, DAY_MS, LAYOUT, TABLES, day_name, write_parquet
@@ -102,7 +103,9 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
         con = _connect(store, shas)
         try:
             for name in TABLES:
-                table = con.sql(build_sql(name, "events")).to_arrow_table()
+                table = (natbuild.rows(con, build_sql(name, "events"), "events",
+                                       [store.events_path(s) for s in shas if store.events_path(s).exists()])
+                         if name == "nat" else con.sql(build_sql(name, "events")).to_arrow_table())
                 if table.num_rows == 0:
                     continue
                 column = table.column("day")
@@ -135,11 +138,12 @@ def _incremental(store: Store, shas: list[str], new: list[str], days: dict[str, 
                 continue
             con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
             con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
-            fresh = con.sql(build_sql(name, "ek")).to_arrow_table()
+            sql, old_sql = build_sql(name, "ek"), build_sql(name, "ek_old")
+            fresh = natbuild.rows(con, sql, "ek") if name == "nat" else con.sql(sql).to_arrow_table()
             con.register("fresh", fresh)
-            before = con.sql(f"SELECT DISTINCT day FROM ({build_sql(name, 'ek_old')})").fetchall()  # noqa: S608
-            affected = sorted({int(d) for d in pc.unique(fresh.column("day")).to_pylist()}
-                              | {int(row[0]) for row in before})
+            before = (natbuild.days(con, old_sql, "ek_old") if name == "nat"
+                      else {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()})  # noqa: S608
+            affected = sorted({int(d) for d in pc.unique(fresh.column("day")).to_pylist()} | before)
             for day in affected:
                 rows = _merge_day(con, store, name, spec, day)
                 if rows:

@@ -1,0 +1,6 @@
+"""The compiled NAT table build (see nohaven.carrier.natbuild)."""
+
+_Column = tuple[object, object, int]  # (validity buffer or None, data buffer, offset)
+
+def nat_rows(n: int, columns: tuple[_Column, ...], coverage: tuple[int, _Column, _Column] | None,
+             /) -> tuple[int, tuple[tuple[bytes | None, bytes, bytes | None], ...]]: ...

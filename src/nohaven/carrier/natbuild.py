@@ -1,0 +1,154 @@
+"""The NAT table's rows computed in C (nohaven.carrier._natbuild) instead of DuckDB's window SQL, the same rows.
+
+`build_sql("nat", ...)` (nohaven.carrier.build) defines the table; the compiled path computes the same relation
+in four steps, each the SQL's step in another order of work:
+
+1. The nat events (those with a source: the SQL's join with the coverage table drops a NULL one) are sorted by
+   (pub_ip, pub_port, proto, priv_ip, priv_port, t_ms, src, line), NULLS LAST, with a stable least-significant-
+   digit radix sort: each column becomes fields (a null flag, then the value minus the column's minimum, as an
+   order-preserving unsigned integer; an address as two big-endian 64-bit halves; a source as the rank of its
+   id), packed into as few 64-bit words as their widths allow, and digits that are equal everywhere are skipped.
+   The events of one key are then adjacent and in the window's (t_ms, src, line) order. Keys compare NULL equal
+   to NULL, as PARTITION BY and GROUP BY do.
+2. Walking a key's events, a segment ends after each close (action >= 2): that is `seg`, the count of closes
+   strictly before a row. A segment folds into one interval with the aggregates of `grp` and `iv`, NULLs
+   ignored as SQL aggregates ignore them: known_start (min of a create's t_ms or a whole record's begin_ms),
+   first_seen, known_end (max close t_ms), coverage (max over the rows' sources), max slack, OR of flags (NULL
+   when every flag is NULL), src/line/nlines of the segment's first row (`first` keeps a NULL), end_* as maxima
+   over its closes; start_ms, end_ms (greatest() skips a NULL) and the two flag bits as the SQL has them.
+3. An interval's days are range(floor((start - slack) / DAY), floor((end + slack) / DAY) + 1), computed in
+   double precision like DuckDB's `/`; a NULL start, end or slack gives no row (unnest of NULL), nor does an
+   end day before the start day.
+4. The table's order is (day, pub_ip, pub_port, start_ms, src, line, proto, priv_ip, priv_port, dur_ms,
+   slack_ms, flags, nlines, end_src, end_dline, end_nlines), NULLS LAST (DuckDB's default). The events are
+   already grouped by (pub_ip, pub_port) in that order, so only each such run's intervals are sorted by the rest
+   (a merge sort); each interval is then repeated once per day and the rows sorted stably by day (radix).
+
+Ties in (t_ms, src, line) within one key are the one place the SQL itself is not deterministic (a source's
+line is one event of a key, so they do not arise from an ingest). The result is one Arrow chunk with the SQL's
+column types; the DuckDB path's result is made one chunk too, because the Parquet writer's pages follow the
+chunks it is given and DuckDB's batches differ with its thread count (122,880 rows on 2 threads, 131,072 on 1).
+
+The extension is built by the install where a C compiler exists; `available()` says whether it imported, and
+`NOHAVEN_CARRIER_NATIVE=0` turns it off (DuckDB's SQL is then used).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from nohaven.carrier.schema import EVENT_SCHEMA
+
+__all__ = ["ROW_SCHEMA", "available", "days", "nat_rows", "read_events", "rows"]
+
+_native: ModuleType | None
+try:
+    from nohaven.carrier import _natbuild
+
+    _native = _natbuild
+except ImportError:  # built without a C compiler: DuckDB's SQL serves
+    _native = None
+
+# The event columns _natbuild.nat_rows reads, in its order.
+COLUMNS = ("action", "t_ms", "begin_ms", "slack_ms", "flags", "proto", "priv_ip", "priv_port", "pub_ip", "pub_port",
+           "src", "line", "nlines")
+# The rows of build_sql("nat", ...), with DuckDB's types (a BLOB is binary; flags widen to an INTEGER).
+ROW_SCHEMA = pa.schema([
+    ("pub_ip", pa.binary()), ("pub_port", pa.int32()), ("start_ms", pa.int64()), ("dur_ms", pa.int64()),
+    ("slack_ms", pa.int32()), ("flags", pa.int32()), ("proto", pa.int8()), ("priv_ip", pa.binary()),
+    ("priv_port", pa.int32()), ("src", pa.int64()), ("line", pa.int64()), ("nlines", pa.int32()),
+    ("end_src", pa.int64()), ("end_dline", pa.int64()), ("end_nlines", pa.int32()), ("day", pa.int64()),
+])
+
+
+def available() -> bool:
+    """Whether the compiled build imported and is not turned off by NOHAVEN_CARRIER_NATIVE=0."""
+    return _native is not None and os.environ.get("NOHAVEN_CARRIER_NATIVE", "1") != "0"
+
+
+def read_events(paths: Sequence[Path]) -> pa.Table:
+    """The nat events of the event files, the columns the build reads."""
+    if not paths:
+        return EVENT_SCHEMA.empty_table().select(["kind", *COLUMNS])
+    table = pq.read_table([str(p) for p in paths], columns=["kind", *COLUMNS], schema=EVENT_SCHEMA)
+    return _only_nat(table)
+
+
+def _only_nat(table: pa.Table) -> pa.Table:
+    if "kind" not in table.column_names:
+        return table
+    is_nat = pc.equal(table.column("kind"), "nat")
+    if pc.all(is_nat).as_py() and table.column("kind").null_count == 0:
+        return table
+    return table.filter(is_nat)
+
+
+def _column(table: pa.Table, name: str) -> tuple[pa.Buffer | None, pa.Buffer, int]:
+    wanted = EVENT_SCHEMA.field(name).type
+    column = table.column(name)
+    if column.type != wanted:
+        column = column.cast(wanted)
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    buffers = array.buffers()
+    if buffers[1] is None:  # an empty array may come without a data buffer
+        buffers[1] = pa.py_buffer(b"\0" * 16)
+    return (buffers[0] if array.null_count else None), buffers[1], array.offset
+
+
+def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
+    """The rows of build_sql("nat", events) in its order, computed by the extension.
+
+    `coverage` (columns src, coverage) is each source's last nat time when `events` is a subset of the store's
+    events; without it, it is computed from `events`.
+    """
+    if _native is None:
+        raise RuntimeError("the compiled carrier build is not built (install with a C compiler)")
+    events = _only_nat(events)
+    columns = tuple(_column(events, name) for name in COLUMNS)
+    cover = None
+    if coverage is not None:
+        cover = (coverage.num_rows, _column(coverage.rename_columns(["src", "t_ms"]), "src"),
+                 _column(coverage.rename_columns(["src", "t_ms"]), "t_ms"))
+    count, buffers = _native.nat_rows(events.num_rows, columns, cover)
+    arrays = []
+    for field, (validity, data, offsets) in zip(ROW_SCHEMA, buffers, strict=True):
+        parts = [None if validity is None else pa.py_buffer(validity)]
+        if offsets is not None:
+            parts.append(pa.py_buffer(offsets))
+        parts.append(pa.py_buffer(data))
+        arrays.append(pa.Array.from_buffers(field.type, count, parts, null_count=-1))
+    return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
+
+
+def _relation_events(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[pa.Table, pa.Table]:
+    events = con.sql(f"SELECT {', '.join(COLUMNS)} FROM {relation} WHERE kind = 'nat'").to_arrow_table()  # noqa: S608
+    coverage = con.sql("SELECT src, coverage FROM coverage WHERE kind = 'nat'").to_arrow_table()
+    return events, coverage
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, relation: str, paths: Sequence[Path] | None = None) -> pa.Table:
+    """The NAT table's rows with their day, in one chunk: compiled when available, else DuckDB runs `sql`.
+
+    The compiled path reads the event files `paths` (a full build) or else the connection's `relation` with the
+    connection's coverage table (a subset, as the incremental build's).
+    """
+    if not available():
+        return con.sql(sql).to_arrow_table().combine_chunks()
+    if paths is not None:
+        return nat_rows(read_events(paths))
+    return nat_rows(*_relation_events(con, relation))
+
+
+def days(con: duckdb.DuckDBPyConnection, sql: str, relation: str) -> set[int]:
+    """The days the NAT rows of `relation` fall in (the incremental build's days as they were)."""
+    if not available():
+        return {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({sql})").fetchall()}  # noqa: S608
+    return {int(d) for d in pc.unique(nat_rows(*_relation_events(con, relation)).column("day")).to_pylist()}
