@@ -125,7 +125,7 @@ def test_answers_by_hand_become_hops_the_origin_or_a_dead_end(client: Any, csrf:
     url = _start(client, csrf)
     client.post(f"{url}/hops/H1/requests", data={"csrf_token": csrf})
     bad = client.post(f"{url}/hops/H1/answer", data={"csrf_token": csrf, "next_hops": "203.0.113.77 at noon"})
-    assert bad.status_code == 422 and "line 1: write IP:port@time" in bad.text
+    assert bad.status_code == 422 and "line 1: write IP[:PORT][/PROTOCOL]@TIME" in bad.text
     naive = client.post(f"{url}/hops/H1/answer", data={"csrf_token": csrf,
                                                        "next_hops": f"203.0.113.77:4431@{DAY} 02:14:07"})
     assert naive.status_code == 422 and "next_hops[0].time" in naive.text

@@ -7,7 +7,6 @@ The group is shared: `ipdata_cmds` adds `trace resolve`, `trace_email_cmds` adds
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from nohaven.requests import service as requests
 from nohaven.timeutil import utcnow
 from nohaven.tracing import answers, drafting, service, views
 from nohaven.tracing.answers import DISCLOSURE_FORMAT, DisclosureDocument
+from nohaven.tracing.endpoints import parse_next_hop
 from nohaven.tracing.timestamps import read_time
 from nohaven.validation import parse_model
 
@@ -38,10 +38,6 @@ OffsetUnknown = typer.Option(False, "--offset-unknown", help="the source's zone 
 Uncertainty = typer.Option("PT1S", "--uncertainty", help="ISO 8601 duration, ± around the time")
 SeenWhere = typer.Option("", "--seen-where", help="where the source recorded it")
 Note = typer.Option("", "--note")
-_NEXT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[^:@\[\]/]+))(?::(?P<port>\d{1,5}))?(?:/(?P<proto>[a-z]+))?"
-                   r"@(?P<time>.+)$")
-
-
 def _observation(ip: str | None, port: int | None, protocol: str | None, at: str | None, tz: str | None,
                  offset_unknown: bool, uncertainty: str, seen_where: str, note: str) -> dict[str, Any]:
     for option, value in (("--ip", ip), ("--at", at)):
@@ -220,16 +216,7 @@ def request(ctx: typer.Context, trace: str = typer.Argument(..., metavar="TRACE"
 
 
 def _next(texts: list[str], option: str) -> list[dict[str, Any]]:
-    out = []
-    for text in texts:
-        m = _NEXT.match(text.strip())
-        if not m:
-            raise InputError.field(option, f"{text!r} is not IP[:PORT][/PROTOCOL]@TIME (e.g. "
-                                   "203.0.113.77:4431/tcp@2026-11-27T02:14:07Z or [2001:db8::1]:443@...)")
-        port = int(m.group("port")) if m.group("port") else None
-        out.append({"ip": m.group("v6") or m.group("v4"), "port": port, "protocol": m.group("proto"),
-                    "time": m.group("time").strip()})
-    return out
+    return [parse_next_hop(text, option) for text in texts]
 
 
 def _subscriber(text: str | None) -> dict[str, Any] | None:

@@ -7,15 +7,13 @@ order of their parents' rows (so a fan-out stays next to the hop it came from), 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nohaven.errors import InputError
 from nohaven.timeutil import zone
 
-__all__ = ["BOX_H", "BOX_W", "GraphBox", "GraphEdge", "GraphLayout", "hop_times", "layout", "read_next_hops"]
+__all__ = ["BOX_H", "BOX_W", "GraphBox", "GraphEdge", "GraphLayout", "hop_times", "layout"]
 
 BOX_W, BOX_H = 270, 96
 GAP_X, GAP_Y, MARGIN = 80, 26, 12
@@ -142,43 +140,3 @@ def hop_times(hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _endpoint(text: str, line: int) -> tuple[str, int | None]:
-    where = f"line {line}"
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":") if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise InputError.field("next_hops", f"{where}: {text!r} is not [IPv6]:port")
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    else:
-        host, port_text = text, ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise InputError.field("next_hops", f"{where}: {host!r} is not an IPv4 or IPv6 address") from None
-    if not port_text:
-        return host, None
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise InputError.field("next_hops", f"{where}: port {port_text!r} is not a number from 0 to 65535")
-    return host, int(port_text)
-
-
-def read_next_hops(text: str, protocol: str | None = None) -> list[dict[str, Any]]:
-    """Next hops written one a line as IP:port@time (IPv6 as [addr]:port@time; the time with its offset), each
-    line's mistake named by its number."""
-    hops = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        address, at, time_text = line.partition("@")
-        if not at or not time_text.strip():
-            raise InputError.field("next_hops", f"line {number}: write IP:port@time, e.g. "
-                                   "203.0.113.77:4431@2026-11-27T02:14:07Z")
-        ip, port = _endpoint(address.strip(), number)
-        hop: dict[str, Any] = {"ip": ip, "port": port, "time": time_text.strip()}
-        if protocol:
-            hop["protocol"] = protocol
-        hops.append(hop)
-    return hops

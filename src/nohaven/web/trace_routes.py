@@ -21,11 +21,12 @@ from nohaven.errors import InputError, NohavenError
 from nohaven.timeutil import utcnow
 from nohaven.tracing import answers, drafting, service, views
 from nohaven.tracing.email import parse_message
+from nohaven.tracing.endpoints import read_next_hops
 from nohaven.tracing.models import Trace
 from nohaven.web.forms import iana_zones
 from nohaven.web.session import CsrfUser, Viewer, WebUser, node_of
 from nohaven.web.templating import page, templates
-from nohaven.web.trace_graph import BOX_H, BOX_W, hop_times, layout, read_next_hops
+from nohaven.web.trace_graph import BOX_H, BOX_W, hop_times, layout
 
 __all__ = ["router"]
 
@@ -242,7 +243,7 @@ async def answer(request: Request, viewer: CsrfUser, reference: str, hop: str) -
     try:
         document = await _read_upload(upload, answers.MAX_DOCUMENT) if (
             isinstance(upload, UploadFile) and upload.filename) else None
-        fields = {"next_hops": read_next_hops(values.get("next_hops", ""), values.get("protocol") or None),
+        fields = {"next_hops": read_next_hops(values.get("next_hops", ""), "next_hops", values.get("protocol") or None),
                   "subscriber": {"identity": values["subscriber"]} if values.get("subscriber") else None,
                   "dead_end": values.get("dead_end") or None, "note": values.get("note", "")} if (
             typed or document is None) else None

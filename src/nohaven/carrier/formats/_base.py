@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
@@ -138,7 +138,7 @@ _LIMITS = tuple((Event._fields.index(field), label, low, high) for field, label,
 def check_event(event: Event) -> None:
     """Raise LineRejected naming the first integer field outside its column's range."""
     for index, label, low, high in _LIMITS:
-        value = event[index]
+        value = cast(int | None, event[index])
         if value is not None and not low <= value <= high:
             raise LineRejected(f"{label} {value} is outside {low}-{high}")
 
