@@ -30,13 +30,15 @@ def nat_sql(table: str, ip: bytes, port: int, lo: int, hi: int) -> str:
 
 
 def block_sql(table: str, ip: bytes, port: int, lo: int, hi: int) -> str:
+    # pub_ip is variable-length binary (schema.KEY_IP), so both engines skip the pages of other addresses.
     return (f"SELECT DISTINCT {', '.join(BLOCK_COLUMNS)} FROM {table} WHERE pub_ip = unhex('{ip.hex()}') "  # noqa: S608
             f"AND pub_port <= {int(port)} AND port_hi >= {int(port)} "
             f"AND start_ms - slack_ms <= {int(hi)} AND end_ms + slack_ms >= {int(lo)}")
 
 
 def identity_sql(table: str, ip: bytes, lo: int, hi: int) -> str:
-    # For an IPv4 address, the integer range columns let page statistics prune (see schema.IDENTITY_SCHEMA).
+    # ip_lo / ip_hi prune pages in both engines (schema.KEY_IP); for an IPv4 address the integer range columns
+    # also skip whole row groups (see schema.IDENTITY_SCHEMA).
     v4 = (f" AND lo_v4 <= {int.from_bytes(ip[12:], 'big')} AND hi_v4 >= {int.from_bytes(ip[12:], 'big')}"
           if ip[:12] == V4_PREFIX else "")
     return (f"SELECT DISTINCT {', '.join(IDENTITY_COLUMNS)} FROM {table} WHERE ip_lo <= unhex('{ip.hex()}') "  # noqa: S608

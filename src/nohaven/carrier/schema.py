@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY", "source_id"]
+__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "KEY_IP", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY",
+           "source_id"]
 
 IP = pa.binary(16)
+# The addresses a blocks or identity lookup filters on are written as variable-length binary (always 16 bytes),
+# not as FIXED_LEN_BYTE_ARRAY(16): Spark hands comparisons on BINARY columns to the Parquet reader, which then
+# skips the pages whose column index excludes the address, but keeps every row of a fixed-length column and
+# filters them itself (a lookup read the whole day: 10^6 rows scanned for one block, in benchmarks/carrier_pruning).
+# DuckDB prunes pages on both through the page index, whose binary minima and maxima are whole; the row groups'
+# own statistics are cut to 8 bytes, which IPv4-mapped addresses share.
+KEY_IP = pa.binary()
 
 EVENT_SCHEMA = pa.schema([
     ("kind", pa.string()), ("action", pa.int8()), ("t_ms", pa.int64()), ("begin_ms", pa.int64()),
@@ -34,16 +42,16 @@ NAT_VIEW = ("SELECT *, start_ms + dur_ms AS end_ms, line + end_dline AS end_line
             "coalesce(priv_ip6, unhex('00000000000000000000ffff' || lpad(hex(priv_v4), 8, '0'))) AS priv_ip FROM {t}")
 
 BLOCK_SCHEMA = pa.schema([
-    ("pub_ip", IP), ("pub_port", pa.int32()), ("port_hi", pa.int32()), ("start_ms", pa.int64()),
+    ("pub_ip", KEY_IP), ("pub_port", pa.int32()), ("port_hi", pa.int32()), ("start_ms", pa.int64()),
     ("end_ms", pa.int64()), ("slack_ms", pa.int32()), ("flags", pa.int8()), ("proto", pa.int8()), ("priv_ip", IP),
     *_PROVENANCE,
 ])
 
-# lo_v4 / hi_v4: the range as IPv4 integers when both ends are IPv4-mapped (else -1 .. 2^62, which every query
-# passes), so that page statistics can prune: DuckDB keeps only 8-byte prefixes of binary statistics, and
-# IPv4-mapped addresses share their first 12 bytes.
+# ip_lo / ip_hi prune pages in both engines (KEY_IP). lo_v4 / hi_v4: the range as IPv4 integers when both ends
+# are IPv4-mapped (else -1 .. 2^62, which every query passes), so that an IPv4 lookup can also skip whole row
+# groups of a day past 2^20 rows, whose binary statistics DuckDB cuts to 8 bytes.
 IDENTITY_SCHEMA = pa.schema([
-    ("ip_lo", IP), ("ip_hi", IP), ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("slack_ms", pa.int32()),
+    ("ip_lo", KEY_IP), ("ip_hi", KEY_IP), ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("slack_ms", pa.int32()),
     ("flags", pa.int8()), ("subscriber", pa.string()), ("station", pa.string()), ("mac", pa.string()),
     ("hostname", pa.string()), ("session", pa.string()), *_PROVENANCE, ("lo_v4", pa.int64()), ("hi_v4", pa.int64()),
 ])

@@ -39,7 +39,7 @@ from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 __all__ = ["LAYOUT", "TABLES", "Store", "write_parquet"]
 
 DAY_MS = 86_400_000
-LAYOUT = 2  # of the tables; tables of another layout are rebuilt whole by the next ingest
+LAYOUT = 3  # of the tables; tables of another layout are rebuilt whole by the next ingest
 TABLES = {"nat": NAT_SCHEMA, "blocks": BLOCK_SCHEMA, "identity": IDENTITY_SCHEMA}
 _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_port", "start_ms"),
          "identity": ("ip_lo", "start_ms")}
@@ -59,7 +59,10 @@ _BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_v4", "priv_port", "line", "
 # Columns of the identity table that hold a different value on almost every row (a subscriber's address, name,
 # session): a dictionary would be as large as the column and read whole by every lookup, so they are plain
 # (identity lookups 10.9 -> 3.3 ms on a day of 10^6 RADIUS sessions, and a smaller file).
-_PLAIN = {"identity": ("ip_lo", "ip_hi", "subscriber", "station", "mac", "hostname", "session")}
+_PLAIN = {"identity": ("ip_lo", "ip_hi", "subscriber", "station", "mac", "hostname", "session"),
+          # a block's private address: one per subscriber of the day, so its dictionary was read whole by every
+          # block lookup (3.3 of 5 ms on a day of 10^6 blocks, benchmarks/carrier_pruning.py), and was larger
+          "blocks": ("priv_ip",)}
 
 
 def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = (),
@@ -72,7 +75,9 @@ def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_
                                                               "end_nlines", "slack_ms")) and f.name not in plain]
     encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
                 for f in table.schema if pa.types.is_integer(f.type) and f.name not in dictionary}
-    pq.write_table(table, tmp, compression="zstd", compression_level=15, use_dictionary=dictionary,
+    # zstd level 3: a seventh of level 15's time for a day of 10^6 NAT rows, 15.7 bytes a record against 15.0
+    # (goal 16; level 1: 15.8, level 9: 15.5 at 1.4x level 3's time; benchmarks/carrier.py at 10^6 mappings)
+    pq.write_table(table, tmp, compression="zstd", compression_level=3, use_dictionary=dictionary,
                    column_encoding=encoding, row_group_size=ROW_GROUP, data_page_size=PAGE_BYTES,
                    write_page_index=True, write_statistics=True,
                    sorting_columns=[pq.SortingColumn(table.schema.get_field_index(c)) for c in sort] or None,
