@@ -24,10 +24,11 @@ from bundletools import tampered
 from nettools import NetNode, Network, build_network, outgoing_preservation, running, wait_for
 
 from nohaven.audit.models import AuditEntry
+from nohaven.auth.policy import Peer
 from nohaven.blobs import BlobStore
 from nohaven.evidence.bundle import seal
 from nohaven.evidence.store import Acquisition, DirectoryStore, acquire
-from nohaven.evidence_node import receiving
+from nohaven.evidence_node import arrivals, receiving
 from nohaven.evidence_node import service as evidence
 from nohaven.evidence_node.models import CustodyEvent, EvidenceBundle
 from nohaven.requests import peer
@@ -111,6 +112,12 @@ def test_a_delivered_bundle_is_verified_and_cosigned_and_a_changed_one_is_kept_u
         assert audited == ["ok"]
         cosigned = BlobStore(a.node.settings.blob_dir).path(kept[0].sha256)
     assert kept[0].sha256 != sealed["sha256"]
+
+    # What the node runs on the stored content before the delivery's transaction opens (so the database is not
+    # held while a large bundle is hashed): the report the hook then uses.
+    found = arrivals.verify_before(peer.Arrival(a.node.settings, net.directory), Peer("XB", b.demo.node_id),
+                                   [{"sha256": sealed["sha256"]}], utcnow())
+    assert found[sealed["sha256"]][2][1].items == 2
 
     # A third person verifies the cosigned copy offline with both public keys.
     xb_key, xa_key = tmp_path / "xb.vkey", tmp_path / "xa.vkey"

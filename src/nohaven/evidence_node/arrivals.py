@@ -8,6 +8,10 @@ the delivered one, a `received` event goes into this node's custody log, and the
 bundle that does not verify stays the plain attachment it is: the timeline names the failed check and the
 failure is audited. Bad content never raises (the delivery is the sender's, and it was already accepted).
 
+Verifying reads every item of the bundle, so it is done before the delivery's transaction opens (the
+`before_delivery` preparer, on the stored content, with the sending node the envelope was verified for); the hook
+then uses that report for the same content and sender, and verifies itself only where nothing was prepared.
+
 The hook is handed the receiving node's settings and the network directory it trusts (`peer.Arrival`); a node
 outside a federation has no directory, and its bundles are kept unverified with a note saying how to receive them.
 """
@@ -19,10 +23,12 @@ import logging
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from nohaven.audit import log as audit
+from nohaven.auth.policy import Peer
 from nohaven.blobs import BlobStore
 from nohaven.errors import NohavenError
 from nohaven.evidence.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
@@ -41,7 +47,7 @@ from nohaven.evidence_node.storage import log_signer
 from nohaven.requests import peer
 from nohaven.requests.models import CooperationRequest, RequestAttachment, RequestEvent
 
-__all__ = ["is_sealed_bundle", "sender_verifiers"]
+__all__ = ["is_sealed_bundle", "sender_verifiers", "verify_before"]
 
 log = logging.getLogger("nohaven.evidence")
 ACTOR = "federation-inbox"
@@ -78,6 +84,38 @@ def _note(req: CooperationRequest, now: datetime, kind: str, text: str) -> None:
     req.events.append(RequestEvent(at=now, actor="system", kind=kind, note=text[:4000]))
 
 
+@peer.before_delivery("evidence")
+def verify_before(arrival: peer.Arrival, sender: Peer, items: list[dict[str, Any]],
+                  now: datetime) -> dict[str, tuple[str, str | None, Any]]:
+    """Each delivered sealed bundle verified against the keys the directory lists for the sender:
+    {sha256: (sender, node id, report or the NohavenError it raised)}."""
+    found: dict[str, tuple[str, str | None, Any]] = {}
+    if arrival.directory is None:
+        return found
+    for item in items:
+        path = BlobStore(arrival.blob_dir).path(item["sha256"])
+        if is_sealed_bundle(path):
+            outcome = _verify(arrival, path, sender.state, sender.node_id, now)
+            found[item["sha256"]] = (sender.state, sender.node_id, outcome)
+            log.debug("sealed bundle %s from %s checked before the delivery's transaction: %s", item["sha256"][:16],
+                     sender, "verified" if not isinstance(outcome, NohavenError) else "did not verify")
+    return found
+
+
+def _verify(arrival: peer.Arrival, path: Path, state: str, node_id: str | None, now: datetime) -> Any:
+    """(checkpoint, report), or the NohavenError that says why the bundle does not verify."""
+    try:
+        note = read_checkpoint(path)
+        keys = sender_verifiers(arrival, note, state, node_id, now)
+        if not keys:
+            sender = f"{state}/{node_id}" if node_id else state
+            raise VerificationError(CHECKPOINT, f"carries no signature by a key the network directory lists for "
+                                    f"{sender}", check="signature")
+        return note, verify_bundle(path, keys)
+    except NohavenError as exc:
+        return exc
+
+
 @peer.on_delivery("evidence")
 def bundles_delivered(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
                       arrival: peer.Arrival, now: datetime) -> None:
@@ -98,14 +136,13 @@ def _receive(session: Session, arrival: peer.Arrival, req: CooperationRequest, a
              path: Path, now: datetime) -> None:
     sender = f"{req.peer_country}/{req.peer_node_id}" if req.peer_node_id else str(req.peer_country)
     case = req.case
-    try:
-        note = read_checkpoint(path)
-        keys = sender_verifiers(arrival, note, str(req.peer_country), req.peer_node_id, now)
-        if not keys:
-            raise VerificationError(CHECKPOINT, f"carries no signature by a key the network directory lists for "
-                                    f"{sender}", check="signature")
-        report = verify_bundle(path, keys)
-    except NohavenError as exc:
+    prepared = (arrival.prepared.get("evidence") or {}).get(attachment.sha256)
+    if prepared is not None and prepared[:2] == (req.peer_country, req.peer_node_id):
+        outcome = prepared[2]
+    else:  # nothing prepared for this content and sender: verify here
+        outcome = _verify(arrival, path, str(req.peer_country), req.peer_node_id, now)
+    if isinstance(outcome, NohavenError):
+        exc = outcome
         _note(req, now, "evidence_not_verified", f"{attachment.name} from {sender} did not verify as a sealed "
               f"bundle and is kept as a plain attachment: {exc.message}")
         audit.record(session, actor=ACTOR, action="evidence.receive", object_type="case", object_id=case.reference,
@@ -113,6 +150,7 @@ def _receive(session: Session, arrival: peer.Arrival, req: CooperationRequest, a
                                                "sha256": attachment.sha256, "received_from": sender,
                                                "reason": exc.message[:1000]})
         return
+    note, report = outcome
     signer = log_signer(arrival.settings, log_origin(session, arrival.settings))
     if signed_by_node(note, signer):
         _note(req, now, "evidence_received", f"{attachment.name} verified; it carries this node's signature "

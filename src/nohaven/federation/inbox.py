@@ -132,10 +132,12 @@ def _act(session: Session, verified: VerifiedEnvelope, now: datetime,
 
 
 def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, Any]] | None = None,
-            check_only: bool = False) -> tuple[Answer, VerifiedEnvelope | None]:
+            check_only: bool = False, arrival: peer_requests.Arrival | None = None,
+            ) -> tuple[Answer, VerifiedEnvelope | None]:
     """Verify and act on one envelope; never raises for what the sender got wrong.
 
     `delivered`: for a DELIVER, its items whose content has already been checked and stored.
+    `arrival`: the node as the delivery hooks see it, with what `prepare_delivery` found before (else a new one).
     `check_only`: verify without acting or remembering (the first step of a DELIVER, before its content is read);
     returns no answer (status 0) when the envelope may proceed, its `retry` set when it was received before. A
     DELIVER is also checked for its object and by the policy, so that a refused one is refused unread."""
@@ -160,7 +162,7 @@ def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, An
                 return Answer(0, b""), verified
             if row is not None:
                 return _receipt(ctx, verified, row.receipt), verified
-            arrival = peer_requests.Arrival(ctx.settings, ctx.directory)
+            arrival = arrival or peer_requests.Arrival(ctx.settings, ctx.directory)
             req = _processing(verified, _act, session, verified, now, delivered, arrival)
             content = _content(verified, req)
             session.add(InboxMessage(transaction_id=tid, sender_country=to.CountryCode, sender_id=to.UniqueIdentifier,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ __all__ = [
     "attachment_for",
     "attachment_view",
     "attachments_of",
+    "before_delivery",
     "find_exchanged",
     "on_delivery",
+    "prepare_delivery",
     "receive_delivery",
     "receive_request",
     "receive_update",
@@ -61,6 +63,8 @@ class Arrival:
 
     settings: Settings
     directory: Callable[[], Any] | None = None
+    # What `before_delivery` preparers found, by preparer name, for the hook of the same name to use.
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def blob_dir(self) -> Path:
@@ -70,6 +74,32 @@ class Arrival:
 
 DeliveryHook = Callable[[Session, CooperationRequest, list[RequestAttachment], Arrival, datetime], None]
 _delivery_hooks: dict[str, DeliveryHook] = {}
+# (arrival, sending peer, delivered items as announced: name, sha256, size, ...) -> what it found, or None
+DeliveryPreparer = Callable[[Arrival, Peer, list[dict[str, Any]], datetime], Any]
+_preparers: dict[str, DeliveryPreparer] = {}
+
+
+def before_delivery(name: str) -> Callable[[DeliveryPreparer], DeliveryPreparer]:
+    """Register `prepare(arrival, peer, items, now)` to run on a delivery's stored content before its
+    transaction opens, for work too slow to do while the database is locked (verifying a large sealed bundle).
+    What it returns is kept in `arrival.prepared[name]` for the delivery hook of the same name, which must
+    not trust it blindly for anything the transaction can contradict; a preparer that raises is logged and
+    its hook does the work itself."""
+
+    def register(preparer: DeliveryPreparer) -> DeliveryPreparer:
+        _preparers[name] = preparer
+        return preparer
+
+    return register
+
+
+def prepare_delivery(arrival: Arrival, peer: Peer, items: list[dict[str, Any]], now: datetime) -> None:
+    """Run the registered preparers on a delivery whose envelope was verified and whose content is stored."""
+    for name, preparer in sorted(_preparers.items()):
+        try:
+            arrival.prepared[name] = preparer(arrival, peer, items, now)
+        except Exception as exc:  # the hook will do the work in the transaction instead
+            log.warning("delivery preparer %s failed: %s", name, type(exc).__name__)
 
 
 def on_delivery(name: str) -> Callable[[DeliveryHook], DeliveryHook]:
