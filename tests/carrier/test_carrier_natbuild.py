@@ -263,3 +263,15 @@ def test_ingest_writes_the_same_store_with_and_without_the_compiled_build(
         stores[native] = table_bytes(store)
     assert len([k for k in stores["1"] if k.startswith("nat/")]) >= 2
     assert stores["1"] == stores["0"]
+
+
+@needs_native
+def test_times_out_of_range_are_refused_like_duckdb_refuses_them() -> None:
+    row = {"kind": "nat", "action": 0, "t_ms": -(1 << 63) + 5, "begin": None, "slack_ms": 999, "flags": 0,
+           "proto": 6, "priv_ip": IPS[0], "priv_port": 1, "pub_ip": IPS[1], "pub_port": 2, "src": SOURCES[0],
+           "null_line": 1, "nlines": 1}
+    events = events_table([row])
+    with pytest.raises(ValueError, match="out of the range of 64-bit milliseconds"):
+        natbuild.nat_rows(events)
+    with pytest.raises(duckdb.Error):
+        duckdb_rows(events)

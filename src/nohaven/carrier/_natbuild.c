@@ -258,7 +258,7 @@ static int bits(uint64_t span) {
 enum { N_LINE = 1, N_NLINES = 2, N_FLAGS = 4, N_END = 8, N_END_LINE = 16, N_END_NLINES = 32 };
 
 typedef struct {
-    int64_t start, end, src, line, end_src, end_line, d0, d1;
+    int64_t start, end, src, line, end_src, end_line;
     int32_t slack, flags, nlines, end_nlines;
     uint32_t ev;  /* an event of the key: proto, priv_ip, priv_port, pub_ip, pub_port */
     uint32_t run; /* of one public address and port */
@@ -349,6 +349,9 @@ typedef struct {
     uint64_t *row_day;  /* rows: day - day_min, in the final order */
     uint32_t *row_iv;
     size_t rows;
+    uint8_t *arena;     /* scratch of the phases in turn (see compute) */
+    size_t arena_bytes;
+    int rows_in_arena;
     int64_t day_min;
     const char *error;  /* set by the GIL-free phases */
 } work;
@@ -377,6 +380,12 @@ static void make_record(const work *w, uint32_t e, record *r) {
     if (ok(&c[C_LINE], e)) { r->line = i64(&c[C_LINE], e); r->ok |= R_LINE; }
     if (ok(&c[C_NLINES], e)) { r->nlines = i32(&c[C_NLINES], e); r->ok |= R_NLINES; }
     r->rank = w->src_rank[e];
+}
+
+/* The first and last day of a kept interval (its start - slack and end + slack do not overflow: fold checked). */
+static inline void days_of(const interval *v, int64_t *d0, int64_t *d1) {
+    *d0 = (int64_t)floor((double)(v->start - (int64_t)v->slack) / DAY_MS);
+    *d1 = (int64_t)floor((double)(v->end + (int64_t)v->slack) / DAY_MS);
 }
 
 #define IS_CLOSE(r) (((r)->ok & R_ACTION) && (r)->action >= 2)
@@ -435,9 +444,15 @@ static void fold(const work *w, const record *rec, size_t a, size_t b, interval 
     /* range(floor((start - slack) / DAY), floor((end + slack) / DAY) + 1) in DuckDB's double arithmetic; a NULL
      * start, end or slack gives no day (unnest of NULL), as does an end day before the start day. */
     if (!have_start || !have_end || !have_slack) return;
-    out->d0 = (int64_t)floor((double)(out->start - (int64_t)sl) / DAY_MS);
-    out->d1 = (int64_t)floor((double)(out->end + (int64_t)sl) / DAY_MS);
-    *keep = out->d1 >= out->d0;
+    int64_t lo, hi, dur;
+    if (__builtin_sub_overflow(out->start, (int64_t)sl, &lo) || __builtin_add_overflow(out->end, (int64_t)sl, &hi)
+        || __builtin_sub_overflow(out->end, out->start, &dur)) {
+        *keep = -1; /* DuckDB refuses the statement: BIGINT out of range */
+        return;
+    }
+    int64_t d0, d1;
+    days_of(out, &d0, &d1);
+    *keep = d1 >= d0;
 }
 
 /* The sort's fields, most significant first, in two groups that never share a word: the key (its public side
@@ -535,6 +550,7 @@ static const char *compute(work *w) {
             word_width[words] = used;
             words++;
             used = 0;
+            if (words == MAX_WORDS) { free(kept); return "internal error: too many sort words"; }
         }
         if (!used) { word_group[words] = group[k]; pub_shift[words] = 64; }
         if (group[k] == G_PUB && pub_shift[words] == 64) pub_shift[words] = used;
@@ -545,15 +561,27 @@ static const char *compute(work *w) {
     if (used) { word_width[words] = used; words++; }
     TICK("minmax");
     uint64_t *key[MAX_WORDS] = {NULL};
-    uint64_t *sorted = big(m, sizeof *sorted), *k2 = big(m, sizeof *k2);
-    uint32_t *pos = big(m, sizeof *pos), *v2 = big(m, sizeof *v2);
-    record *srec = NULL;
-    uint8_t *change = NULL;
+    /* One arena serves the phases in turn, since fresh pages cost more than the passes over them: first the
+     * sort (a word's keys by event, the keys in sort order, the radix scratch), then the records in sort order
+     * with the key changes, last the rows by day. */
+    size_t sort_bytes = 8 * n + 20 * m, change_at = sort_bytes > 40 * m ? sort_bytes : 40 * m;
+    w->arena_bytes = change_at + m;
+    w->arena = big(w->arena_bytes, 1);
+    uint8_t *arena = w->arena;
+    uint32_t *pos = big(m, sizeof *pos);
     const char *error = NULL;
-    if (!sorted || !pos || !k2 || !v2) { error = "out of memory"; goto sorted_done; }
+    if (!arena || !pos) { error = "out of memory"; goto sorted_done; }
+    uint64_t *wordbuf = (uint64_t *)(void *)arena, *sorted = (uint64_t *)(void *)(arena + 8 * n),
+             *k2 = (uint64_t *)(void *)(arena + 8 * n + 8 * m);
+    uint32_t *v2 = (uint32_t *)(void *)(arena + 8 * n + 16 * m);
+    record *srec = (record *)(void *)arena;
+    uint8_t *change = arena + change_at;
     for (size_t j = 0; j < m; j++) pos[j] = kept[j];
     for (int word = 0; word < words; word++) { /* least significant word first: each sort is stable */
-        uint64_t *kw = key[word] = big(n, sizeof *kw); /* by event */
+        /* by event; a word's keys are kept for the key changes only when it is of the key and not the last */
+        int keep_word = word_group[word] != G_TIME && word != words - 1;
+        uint64_t *kw = keep_word ? big(n, sizeof *kw) : wordbuf;
+        if (keep_word) key[word] = kw;
         if (!kw) { error = "out of memory"; goto sorted_done; }
         for (size_t j = 0; j < m; j++) kw[kept[j]] = 0;
         for (int k = 0; k < nf; k++) {
@@ -569,13 +597,9 @@ static const char *compute(work *w) {
         TICK("keys");
         for (size_t i = 0; i < m; i++) sorted[i] = kw[pos[i]];
         if (radix_sort(sorted, pos, m, word_width[word], k2, v2) < 0) { error = "out of memory"; goto sorted_done; }
-        if (word_group[word] == G_TIME || word == words - 1) { free(kw); key[word] = NULL; }
         TICK("radix");
     }
     /* where the key (bit 1) and the public side (bit 2) change, from the key words in sort order */
-    change = big(m, 1);
-    srec = big(m, sizeof *srec);
-    if (!change || !srec) { error = "out of memory"; goto sorted_done; }
     memset(change, 0, m);
     if (m) change[0] = 3;
     for (int word = 0; word < words && m; word++) {
@@ -621,6 +645,7 @@ static const char *compute(work *w) {
                 fold(w, srec, a, k + 1, &v, &keep);
                 v.ev = pos[a];
                 v.run = run;
+                if (keep < 0) { error = "an interval's times are out of the range of 64-bit milliseconds"; goto sorted_done; }
                 if (keep) w->iv[w->niv++] = v;
                 a = k + 1;
             }
@@ -629,13 +654,8 @@ static const char *compute(work *w) {
     }
 sorted_done:
     for (int word = 0; word < words; word++) free(key[word]);
-    free(sorted);
     free(pos);
     free(kept);
-    free(change);
-    free(srec);
-    free(k2);
-    free(v2);
     if (error) return error;
     TICK("segments");
 
@@ -658,22 +678,36 @@ sorted_done:
     int64_t dmin = INT64_MAX, dmax = INT64_MIN;
     for (size_t k = 0; k < w->niv; k++) {
         const interval *v = &w->iv[k];
-        uint64_t span = (uint64_t)(v->d1 - v->d0) + 1;
+        int64_t d0, d1;
+        days_of(v, &d0, &d1);
+        uint64_t span = (uint64_t)(d1 - d0) + 1;
         if (span > (uint64_t)UINT32_MAX || rows + span > (size_t)UINT32_MAX)
             return "too many rows: the intervals' days exceed 2^32 rows";
         rows += span;
-        if (v->d0 < dmin) dmin = v->d0;
-        if (v->d1 > dmax) dmax = v->d1;
+        if (d0 < dmin) dmin = d0;
+        if (d1 > dmax) dmax = d1;
     }
-    w->row_day = big(rows, sizeof *w->row_day);
-    w->row_iv = big(rows, sizeof *w->row_iv);
-    uint64_t *day2 = big(rows, sizeof *day2);
-    uint32_t *iv2 = big(rows, sizeof *iv2);
-    if (!w->row_day || !w->row_iv || !day2 || !iv2) { free(day2); free(iv2); return "out of memory"; }
+    uint64_t *day2;
+    uint32_t *iv2;
+    if (24 * rows <= w->arena_bytes) { /* the records are folded: the arena holds the rows */
+        w->rows_in_arena = 1;
+        w->row_day = (uint64_t *)(void *)w->arena;
+        day2 = (uint64_t *)(void *)(w->arena + 8 * rows);
+        w->row_iv = (uint32_t *)(void *)(w->arena + 16 * rows);
+        iv2 = (uint32_t *)(void *)(w->arena + 20 * rows);
+    } else {
+        w->row_day = big(rows, sizeof *w->row_day);
+        w->row_iv = big(rows, sizeof *w->row_iv);
+        day2 = big(rows, sizeof *day2);
+        iv2 = big(rows, sizeof *iv2);
+        if (!w->row_day || !w->row_iv || !day2 || !iv2) { free(day2); free(iv2); return "out of memory"; }
+    }
     size_t r = 0;
     for (size_t k = 0; k < w->niv; k++) {
         const interval *v = &w->iv[order[k]];
-        for (int64_t d = v->d0; d <= v->d1; d++) {
+        int64_t d0, d1;
+        days_of(v, &d0, &d1);
+        for (int64_t d = d0; d <= d1; d++) {
             w->row_day[r] = (uint64_t)(d - dmin);
             w->row_iv[r] = order[k];
             r++;
@@ -682,8 +716,10 @@ sorted_done:
     w->rows = rows;
     w->day_min = rows ? dmin : 0;
     int failed = rows && radix_sort(w->row_day, w->row_iv, rows, bits((uint64_t)(dmax - dmin)), day2, iv2) < 0;
-    free(day2);
-    free(iv2);
+    if (!w->rows_in_arena) {
+        free(day2);
+        free(iv2);
+    }
     if (failed) return "out of memory";
     TICK("days");
     return NULL;
@@ -698,7 +734,17 @@ static const int OUT_BINARY[NOUT] = {1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0
 
 typedef struct {
     uint8_t *valid[NOUT], *data[NOUT], *offsets[NOUT];
+    int large; /* 64-bit offsets (Arrow's large_binary): 2^31 bytes of addresses or more */
 } outbufs;
+
+static inline void set_offset(uint8_t *offsets, size_t r, int64_t value, int large) {
+    if (large) {
+        memcpy(offsets + 8 * r, &value, 8);
+    } else {
+        int32_t v = (int32_t)value;
+        memcpy(offsets + 4 * r, &v, 4);
+    }
+}
 
 static inline void set_valid(uint8_t *bitmap, size_t r, int v) {
     if (v) bitmap[r >> 3] |= (uint8_t)(1u << (r & 7));
@@ -710,11 +756,10 @@ static void fill(const work *w, outbufs *o) {
                  *priv = &x->col[C_PRIV_IP], *vport = &x->col[C_PRIV_PORT];
     for (int c = 0; c < NOUT; c++)
         if (OUT_NULLABLE[c]) memset(o->valid[c], 0, (w->rows + 7) / 8);
-    int32_t pub_off = 0, priv_off = 0;
-    int32_t *pub_offsets = (int32_t *)(void *)o->offsets[O_PUB_IP];
-    int32_t *priv_offsets = (int32_t *)(void *)o->offsets[O_PRIV_IP];
-    pub_offsets[0] = 0;
-    priv_offsets[0] = 0;
+    int64_t pub_off = 0, priv_off = 0;
+    int large = o->large;
+    set_offset(o->offsets[O_PUB_IP], 0, 0, large);
+    set_offset(o->offsets[O_PRIV_IP], 0, 0, large);
     for (size_t r = 0; r < w->rows; r++) {
         const interval *v = &w->iv[w->row_iv[r]];
         uint32_t e = v->ev;
@@ -722,11 +767,11 @@ static void fill(const work *w, outbufs *o) {
         b = ok(pub, e);
         set_valid(o->valid[O_PUB_IP], r, b);
         if (b) { memcpy(o->data[O_PUB_IP] + pub_off, ip(pub, e), 16); pub_off += 16; }
-        pub_offsets[r + 1] = pub_off;
+        set_offset(o->offsets[O_PUB_IP], r + 1, pub_off, large);
         b = ok(priv, e);
         set_valid(o->valid[O_PRIV_IP], r, b);
         if (b) { memcpy(o->data[O_PRIV_IP] + priv_off, ip(priv, e), 16); priv_off += 16; }
-        priv_offsets[r + 1] = priv_off;
+        set_offset(o->offsets[O_PRIV_IP], r + 1, priv_off, large);
         int32_t i4;
         int64_t i8v;
         int8_t i1;
@@ -814,8 +859,11 @@ static void work_free(work *w) {
     free(w->by_rank);
     free(w->iv);
     free(w->order);
-    free(w->row_day);
-    free(w->row_iv);
+    if (!w->rows_in_arena) {
+        free(w->row_day);
+        free(w->row_iv);
+    }
+    free(w->arena);
 }
 
 static PyObject *nat_rows(PyObject *self, PyObject *args) {
@@ -867,6 +915,7 @@ static PyObject *nat_rows(PyObject *self, PyObject *args) {
     Py_ssize_t rows = (Py_ssize_t)w.rows;
     outbufs o;
     memset(&o, 0, sizeof o);
+    o.large = rows > INT32_MAX / 16;
     for (int c = 0; c < NOUT; c++) {
         bufs[c][1] = PyBytes_FromStringAndSize(NULL, rows * OUT_WIDTH[c]);
         if (!bufs[c][1]) goto fail;
@@ -878,7 +927,7 @@ static PyObject *nat_rows(PyObject *self, PyObject *args) {
             o.valid[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][0]);
         }
         if (OUT_BINARY[c]) {
-            bufs[c][2] = PyBytes_FromStringAndSize(NULL, (rows + 1) * 4);
+            bufs[c][2] = PyBytes_FromStringAndSize(NULL, (rows + 1) * (o.large ? 8 : 4));
             if (!bufs[c][2]) goto fail;
             o.offsets[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][2]);
         }

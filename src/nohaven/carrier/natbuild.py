@@ -126,13 +126,17 @@ def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
                  _column(coverage.rename_columns(["src", "t_ms"]), "t_ms"))
     count, buffers = _native.nat_rows(events.num_rows, columns, cover)
     arrays = []
+    fields = []
     for field, (validity, data, offsets) in zip(ROW_SCHEMA, buffers, strict=True):
         parts = [None if validity is None else pa.py_buffer(validity)]
         if offsets is not None:
             parts.append(pa.py_buffer(offsets))
+            if len(offsets) == 8 * (count + 1) and count:  # 2^31 bytes of addresses or more: 64-bit offsets
+                field = field.with_type(pa.large_binary())
         parts.append(pa.py_buffer(data))
         arrays.append(pa.Array.from_buffers(field.type, count, parts, null_count=-1))
-    return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _relation_events(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[pa.Table, pa.Table]:
