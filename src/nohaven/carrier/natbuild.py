@@ -26,8 +26,11 @@ in four steps, each the SQL's step in another order of work:
 
 Ties in (t_ms, src, line) within one key are the one place the SQL itself is not deterministic (a source's
 line is one event of a key, so they do not arise from an ingest). The result is one Arrow chunk with the SQL's
-column types; the DuckDB path's result is made one chunk too, because the Parquet writer's pages follow the
-chunks it is given and DuckDB's batches differ with its thread count (122,880 rows on 2 threads, 131,072 on 1).
+column types (the addresses as large_binary from 2^31 bytes on, which one chunk of binary cannot hold). The
+DuckDB path's result is made one chunk too: the Parquet writer cuts pages where its input's chunks end, DuckDB's
+batches differ with its thread count (122,880 rows on 2 threads, 131,072 on 1), and a day's part filtered out of
+a batched table starts mid-batch, so the bytes of a full build's later days depended on the threads and were
+not those of an incremental build, whose days DuckDB hands over from their first row.
 
 The extension is built by the install where a C compiler exists; `available()` says whether it imported, and
 `NOHAVEN_CARRIER_NATIVE=0` turns it off (DuckDB's SQL is then used).
