@@ -750,42 +750,54 @@ static inline void set_valid(uint8_t *bitmap, size_t r, int v) {
     if (v) bitmap[r >> 3] |= (uint8_t)(1u << (r & 7));
 }
 
-static void fill(const work *w, outbufs *o) {
+/* An address column of the rows, from the events' column (e: each row's event). */
+static void fill_ip(const column *c, const uint32_t *e, size_t rows, uint8_t *valid, uint8_t *data,
+                    uint8_t *offsets, int large) {
+    int64_t off = 0;
+    set_offset(offsets, 0, 0, large);
+    for (size_t r = 0; r < rows; r++) {
+        if (r + 16 < rows) __builtin_prefetch(c->data + 16 * (size_t)e[r + 16]);
+        int b = ok(c, e[r]);
+        set_valid(valid, r, b);
+        if (b) { memcpy(data + off, ip(c, e[r]), 16); off += 16; }
+        set_offset(offsets, r + 1, off, large);
+    }
+}
+
+/* A port column (4 bytes) or the protocol (1 byte) of the rows. */
+static void fill_int(const column *c, const uint32_t *e, size_t rows, uint8_t *valid, uint8_t *data, int width) {
+    for (size_t r = 0; r < rows; r++) {
+        if (r + 16 < rows) __builtin_prefetch(c->data + (size_t)width * e[r + 16]);
+        int b = ok(c, e[r]);
+        set_valid(valid, r, b);
+        if (width == 4) {
+            int32_t v = b ? i32(c, e[r]) : 0;
+            memcpy(data + 4 * r, &v, 4);
+        } else {
+            data[r] = b ? c->data[e[r]] : 0;
+        }
+    }
+}
+
+/* The output columns, one at a time: first those of the intervals (read nearly in turn), then the key's, each
+ * gathered from the events' column by the row's event (e, filled by the first pass). */
+static void fill(const work *w, outbufs *o, uint32_t *e) {
     const events *x = &w->x;
-    const column *pub = &x->col[C_PUB_IP], *pport = &x->col[C_PUB_PORT], *proto = &x->col[C_PROTO],
-                 *priv = &x->col[C_PRIV_IP], *vport = &x->col[C_PRIV_PORT];
+    size_t rows = w->rows;
     for (int c = 0; c < NOUT; c++)
-        if (OUT_NULLABLE[c]) memset(o->valid[c], 0, (w->rows + 7) / 8);
-    int64_t pub_off = 0, priv_off = 0;
-    int large = o->large;
-    set_offset(o->offsets[O_PUB_IP], 0, 0, large);
-    set_offset(o->offsets[O_PRIV_IP], 0, 0, large);
-    for (size_t r = 0; r < w->rows; r++) {
+        if (OUT_NULLABLE[c]) memset(o->valid[c], 0, (rows + 7) / 8);
+    for (size_t r = 0; r < rows; r++) {
         const interval *v = &w->iv[w->row_iv[r]];
-        uint32_t e = v->ev;
         int b;
-        b = ok(pub, e);
-        set_valid(o->valid[O_PUB_IP], r, b);
-        if (b) { memcpy(o->data[O_PUB_IP] + pub_off, ip(pub, e), 16); pub_off += 16; }
-        set_offset(o->offsets[O_PUB_IP], r + 1, pub_off, large);
-        b = ok(priv, e);
-        set_valid(o->valid[O_PRIV_IP], r, b);
-        if (b) { memcpy(o->data[O_PRIV_IP] + priv_off, ip(priv, e), 16); priv_off += 16; }
-        set_offset(o->offsets[O_PRIV_IP], r + 1, priv_off, large);
         int32_t i4;
         int64_t i8v;
-        int8_t i1;
-        b = ok(pport, e); set_valid(o->valid[O_PUB_PORT], r, b);
-        i4 = b ? i32(pport, e) : 0; memcpy(o->data[O_PUB_PORT] + 4 * r, &i4, 4);
+        i8v = (int64_t)w->row_day[r] + w->day_min; memcpy(o->data[O_DAY] + 8 * r, &i8v, 8);
+        e[r] = v->ev;
         memcpy(o->data[O_START] + 8 * r, &v->start, 8);
         i8v = v->end - v->start; memcpy(o->data[O_DUR] + 8 * r, &i8v, 8);
         memcpy(o->data[O_SLACK] + 4 * r, &v->slack, 4);
         b = !(v->nulls & N_FLAGS); set_valid(o->valid[O_FLAGS], r, b);
         i4 = b ? v->flags : 0; memcpy(o->data[O_FLAGS] + 4 * r, &i4, 4);
-        b = ok(proto, e); set_valid(o->valid[O_PROTO], r, b);
-        i1 = b ? i8(proto, e) : 0; memcpy(o->data[O_PROTO] + r, &i1, 1);
-        b = ok(vport, e); set_valid(o->valid[O_PRIV_PORT], r, b);
-        i4 = b ? i32(vport, e) : 0; memcpy(o->data[O_PRIV_PORT] + 4 * r, &i4, 4);
         memcpy(o->data[O_SRC] + 8 * r, &v->src, 8);
         b = !(v->nulls & N_LINE); set_valid(o->valid[O_LINE], r, b);
         i8v = b ? v->line : 0; memcpy(o->data[O_LINE] + 8 * r, &i8v, 8);
@@ -797,8 +809,12 @@ static void fill(const work *w, outbufs *o) {
         i8v = b ? v->end_line - v->line : 0; memcpy(o->data[O_END_DLINE] + 8 * r, &i8v, 8);
         b = !(v->nulls & N_END_NLINES); set_valid(o->valid[O_END_NLINES], r, b);
         i4 = b ? v->end_nlines : 0; memcpy(o->data[O_END_NLINES] + 4 * r, &i4, 4);
-        i8v = (int64_t)w->row_day[r] + w->day_min; memcpy(o->data[O_DAY] + 8 * r, &i8v, 8);
     }
+    fill_ip(&x->col[C_PUB_IP], e, rows, o->valid[O_PUB_IP], o->data[O_PUB_IP], o->offsets[O_PUB_IP], o->large);
+    fill_ip(&x->col[C_PRIV_IP], e, rows, o->valid[O_PRIV_IP], o->data[O_PRIV_IP], o->offsets[O_PRIV_IP], o->large);
+    fill_int(&x->col[C_PUB_PORT], e, rows, o->valid[O_PUB_PORT], o->data[O_PUB_PORT], 4);
+    fill_int(&x->col[C_PRIV_PORT], e, rows, o->valid[O_PRIV_PORT], o->data[O_PRIV_PORT], 4);
+    fill_int(&x->col[C_PROTO], e, rows, o->valid[O_PROTO], o->data[O_PROTO], 1);
 }
 
 /* ---- Python glue -------------------------------------------------------------------------------------------- */
@@ -932,9 +948,12 @@ static PyObject *nat_rows(PyObject *self, PyObject *args) {
             o.offsets[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][2]);
         }
     }
+    uint32_t *row_ev = big((size_t)rows, sizeof *row_ev); /* each row's event */
+    if (!row_ev) { PyErr_NoMemory(); goto fail; }
     Py_BEGIN_ALLOW_THREADS
-    fill(&w, &o);
+    fill(&w, &o, row_ev);
     Py_END_ALLOW_THREADS
+    free(row_ev);
     PyObject *out = PyTuple_New(NOUT);
     if (!out) goto fail;
     for (int c = 0; c < NOUT; c++) {
