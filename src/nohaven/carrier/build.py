@@ -31,10 +31,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier import natbuild
+from nohaven.carrier import buildparts, natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
-from nohaven.carrier.store import _BYTE_STREAMS, _PLAIN, _SORT, DAY_MS, LAYOUT, TABLES, day_name, write_parquet
+from nohaven.carrier.store import (
+    _BYTE_STREAMS,
+    _PLAIN,
+    _SORT,
+    DAY_MS,
+    LAYOUT,
+    TABLES,
+    DayWriter,
+    day_name,
+    write_parquet,
+)
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 if TYPE_CHECKING:
@@ -101,10 +111,14 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
     days: dict[str, dict[str, int]] = {name: {} for name in TABLES}
     if any(store.events_path(s).exists() for s in shas):
         con = _connect(store, shas)
+        paths = [store.events_path(s) for s in shas if store.events_path(s).exists()]
         try:
             for name in TABLES:
-                table = (natbuild.rows(con, build_sql(name, "events"), "events",
-                                       [store.events_path(s) for s in shas if store.events_path(s).exists()])
+                if name == "nat" and (parts := buildparts.parts_needed(paths)) > 1:
+                    days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
+                    counts["nat"] = sum(days["nat"].values())
+                    continue
+                table = (natbuild.rows(con, build_sql(name, "events"), "events", paths)
                          if name == "nat" else con.sql(build_sql(name, "events")).to_arrow_table())
                 if table.num_rows == 0:
                     continue
@@ -123,6 +137,35 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
     os.replace(work, store.tables_dir)
     shutil.rmtree(old, ignore_errors=True)
     return counts
+
+
+def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> dict[str, int]:
+    """The NAT table built range by range of public (address, port) within the memory budget
+    (nohaven.carrier.buildparts): the same files as `_write_day` of the whole table."""
+    writers: dict[int, DayWriter] = {}
+
+    def compute(events: pa.Table, coverage: pa.Table) -> pa.Table:
+        if natbuild.available():
+            return natbuild.nat_rows(events, coverage)
+        con = duckdb.connect()
+        try:
+            con.execute("SET preserve_insertion_order = true")
+            con.register("range_events", events.append_column("kind", pa.array(["nat"] * events.num_rows)))
+            con.register("range_coverage", coverage)
+            con.execute("CREATE TEMP TABLE coverage AS SELECT src, 'nat' AS kind, coverage FROM range_coverage")
+            return con.sql(build_sql("nat", "range_events")).to_arrow_table().combine_chunks()
+        finally:
+            con.close()
+
+    for rows in buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, compute):
+        column = rows.column("day")
+        for day in pc.unique(column).to_pylist():
+            part = _cast(rows.filter(pc.equal(column, day)), TABLES["nat"])
+            if day not in writers:
+                writers[day] = DayWriter(folder / f"day={day_name(day)}" / "part-0.parquet", TABLES["nat"],
+                                         _SORT["nat"], _BYTE_STREAMS.get("nat", ()), _PLAIN.get("nat", ()))
+            writers[day].add(part)
+    return {day_name(day): writers[day].close() for day in sorted(writers)}
 
 
 def _incremental(store: Store, shas: list[str], new: list[str], days: dict[str, dict[str, int]]) -> dict[str, int]:

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 
-__all__ = ["LAYOUT", "TABLES", "Store", "write_parquet"]
+__all__ = ["LAYOUT", "TABLES", "DayWriter", "Store", "write_parquet"]
 
 DAY_MS = 86_400_000
 LAYOUT = 3  # of the tables; tables of another layout are rebuilt whole by the next ingest
@@ -68,21 +68,53 @@ _PLAIN = {"identity": ("ip_lo", "ip_hi", "subscriber", "station", "mac", "hostna
 def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = (),
                   plain: tuple[str, ...] = ()) -> None:
     """Write compactly and reproducibly: zstd, dictionaries for addresses, delta encoding for sorted integers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    dictionary = [f.name for f in table.schema if (pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
-                  or pa.types.is_string(f.type) or f.name in ("src", "end_src", "flags", "proto", "nlines",
-                                                              "end_nlines", "slack_ms")) and f.name not in plain]
-    encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
-                for f in table.schema if pa.types.is_integer(f.type) and f.name not in dictionary}
-    # zstd level 3: a seventh of level 15's time for a day of 10^6 NAT rows, 15.7 bytes a record against 15.0
-    # (goal 16; level 1: 15.8, level 9: 15.5 at 1.4x level 3's time; benchmarks/carrier.py at 10^6 mappings)
-    pq.write_table(table, tmp, compression="zstd", compression_level=3, use_dictionary=dictionary,
-                   column_encoding=encoding, row_group_size=ROW_GROUP, data_page_size=PAGE_BYTES,
-                   write_page_index=True, write_statistics=True,
-                   sorting_columns=[pq.SortingColumn(table.schema.get_field_index(c)) for c in sort] or None,
-                   store_schema=False)
-    os.replace(tmp, path)
+    writer = DayWriter(path, table.schema, sort, byte_streams, plain)
+    writer.add(table)
+    writer.close()
+
+
+class DayWriter:
+    """A table file written as rows arrive, in row groups of exactly ROW_GROUP rows (the last one shorter), each
+    handed to the writer as one chunk: the bytes are then those of the whole table written at once, however the
+    rows arrived (a build in key ranges writes the file a build in one piece writes)."""
+
+    def __init__(self, path: Path, schema: pa.Schema, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = (),
+                 plain: tuple[str, ...] = ()) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
+        dictionary = [f.name for f in schema if (pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
+                      or pa.types.is_string(f.type) or f.name in ("src", "end_src", "flags", "proto", "nlines",
+                                                                  "end_nlines", "slack_ms")) and f.name not in plain]
+        encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
+                    for f in schema if pa.types.is_integer(f.type) and f.name not in dictionary}
+        # zstd level 3: a seventh of level 15's time for a day of 10^6 NAT rows, 15.7 bytes a record against 15.0
+        # (goal 16; level 1: 15.8, level 9: 15.5 at 1.4x level 3's time; benchmarks/carrier.py at 10^6 mappings)
+        self.writer = pq.ParquetWriter(
+            self.tmp, schema, compression="zstd", compression_level=3, use_dictionary=dictionary,
+            column_encoding=encoding, data_page_size=PAGE_BYTES, write_page_index=True, write_statistics=True,
+            sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c in sort] or None, store_schema=False)
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.buffered += table.num_rows
+        self.rows += table.num_rows
+        while self.buffered >= ROW_GROUP:
+            whole = pa.concat_tables(self.buffer)
+            self.writer.write_table(whole.slice(0, ROW_GROUP).combine_chunks(), row_group_size=ROW_GROUP)
+            rest = whole.slice(ROW_GROUP)
+            self.buffer, self.buffered = [rest], rest.num_rows
+
+    def close(self) -> int:
+        """Write what is left, put the file in place; the number of rows."""
+        if self.buffered or not self.rows:
+            self.writer.write_table(pa.concat_tables(self.buffer).combine_chunks() if self.buffer
+                                    else self.writer.schema.empty_table(), row_group_size=ROW_GROUP)
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+        return self.rows
 
 
 @dataclass

@@ -1,0 +1,158 @@
+"""A full build of the NAT table in bounded memory: the events split by public (address, port) ranges.
+
+The NAT table's rows are computed from each mapping key's events alone, and a key's events all share one public
+address and port; a day's rows are ordered by (public address, public port, ...). So the events can be cut into
+consecutive ranges of (public address, port), each range's rows computed on its own (with the coverage of every
+source, computed over all events first), and the ranges' rows of each day written one after the other: the day
+files are those of a build in one piece, byte for byte. `parts_needed` says how many ranges the memory budget
+asks for; one means the in-memory build (nohaven.carrier.build) as before.
+
+1. One pass over the event files samples the partition keys (one nat event in `_SAMPLE_EVERY`) and computes each
+   source's coverage (its last nat time); the sample's quantiles cut the key space into the ranges.
+2. A second pass writes each range's events to a spill file of its own (Arrow IPC, lz4), under the store's tmp/.
+3. Each range is read back, its rows computed (the compiled build, or DuckDB's SQL where it is not built), and
+   handed to a `DayWriter` per day, which writes row groups of exactly the table's size so that the file's bytes do
+   not depend on where the ranges were cut.
+
+Memory: a range's events and rows (about `BYTES_PER_EVENT` per event), a writer's buffered row group per day, and
+the sample. The budget is `NOHAVEN_CARRIER_BUILD_MEMORY` (bytes, or with a K/M/G suffix), else 40 % of the memory
+the system reports available.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from nohaven.carrier.errors import StoreError
+
+__all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
+
+BYTES_PER_EVENT = 450  # measured peak of the compiled build per nat event (864 MB for 2·10^6), with a margin
+_SAMPLE_EVERY = 101
+_BATCH = 1 << 16
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_KEY_WIDTH = 21  # a null flag, the 16-byte address, the port as 4 big-endian bytes
+
+
+def memory_budget() -> int:
+    """Bytes the build may hold: NOHAVEN_CARRIER_BUILD_MEMORY, else 40 % of what the system has available."""
+    given = os.environ.get("NOHAVEN_CARRIER_BUILD_MEMORY")
+    if given:
+        m = _SIZE.match(given)
+        if m is None:
+            raise StoreError(f"NOHAVEN_CARRIER_BUILD_MEMORY={given!r} is not a size (e.g. 8G or 500000000)")
+        unit: int = 1024 ** " KMGT".index((m.group(2) or " ").upper())
+        return int(m.group(1)) * unit
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 * 2 // 5
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES")) * 2 // 5
+
+
+def nat_event_count(paths: Sequence[Path]) -> int:
+    """An upper bound of the nat events in the files: their rows, from the Parquet footers."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def parts_needed(paths: Sequence[Path], budget: int | None = None) -> int:
+    """How many ranges the build's events must be cut into to fit the budget (1: the whole at once)."""
+    budget = memory_budget() if budget is None else budget
+    return max(1, -(-nat_event_count(paths) * BYTES_PER_EVENT // max(budget, 1)))
+
+
+def _keys(batch: pa.RecordBatch) -> np.ndarray:
+    """Order-preserving partition keys of a batch's rows: bytes (null flag, public address, port)."""
+    n = batch.num_rows
+    ip = batch.column("pub_ip").cast(pa.binary(16))
+    port = batch.column("pub_port").cast(pa.int32())
+    out = np.zeros((n, _KEY_WIDTH), dtype=np.uint8)
+    if n:
+        raw = np.frombuffer(ip.buffers()[1], dtype=np.uint8, count=(ip.offset + n) * 16)[ip.offset * 16:]
+        out[:, 1:17] = raw.reshape(n, 16)
+        ports = np.asarray(pc.fill_null(port, 0).to_numpy(zero_copy_only=False), dtype=">u4")
+        out[:, 17:] = ports.view(np.uint8).reshape(n, 4)
+        missing = ~np.asarray(pc.and_(ip.is_valid(), port.is_valid()).to_numpy(zero_copy_only=False), dtype=bool)
+        out[missing] = 0xFF  # NULLS LAST, as the table's order has them
+    return out.view(f"S{_KEY_WIDTH}").reshape(n)
+
+
+def _nat_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["kind", *columns]):
+            kind = batch.column("kind")
+            is_nat = pc.fill_null(pc.equal(kind, "nat"), False)
+            if not pc.all(is_nat).as_py():
+                batch = batch.filter(is_nat)
+            if batch.num_rows:
+                yield batch
+
+
+def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
+    """Range boundaries (keys; range i holds keys from boundary i-1 up to, not including, boundary i) and the
+    coverage (src, coverage) of the nat events."""
+    samples: list[np.ndarray] = []
+    last: dict[int, int] = {}
+    for batch in _nat_batches(paths, ("pub_ip", "pub_port", "src", "t_ms")):
+        samples.append(_keys(batch)[::_SAMPLE_EVERY].copy())
+        grouped = pa.table({"src": batch.column("src"), "t_ms": batch.column("t_ms")}).group_by("src").aggregate(
+            [("t_ms", "max")])
+        for src, t in zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True):
+            if src is not None and t is not None:
+                last[src] = max(t, last.get(src, t))
+    sample = np.sort(np.concatenate(samples)) if samples else np.array([], dtype=f"S{_KEY_WIDTH}")
+    cuts = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts]) if len(sample) else sample
+    coverage = pa.table({"src": pa.array(list(last), pa.int64()), "coverage": pa.array(list(last.values()),
+                                                                                        pa.int64())})
+    return cuts, coverage
+
+
+def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, spill: Path,
+                     compute: Callable[[pa.Table, pa.Table], pa.Table]) -> Iterator[pa.Table]:
+    """The NAT table's rows (with their day, in the table's order within each day), one key range at a time.
+
+    `compute(events, coverage)` gives a range's rows from its nat events (the columns `columns`) and the
+    coverage of every source.
+    """
+    cuts, coverage = _plan(paths, parts)
+    spill.mkdir(parents=True, exist_ok=True)
+    files = [spill / f"part-{i:04d}.arrow" for i in range(len(cuts) + 1)]
+    writers: list[pa.ipc.RecordBatchFileWriter] = []
+    try:
+        schema: pa.Schema | None = None
+        for batch in _nat_batches(paths, columns):
+            batch = batch.select(list(columns))
+            if schema is None:
+                schema = batch.schema
+                options = pa.ipc.IpcWriteOptions(compression="lz4")
+                writers = [pa.ipc.new_file(f, schema, options=options) for f in files]
+            which = np.searchsorted(cuts, _keys(batch), side="right")
+            for part in np.unique(which):
+                writers[int(part)].write_batch(batch.filter(pa.array(which == part)))
+        for writer in writers:
+            writer.close()
+        writers = []
+        if schema is None:
+            return
+        for f in files:
+            with pa.memory_map(str(f)) as source:
+                events = pa.ipc.open_file(source).read_all()
+            f.unlink()
+            if events.num_rows:
+                yield compute(events, coverage)
+    finally:
+        for writer in writers:
+            writer.close()
+        shutil.rmtree(spill, ignore_errors=True)

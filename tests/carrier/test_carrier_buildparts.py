@@ -1,0 +1,80 @@
+"""A full build that does not fit the memory budget cuts the NAT events into (public address, port) ranges and
+writes the same table files, byte for byte, whether the rows come from the compiled build or DuckDB's SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nohaven.carrier import buildparts
+from nohaven.carrier.errors import StoreError
+from nohaven.carrier.ingest import ingest
+from nohaven.carrier.store import Store
+
+DATA = Path(__file__).resolve().parent / "_data"
+START = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def mappings(path: Path, n: int, seed: int) -> Path:
+    """a10 creates and frees over two days: 40 public addresses, sessions crossing midnight, some never freed."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        start = START + timedelta(seconds=rng.randrange(0, 8 * 3600))
+        pub, port = f"203.0.113.{rng.randrange(40)}", rng.randrange(1024, 1100)
+        body = f"100.64.{i % 200}.{1 + i % 250}:{30000 + i % 30000}<->192.0.2.80:443,{pub}:{port}<-->192.0.2.80:443"
+        lines.append((start, f"{start:%Y-%m-%dT%H:%M:%S}.{i % 1000:03d}Z cgn-1 NAT-TCP-C: {body}"))
+        if i % 9:
+            end = start + timedelta(seconds=rng.randrange(1, 3 * 3600))
+            lines.append((end, f"{end:%Y-%m-%dT%H:%M:%S}Z cgn-1 NAT-TCP-F: {body}"))
+    path.write_text("".join(text + "\n" for _, text in sorted(lines)))
+    return path
+
+
+def tables(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root / "tables")): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "tables").rglob("*.parquet"))}
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_a_build_cut_into_ranges_writes_the_files_of_a_build_in_one_piece(tmp_path: Path, native: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOHAVEN_CARRIER_NATIVE", native)
+    sources = [str(mappings(tmp_path / f"a10-{k}.log", 3000, k)) for k in range(2)]
+    sources += [str(DATA / "juniper-rtflow.log"), str(DATA / "cisco-asa.log"), str(DATA / "freeradius-detail.log")]
+    whole = Store(tmp_path / "store")
+    ingest(whole, sources, zone=BERLIN)  # a first build: in one piece
+    expected = tables(whole.root)
+    assert len([name for name in expected if name.startswith("nat/")]) == 2  # both days
+    events = [whole.events_path(sha) for sha in sorted(whole.sources())]
+    budget = buildparts.nat_event_count(events) * buildparts.BYTES_PER_EVENT // 7
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", str(budget))
+    assert buildparts.parts_needed(events) in (7, 8)
+    ranges: list[int] = []
+    through = buildparts.partitioned_rows
+
+    def counted(*args: object, **kwargs: object) -> object:
+        for rows in through(*args, **kwargs):  # type: ignore[arg-type]
+            ranges.append(rows.num_rows)
+            yield rows
+
+    monkeypatch.setattr(buildparts, "partitioned_rows", counted)
+    (whole.root / "tables" / "BUILD.json").unlink()  # the next build is a full one
+    whole.build()
+    assert len(ranges) >= 5 and sum(ranges) > 5000  # the rows did come range by range
+    assert tables(whole.root) == expected
+    assert not list((whole.root / "tmp").glob("**/*.arrow"))  # the spill files are gone
+
+
+def test_a_budget_that_is_not_a_size_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "a lot")
+    with pytest.raises(StoreError, match="NOHAVEN_CARRIER_BUILD_MEMORY='a lot' is not a size"):
+        buildparts.memory_budget()
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "8G")
+    assert buildparts.memory_budget() == 8 << 30
