@@ -87,10 +87,11 @@ class DayWriter:
                                                                   "end_nlines", "slack_ms")) and f.name not in plain]
         encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
                     for f in schema if pa.types.is_integer(f.type) and f.name not in dictionary}
-        # zstd level 3: a seventh of level 15's time for a day of 10^6 NAT rows, 15.7 bytes a record against 15.0
-        # (goal 16; level 1: 15.8, level 9: 15.5 at 1.4x level 3's time; benchmarks/carrier.py at 10^6 mappings)
+        # zstd level 6: on a day of 10^8 NAT rows (benchmarks/carrier.py --rows 1e8; 2^24 of its rows written
+        # at each level) 15.93 bytes a record in 1.34x level 3's time, where level 3 gives 16.14 (over the goal of
+        # 16), level 9 15.93 in 1.66x, level 12 15.70 in 3.1x; level 15 took 6.6x level 3's time at 10^6.
         self.writer = pq.ParquetWriter(
-            self.tmp, schema, compression="zstd", compression_level=3, use_dictionary=dictionary,
+            self.tmp, schema, compression="zstd", compression_level=6, use_dictionary=dictionary,
             column_encoding=encoding, data_page_size=PAGE_BYTES, write_page_index=True, write_statistics=True,
             sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c in sort] or None, store_schema=False)
         self.buffer: list[pa.Table] = []
