@@ -3,31 +3,19 @@ Java fails the test instead of skipping it."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
+from sparktools import require_spark
 
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.lookup import Attributor, Query
 from nohaven.carrier.store import Store
 
 DATA = Path(__file__).resolve().parent / "_data"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def test_duckdb_and_spark_agree(tmp_path: Path) -> None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("pyspark not installed (pip install -e '.[test]')")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if IN_CI:
-            pytest.fail("Java is needed for the Spark engine test and is missing")
-        pytest.skip("no Java for Spark")
+    require_spark("the Spark engine test")
     store = Store(tmp_path / "store")
     names = ["a10", "juniper-rtflow", "juniper-pba", "freeradius-detail", "isc-dhcpd-leases", "kea-csv", "f5-lsn",
              "conntrack", "citrix-lsn"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sparktools import require_spark
 
 from nohaven.carrier.engines import DuckDBEngine, SparkEngine, block_sql, identity_sql
 from nohaven.carrier.errors import StoreError
@@ -25,7 +25,6 @@ from nohaven.carrier.ipaddr import to_bytes
 from nohaven.carrier.lookup import Attributor, Query
 from nohaven.carrier.store import _SORT, Store, write_parquet
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 DAY0 = 1_795_737_600  # 2026-11-27T00:00:00Z
 ROWS = 100_000
 KEA6 = ("address,duid,valid_lifetime,expire,subnet_id,pref_lifetime,lease_type,iaid,prefix_len,fqdn_fwd,fqdn_rev,"
@@ -161,16 +160,7 @@ def scanned_rows(spark: Any, sql: str) -> tuple[int, list[Any]]:
 
 
 def spark_engine() -> SparkEngine:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("pyspark not installed (pip install -e '.[test]')")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if IN_CI:
-            pytest.fail("Java is needed for the Spark pruning test and is missing")
-        pytest.skip("no Java for Spark")
+    require_spark("the Spark pruning test")
     return SparkEngine()
 
 

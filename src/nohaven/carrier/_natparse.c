@@ -126,6 +126,31 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
 
 static const int MONTH_DAYS[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
+/* a proleptic Gregorian date and a time of day without a leap second */
+static int valid_time(int y, int mo, int d, int h, int mi, int s) {
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= MONTH_DAYS[mo] + (mo == 2 && leap);
+}
+
+/* an optional ".digits": its first three as milliseconds, and the resolution they give (1000 ms without) */
+static int fraction(Cur *c, int *frac, int *res) {
+    *frac = 0;
+    *res = 1000;
+    if (c->p >= c->end || *c->p != '.') return 1;
+    c->p++;
+    int n = 0;
+    while (c->p < c->end && is_digit(*c->p)) {
+        if (n < 3) *frac = *frac * 10 + (*c->p - '0');
+        n++;
+        c->p++;
+    }
+    if (n == 0) return 0;
+    for (int k = n; k < 3; k++) *frac *= 10;
+    *res = n == 1 ? 100 : n == 2 ? 10 : 1;
+    return 1;
+}
+
 /* YYYY-MM-DDTHH:MM:SS[.f+][Z|+hh:mm|+hhmm] followed by a space (not consumed) */
 static int timestamp(Cur *c, Out *o, Py_ssize_t i) {
     int y, mo, d, h, mi, s;
@@ -133,22 +158,8 @@ static int timestamp(Cur *c, Out *o, Py_ssize_t i) {
         || !LIT(c, "T") || !digits(c, 2, &h) || !LIT(c, ":") || !digits(c, 2, &mi) || !LIT(c, ":")
         || !digits(c, 2, &s))
         return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int mdays = (mo >= 1 && mo <= 12) ? MONTH_DAYS[mo] + (mo == 2 && leap) : 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays || h > 23 || mi > 59 || s > 59) return 0;
-    int frac = 0, res = 1000;
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        int n = 0;
-        while (c->p < c->end && is_digit(*c->p)) {
-            if (n < 3) frac = frac * 10 + (*c->p - '0');
-            n++;
-            c->p++;
-        }
-        if (n == 0) return 0;
-        for (int k = n; k < 3; k++) frac *= 10;
-        res = n == 1 ? 100 : n == 2 ? 10 : 1;
-    }
+    int frac, res;
+    if (!valid_time(y, mo, d, h, mi, s) || !fraction(c, &frac, &res)) return 0;
     int32_t off = 0;
     uint8_t wall = 1;
     if (c->p < c->end && *c->p == 'Z') {
@@ -317,21 +328,8 @@ static int bsd_year_time(Cur *c, Out *o, Py_ssize_t i) {
     if (n < 1 || n > 2 || !LIT(c, " ") || !digits(c, 4, &y) || !LIT(c, " ") || !digits(c, 2, &h) || !LIT(c, ":")
         || !digits(c, 2, &mi) || !LIT(c, ":") || !digits(c, 2, &s))
         return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || d < 1 || d > MONTH_DAYS[mo] + (mo == 2 && leap) || h > 23 || mi > 59 || s > 59) return 0;
-    int frac = 0, res = 1000;
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        int k = 0;
-        while (c->p < c->end && is_digit(*c->p)) {
-            if (k < 3) frac = frac * 10 + (*c->p - '0');
-            k++;
-            c->p++;
-        }
-        if (k == 0) return 0;
-        for (int j = k; j < 3; j++) frac *= 10;
-        res = k == 1 ? 100 : k == 2 ? 10 : 1;
-    }
+    int frac, res;
+    if (!valid_time(y, mo, d, h, mi, s) || !fraction(c, &frac, &res)) return 0;
     if (c->p >= c->end || (*c->p != ' ' && *c->p != ':')) return 0;
     o->sec[i] = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
     o->off[i] = 0;
@@ -505,10 +503,7 @@ static int citrix_lsn(Cur *c, Out *o, Py_ssize_t i) {
         || !LIT(c, ":") || !digits(c, 2, &h) || !LIT(c, ":") || !digits(c, 2, &mi) || !LIT(c, ":")
         || !digits(c, 2, &s))
         return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > MONTH_DAYS[mo] + (mo == 2 && leap) || h > 23 || mi > 59
-        || s > 59)
-        return 0;
+    if (!valid_time(y, mo, d, h, mi, s)) return 0;
     o->wall[i] = !(LIT(c, " GMT") || LIT(c, " UTC"));
     if (!LIT(c, " ")) return 0;
     o->sec[i] = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
