@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from sparktools import require_spark
 
-from nohaven.carrier.engines import DuckDBEngine, SparkEngine, block_sql, identity_sql
+from nohaven.carrier.engines import DuckDBEngine, SparkEngine, block_sql, identity_sql, nat_sql
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.ipaddr import to_bytes
@@ -53,6 +53,13 @@ def lease(i: int) -> tuple[str, int, str, int]:
     return address, length, mac, DAY0 + 7200 + (i * 7919) % 76000
 
 
+def mapping(i: int) -> tuple[str, int, str, int, int]:
+    """NAT mapping i: public address and port, private address, start and end (epoch seconds)."""
+    start = DAY0 + 60 + (i * 7919) % 80000
+    return (f"198.51.100.{i % 200}", 1024 + (i * 7) % 60000, f"100.64.{(i // 250) % 256}.{1 + i % 250}", start,
+            start + 60 + i % 600)
+
+
 def write_logs(folder: Path) -> list[Path]:
     lines = []
     for i in range(ROWS):
@@ -70,14 +77,21 @@ def write_logs(folder: Path) -> list[Path]:
                     f"{mac},0,,1,0,0")
     kea = folder / "kea6.csv"
     kea.write_text("\n".join(rows) + "\n")
-    return [pba, kea]
+    lines = []
+    for i in range(ROWS):
+        public, port, private, start, end = mapping(i)
+        body = f"{private}:40000<->192.0.2.80:443,{public}:{port}<-->192.0.2.80:443"
+        lines += [(start, i, f"{iso(start)} cgn-1 NAT-TCP-C: {body}"), (end, i, f"{iso(end)} cgn-1 NAT-TCP-F: {body}")]
+    a10 = folder / "a10.log"
+    a10.write_text("\n".join(text for *_, text in sorted(lines)) + "\n")
+    return [pba, kea, a10]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     folder = tmp_path_factory.mktemp("pruning")
     result = ingest(Store(folder / "store"), [str(p) for p in write_logs(folder)])
-    assert result.tables is not None and result.tables["blocks"] >= ROWS and result.tables["identity"] >= ROWS
+    assert result.tables is not None and min(result.tables.values()) >= ROWS
     return Store(folder / "store")
 
 
@@ -105,9 +119,20 @@ def identity_queries() -> list[tuple[Query, str | None]]:
     return out
 
 
+def nat_queries() -> list[tuple[Query, str | None]]:
+    out: list[tuple[Query, str | None]] = []
+    for i in SAMPLE:
+        public, port, private, start, end = mapping(i)
+        out.append((Query.make(public, port, iso(start + 30)), private))
+        out.append((Query.make(public, port, iso(end + 900)), None))
+    return out
+
+
 def statements(store: Store) -> list[tuple[list[str], str]]:
-    """(day files, SQL) of every block and identity lookup above."""
+    """(day files, SQL) of every mapping, block and identity lookup above."""
     out = []
+    for q, _ in nat_queries():
+        out.append((store.day_files("nat", q.lo, q.hi), nat_sql("{t}", to_bytes(q.ip), q.port, q.lo, q.hi)))
     for q, _ in block_queries():
         out.append((store.day_files("blocks", q.lo, q.hi), block_sql("{t}", to_bytes(q.ip), q.port, q.lo, q.hi)))
     for q, _ in identity_queries():
@@ -183,7 +208,7 @@ def test_spark_reads_only_the_pages_of_the_answer_and_answers_as_duckdb(store: S
             assert everything >= ROWS and scanned * 4 < everything, f"scanned {scanned} of {everything}: {sql}"
     finally:
         spark.conf.unset("spark.sql.adaptive.enabled")
-    queries = [q for q, _ in (*block_queries(), *identity_queries())]
+    queries = [q for q, _ in (*nat_queries(), *block_queries(), *identity_queries())]
     with Attributor(store, "duckdb") as duck:
         expected = duck.answer_all(queries)
     with Attributor(store, engine) as on_spark:
@@ -195,6 +220,9 @@ def test_spark_reads_only_the_pages_of_the_answer_and_answers_as_duckdb(store: S
 
 def test_answers_name_the_generated_holders(store: Store) -> None:
     with Attributor(store) as attributor:
+        for q, private in nat_queries():
+            held = [c["private_ip"] for c in attributor.answer(q)["candidates"]]
+            assert (private in held) if private else (held == []), q
         for q, private in block_queries():
             answer = attributor.answer(q)
             assert [c["private_ip"] for c in answer["candidates"]] == ([private] if private else []), q
@@ -241,6 +269,6 @@ def test_the_previous_layout_gives_the_same_rows_and_is_rebuilt_by_the_next_inge
         for path in (old.tables_dir / name).rglob("*.parquet"):
             rebuilt, current = path.read_bytes(), (store.tables_dir / path.relative_to(old.tables_dir)).read_bytes()
             assert rebuilt == current, f"{path.relative_to(old.root)} differs from a fresh build"
-    queries = [q for q, _ in (*block_queries(), *identity_queries())]
+    queries = [q for q, _ in (*nat_queries(), *block_queries(), *identity_queries())]
     with Attributor(old) as rebuilt_store, Attributor(store) as fresh:
         assert rebuilt_store.answer_all(queries) == fresh.answer_all(queries)

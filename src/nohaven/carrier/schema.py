@@ -31,9 +31,10 @@ _PROVENANCE = [("src", pa.int64()), ("line", pa.int64()), ("nlines", pa.int32())
 # The NAT table is the bulk of a store, so it keeps the end and the closing line as differences from the start
 # and the first line (dur_ms, end_dline): small numbers compress to a third of the absolute ones; and a private
 # IPv4 address as an integer (priv_v4), an IPv6 one in priv_ip6. Readers see end_ms, end_line and the 16-byte
-# priv_ip again through NAT_VIEW (the same SQL in DuckDB and Spark).
+# priv_ip again through NAT_VIEW (the same SQL in DuckDB and Spark). Its pub_ip is variable-length binary
+# (KEY_IP, always 16 bytes), so that Spark too skips the pages of other addresses (since layout 4).
 NAT_SCHEMA = pa.schema([
-    ("pub_ip", IP), ("pub_port", pa.int32()), ("start_ms", pa.int64()), ("dur_ms", pa.int64()),
+    ("pub_ip", KEY_IP), ("pub_port", pa.int32()), ("start_ms", pa.int64()), ("dur_ms", pa.int64()),
     ("slack_ms", pa.int32()), ("flags", pa.int8()), ("proto", pa.int8()), ("priv_v4", pa.int64()), ("priv_ip6", IP),
     ("priv_port", pa.int32()), ("src", pa.int64()), ("line", pa.int64()), ("nlines", pa.int32()),
     ("end_src", pa.int64()), ("end_dline", pa.int64()), ("end_nlines", pa.int32()),

@@ -39,7 +39,7 @@ from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 __all__ = ["LAYOUT", "TABLES", "DayWriter", "Store", "write_parquet"]
 
 DAY_MS = 86_400_000
-LAYOUT = 3  # of the tables; tables of another layout are rebuilt whole by the next ingest
+LAYOUT = 4  # of the tables; tables of another layout are rebuilt whole by the next ingest
 TABLES = {"nat": NAT_SCHEMA, "blocks": BLOCK_SCHEMA, "identity": IDENTITY_SCHEMA}
 _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_port", "start_ms"),
          "identity": ("ip_lo", "start_ms")}
