@@ -226,3 +226,10 @@ def test_numbers_too_large_for_their_column_reject_the_line_with_the_field_named
     with pytest.raises(LineRejected) as caught:
         fmt.read(Record(7, 1, line))
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("name", sorted(formats.FORMATS))
+def test_a_format_emits_only_the_kinds_it_declares(name: str) -> None:
+    """The build skips a table no source's format produces, so a format's `produces` must cover its events."""
+    kinds = {ev.kind for _, ev in outcomes(name) if isinstance(ev, Event)}
+    assert kinds and kinds <= set(formats.get(name).produces.split("+")), (name, kinds)

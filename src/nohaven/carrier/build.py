@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier import buildparts, natbuild
+from nohaven.carrier import buildparts, formats, natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
 from nohaven.carrier.store import (
@@ -110,10 +110,16 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
     counts = {name: 0 for name in TABLES}
     days: dict[str, dict[str, int]] = {name: {} for name in TABLES}
     if any(store.events_path(s).exists() for s in shas):
-        con = _connect(store, shas)
         paths = [store.events_path(s) for s in shas if store.events_path(s).exists()]
+        held = _kinds(store, shas)
+        # DuckDB (its coverage table, a scan of every event) only where a table needs it: the compiled NAT build
+        # computes its own coverage, and a kind no source's format produces has no rows to build.
+        needs_duckdb = bool(held & {"block", "identity"}) or ("nat" in held and not natbuild.available())
+        con = _connect(store, shas) if needs_duckdb else duckdb.connect()
         try:
             for name in TABLES:
+                if _SPECS[name].kind not in held:
+                    continue
                 if name == "nat" and (parts := buildparts.parts_needed(paths)) > 1:
                     days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
                     counts["nat"] = sum(days["nat"].values())
@@ -137,6 +143,19 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
     os.replace(work, store.tables_dir)
     shutil.rmtree(old, ignore_errors=True)
     return counts
+
+
+def _kinds(store: Store, shas: list[str]) -> set[str]:
+    """The kinds of events the sources can hold, by their formats (every kind for a format not known here)."""
+    manifests = store.sources()
+    kinds: set[str] = set()
+    for sha in shas:
+        name = manifests.get(sha, {}).get("format")
+        if isinstance(name, str) and name in formats.FORMATS:
+            kinds.update(formats.get(name).produces.split("+"))
+        else:
+            kinds.update(("nat", "block", "identity"))
+    return kinds
 
 
 def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> dict[str, int]:
