@@ -16,12 +16,13 @@ import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
-from nohaven.carrier.nativeparse import NativeParser, newlines
+from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser, newlines
+from nohaven.carrier.nativeparse import available as native_available
 from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.sources import iter_lines
 from nohaven.carrier.vectorised import A10Fast, F5LsnFast, FastParser, JuniperRtFlowFast, address_array
 
-__all__ = ["FAST_FORMATS", "BlockResult", "count_lines", "parse_block"]
+__all__ = ["FAST_FORMATS", "BlockResult", "block_parser", "count_lines", "parse_block"]
 
 
 @dataclass
@@ -46,12 +47,7 @@ def parse_block(data: bytes, first_line: int, fast: FastParser | NativeParser | 
         return _reference_block(data, first_line, reference, src, emit)
     if isinstance(fast, NativeParser):
         events, leftover, n = fast.parse(data, first_line, src)
-        result = BlockResult(events, records=events.num_rows, lines=n)
-        if leftover:
-            slow = _reference_lines(leftover, reference, src, emit, result)
-            merged = pa.concat_tables([events, slow])
-            result.events = merged.take(pc.sort_indices(merged, [("line", "ascending")]))
-        return result
+        return _with_rest(BlockResult(events, records=events.num_rows, lines=n), leftover, reference, src, emit)
     split = pc.split_pattern(pa.array([data], pa.large_binary()), "\n").flatten()
     if data.endswith(b"\n"):
         split = split.slice(0, len(split) - 1)
@@ -65,13 +61,29 @@ def parse_block(data: bytes, first_line: int, fast: FastParser | NativeParser | 
     rows = np.flatnonzero(ok)
     numbers = np.arange(first_line, first_line + n, dtype=np.int64)
     fast_table = _table({k: _take(v, rows) for k, v in cols.items()}, len(rows), src, numbers[rows])
-    result = BlockResult(fast_table, records=len(rows), lines=n)
-    rest = np.flatnonzero(~ok)
-    if len(rest):
-        slow = _reference_lines(((int(numbers[i]), lines[int(i)].as_py()) for i in rest), reference, src, emit, result)
-        merged = pa.concat_tables([fast_table, slow])
+    rest = [(int(numbers[i]), lines[int(i)].as_py()) for i in np.flatnonzero(~ok)]
+    return _with_rest(BlockResult(fast_table, records=len(rows), lines=n), rest, reference, src, emit)
+
+
+def _with_rest(result: BlockResult, rest: list[tuple[int, str]], reference: LogFormat, src: int,
+               emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
+    """The lines a fast parser left, through the reference parser, merged into its events by line number."""
+    if rest:
+        merged = pa.concat_tables([result.events, _reference_lines(rest, reference, src, emit, result)])
         result.events = merged.take(pc.sort_indices(merged, [("line", "ascending")]))
     return result
+
+
+def block_parser(reference: LogFormat, vectorised: bool = True,
+                 native: bool = True) -> FastParser | NativeParser | None:
+    """The fast parser for the format's blocks: compiled where built and `native`, else Arrow's where the format has
+    one; None when only the reference parser reads it (or `vectorised` is off)."""
+    if not vectorised:
+        return None
+    if native and reference.name in NATIVE_FORMATS and native_available():
+        return NativeParser(reference)
+    fast = FAST_FORMATS.get(reference.name)
+    return fast(reference.zone, reference) if fast else None
 
 
 def _take(values: pa.Array | np.ndarray, rows: np.ndarray) -> pa.Array | np.ndarray:

@@ -28,11 +28,10 @@ import pyarrow.parquet as pq
 import zstandard
 
 from nohaven.carrier import formats
-from nohaven.carrier.blocks import FAST_FORMATS, BlockResult, count_lines, parse_block
+from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
-from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser
-from nohaven.carrier.nativeparse import available as native_available
+from nohaven.carrier.nativeparse import NativeParser
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.sources import Digests, digest_file, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
@@ -239,18 +238,15 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
     raw_tmp, events_tmp, rejects_tmp = (tmp / f"{sha}.{tag}.{ext}" for ext in ("zst", "parquet", "tsv"))
     src = source_id(sha)
     ignored: Counter[str] = Counter()
-    fast = FAST_FORMATS.get(parser.name) if options.vectorised else None
+    fast = block_parser(parser, options.vectorised, options.native)
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
                 rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp) as writer:
             rejects.write("file\tline\treason\ttext\n")
-            block_parser: FastParser | NativeParser | None = fast(parser.zone, parser) if fast else None
-            if options.vectorised and options.native and parser.name in NATIVE_FORMATS and native_available():
-                block_parser = NativeParser(parser)
-            if block_parser is not None:
+            if fast is not None:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                     archive = _Archive(raw_out, pool)
-                    _parse_blocks(content, archive, progress, block_parser, parser, src, name, rejects, writer,
+                    _parse_blocks(content, archive, progress, fast, parser, src, name, rejects, writer,
                                   result, ignored, options.block_bytes, pool)
                     archive.close()
             else:
