@@ -47,10 +47,6 @@ def test_the_extension_is_built_in_ci() -> None:
                                     and os.environ.get("NOHAVEN_CARRIER_NATIVE", "1") != "0")
 
 
-def maybe(strategy: st.SearchStrategy[Any], null: float = 0.1) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), strategy) if null else strategy
-
-
 # One event: mostly nat, some of another kind (their times are another coverage); keys from small pools so
 # that keys repeat, times from a small pool around midnight so that timestamps are equal.
 TIMES = [MIDNIGHT + d for d in (-DAY_MS - 5, -3_600_000, -1, 0, 1, 1_000, 60_000, DAY_MS - 1, DAY_MS + 7)]

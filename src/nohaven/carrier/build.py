@@ -24,7 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -43,7 +43,6 @@ from nohaven.carrier.store import (
     TABLES,
     DayWriter,
     day_name,
-    write_parquet,
 )
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
@@ -83,18 +82,18 @@ _SPECS = {
 
 def build(store: Store) -> dict[str, int]:
     """Bring the tables up to date with the store's sources; returns row counts per table."""
-    shas = sorted(store.sources())
+    manifests = store.sources()
+    shas = sorted(manifests)
     state = store.build_state()
     built = set(state["sources"]) if state else None
-    has_events = any(store.events_path(s).exists() for s in shas)
-    if (state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas)
-            and has_events):
-        return _incremental(store, shas, sorted(set(shas) - built), state["days"])
-    return _full(store, shas)
+    paths = [store.events_path(s) for s in shas if store.events_path(s).exists()]
+    if state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas) and paths:
+        return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"])
+    return _full(store, shas, paths, _kinds(manifests, shas))
 
 
-def _connect(store: Store, shas: list[str]) -> duckdb.DuckDBPyConnection:
-    files = [str(store.events_path(s)) for s in shas if store.events_path(s).exists()]
+def _connect(paths: list[Path]) -> duckdb.DuckDBPyConnection:
+    files = [str(p) for p in paths]
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
@@ -103,28 +102,29 @@ def _connect(store: Store, shas: list[str]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _full(store: Store, shas: list[str]) -> dict[str, int]:
+def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> dict[str, int]:
     work = store.root / "tables.new"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     counts = {name: 0 for name in TABLES}
     days: dict[str, dict[str, int]] = {name: {} for name in TABLES}
-    if any(store.events_path(s).exists() for s in shas):
-        paths = [store.events_path(s) for s in shas if store.events_path(s).exists()]
-        held = _kinds(store, shas)
+    if paths:
+        parts = buildparts.parts_needed(paths) if "nat" in held else 1
         # DuckDB (its coverage table, a scan of every event) only where a table needs it: the compiled NAT build
-        # computes its own coverage, and a kind no source's format produces has no rows to build.
-        needs_duckdb = bool(held & {"block", "identity"}) or ("nat" in held and not natbuild.available())
-        con = _connect(store, shas) if needs_duckdb else duckdb.connect()
+        # and the build in key ranges compute their own coverage, and a kind no source's format produces has no
+        # rows to build.
+        needs_duckdb = bool(held & {"block", "identity"}) or ("nat" in held and parts == 1
+                                                               and not natbuild.available())
+        con = _connect(paths) if needs_duckdb else duckdb.connect()
         try:
             for name in TABLES:
                 if _SPECS[name].kind not in held:
                     continue
-                if name == "nat" and (parts := buildparts.parts_needed(paths)) > 1:
+                if name == "nat" and parts > 1:
                     days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
                     counts["nat"] = sum(days["nat"].values())
                     continue
-                table = (natbuild.rows(con, build_sql(name, "events"), "events", paths)
+                table = (natbuild.rows(con, build_sql(name, "events"), paths)
                          if name == "nat" else con.sql(build_sql(name, "events")).to_arrow_table())
                 if table.num_rows == 0:
                     continue
@@ -145,9 +145,8 @@ def _full(store: Store, shas: list[str]) -> dict[str, int]:
     return counts
 
 
-def _kinds(store: Store, shas: list[str]) -> set[str]:
+def _kinds(manifests: dict[str, dict[str, Any]], shas: list[str]) -> set[str]:
     """The kinds of events the sources can hold, by their formats (every kind for a format not known here)."""
-    manifests = store.sources()
     kinds: set[str] = set()
     for sha in shas:
         name = manifests.get(sha, {}).get("format")
@@ -162,33 +161,18 @@ def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> 
     """The NAT table built range by range of public (address, port) within the memory budget
     (nohaven.carrier.buildparts): the same files as `_write_day` of the whole table."""
     writers: dict[int, DayWriter] = {}
-
-    def compute(events: pa.Table, coverage: pa.Table) -> pa.Table:
-        if natbuild.available():
-            return natbuild.nat_rows(events, coverage)
-        con = duckdb.connect()
-        try:
-            con.execute("SET preserve_insertion_order = true")
-            con.register("range_events", events.append_column("kind", pa.array(["nat"] * events.num_rows)))
-            con.register("range_coverage", coverage)
-            con.execute("CREATE TEMP TABLE coverage AS SELECT src, 'nat' AS kind, coverage FROM range_coverage")
-            return con.sql(build_sql("nat", "range_events")).to_arrow_table().combine_chunks()
-        finally:
-            con.close()
-
-    for rows in buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, compute):
+    for rows in buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, natbuild.range_rows):
         column = rows.column("day")
         for day in pc.unique(column).to_pylist():
-            part = _cast(rows.filter(pc.equal(column, day)), TABLES["nat"])
             if day not in writers:
-                writers[day] = DayWriter(folder / f"day={day_name(day)}" / "part-0.parquet", TABLES["nat"],
-                                         _SORT["nat"], _BYTE_STREAMS.get("nat", ()), _PLAIN.get("nat", ()))
-            writers[day].add(part)
+                writers[day] = _day_writer(folder, "nat", day)
+            writers[day].add(_cast(rows.filter(pc.equal(column, day)), TABLES["nat"]))
     return {day_name(day): writers[day].close() for day in sorted(writers)}
 
 
-def _incremental(store: Store, shas: list[str], new: list[str], days: dict[str, dict[str, int]]) -> dict[str, int]:
-    con = _connect(store, shas)
+def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str],
+                 days: dict[str, dict[str, int]]) -> dict[str, int]:
+    con = _connect(paths)
     new_ids = ", ".join(str(source_id(s)) for s in new)
     try:
         for name, spec in _SPECS.items():
@@ -201,10 +185,12 @@ def _incremental(store: Store, shas: list[str], new: list[str], days: dict[str, 
             con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
             con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
             sql, old_sql = build_sql(name, "ek"), build_sql(name, "ek_old")
-            fresh = natbuild.rows(con, sql, "ek") if name == "nat" else con.sql(sql).to_arrow_table()
+            if name == "nat":
+                fresh, before = natbuild.incremental_rows(con, sql, old_sql, "ek", {source_id(s) for s in new})
+            else:
+                fresh = con.sql(sql).to_arrow_table()
+                before = {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()}  # noqa: S608
             con.register("fresh", fresh)
-            before = (natbuild.days(con, old_sql, "ek_old") if name == "nat"
-                      else {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()})  # noqa: S608
             affected = sorted({int(d) for d in pc.unique(fresh.column("day")).to_pylist()} | before)
             for day in affected:
                 rows = _merge_day(con, store, name, spec, day)
@@ -244,10 +230,14 @@ def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[s
 
 
 def _write_day(table: pa.Table, folder: Path, name: str, day: int) -> int:
-    part = _cast(table, TABLES[name])
-    write_parquet(part, folder / f"day={day_name(day)}" / "part-0.parquet", _SORT[name], _BYTE_STREAMS.get(name, ()),
-                  _PLAIN.get(name, ()))
-    return int(part.num_rows)
+    writer = _day_writer(folder, name, day)
+    writer.add(_cast(table, TABLES[name]))
+    return writer.close()
+
+
+def _day_writer(folder: Path, name: str, day: int) -> DayWriter:
+    return DayWriter(folder / f"day={day_name(day)}" / "part-0.parquet", TABLES[name], _SORT[name],
+                     _BYTE_STREAMS.get(name, ()), _PLAIN.get(name, ()))
 
 
 def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]]) -> None:

@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 
 from nohaven.carrier.schema import EVENT_SCHEMA
 
-__all__ = ["ROW_SCHEMA", "available", "days", "nat_rows", "read_events", "rows"]
+__all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "range_rows", "rows"]
 
 _native: ModuleType | None
 try:
@@ -125,8 +125,8 @@ def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
     columns = tuple(_column(events, name) for name in COLUMNS)
     cover = None
     if coverage is not None:
-        cover = (coverage.num_rows, _column(coverage.rename_columns(["src", "t_ms"]), "src"),
-                 _column(coverage.rename_columns(["src", "t_ms"]), "t_ms"))
+        renamed = coverage.rename_columns(["src", "t_ms"])
+        cover = (coverage.num_rows, _column(renamed, "src"), _column(renamed, "t_ms"))
     count, buffers = _native.nat_rows(events.num_rows, columns, cover)
     arrays = []
     fields = []
@@ -148,21 +148,41 @@ def _relation_events(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[pa.
     return events, coverage
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str, relation: str, paths: Sequence[Path] | None = None) -> pa.Table:
-    """The NAT table's rows with their day, in one chunk: compiled when available, else DuckDB runs `sql`.
-
-    The compiled path reads the event files `paths` (a full build) or else the connection's `relation` with the
-    connection's coverage table (a subset, as the incremental build's).
-    """
+def rows(con: duckdb.DuckDBPyConnection, sql: str, paths: Sequence[Path]) -> pa.Table:
+    """A full build's NAT rows with their day, in one chunk: compiled from the event files `paths` when
+    available, else DuckDB runs `sql` on the connection."""
     if not available():
         return con.sql(sql).to_arrow_table().combine_chunks()
-    if paths is not None:
-        return nat_rows(read_events(paths))
-    return nat_rows(*_relation_events(con, relation))
+    return nat_rows(read_events(paths))
 
 
-def days(con: duckdb.DuckDBPyConnection, sql: str, relation: str) -> set[int]:
-    """The days the NAT rows of `relation` fall in (the incremental build's days as they were)."""
+def incremental_rows(con: duckdb.DuckDBPyConnection, sql: str, old_sql: str, relation: str,
+                     new_sources: set[int]) -> tuple[pa.Table, set[int]]:
+    """An incremental build's NAT rows of the connection's `relation` (the new events' keys, from every source)
+    and the days the same keys' rows fell in without the new sources: compiled from one fetch of the events,
+    else DuckDB runs `sql` and `old_sql`."""
     if not available():
-        return {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({sql})").fetchall()}  # noqa: S608
-    return {int(d) for d in pc.unique(nat_rows(*_relation_events(con, relation)).column("day")).to_pylist()}
+        fresh = con.sql(sql).to_arrow_table().combine_chunks()
+        return fresh, {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()}  # noqa: S608
+    events, coverage = _relation_events(con, relation)
+    old = events.filter(pc.invert(pc.is_in(events.column("src"), pa.array(sorted(new_sources), pa.int64()))))
+    before = {int(d) for d in pc.unique(nat_rows(old, coverage).column("day")).to_pylist()}
+    return nat_rows(events, coverage), before
+
+
+def range_rows(events: pa.Table, coverage: pa.Table) -> pa.Table:
+    """The NAT rows of one key range's events (columns COLUMNS) with every source's coverage (src, coverage):
+    compiled when available, else DuckDB's `build_sql("nat", ...)` on them."""
+    if available():
+        return nat_rows(events, coverage)
+    from nohaven.carrier.build import build_sql  # the SQL lives with the build, which imports this module
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.register("range_events", events.append_column("kind", pa.array(["nat"] * events.num_rows)))
+        con.register("range_coverage", coverage)
+        con.execute("CREATE TEMP TABLE coverage AS SELECT src, 'nat' AS kind, coverage FROM range_coverage")
+        return con.sql(build_sql("nat", "range_events")).to_arrow_table().combine_chunks()
+    finally:
+        con.close()
