@@ -15,15 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from nohaven.auth.policy import Peer
 from nohaven.blobs import BlobStore, BlobWriter
 from nohaven.errors import InputError, NohavenError
 from nohaven.federation.context import FederationContext
 from nohaven.federation.dispatcher import DELIVER_MEDIA_TYPE
-from nohaven.federation.inbox import Answer, receive, refuse
+from nohaven.federation.inbox import Answer, deliver, receive, refuse
 from nohaven.federation.payload import DeliverPayload
-from nohaven.requests.peer import Arrival, prepare_delivery
-from nohaven.timeutil import utcnow
 
 router = APIRouter(tags=["federation"])
 
@@ -152,11 +149,4 @@ async def _deliver(ctx: FederationContext, request: Request) -> Response:
             raise InputError.field("body", "more bytes follow the items the envelope announces")
     except NohavenError as exc:
         return _answer(await run_in_threadpool(refuse, ctx, verified, exc))
-    # Slow checks of the stored content (a sealed bundle's digests and signatures) run before the delivery's
-    # transaction opens, so the database is not held while they read; the hooks then use what they found.
-    sender = verified.header.SenderIdentifier
-    arrival = Arrival(ctx.settings, ctx.directory)
-    await run_in_threadpool(prepare_delivery, arrival, Peer(sender.CountryCode, sender.UniqueIdentifier), delivered,
-                            utcnow())
-    answer, _ = await run_in_threadpool(receive, ctx, envelope, delivered=delivered, arrival=arrival)
-    return _answer(answer)
+    return _answer(await run_in_threadpool(deliver, ctx, envelope, verified, delivered))

@@ -120,9 +120,10 @@ def _verify(arrival: peer.Arrival, path: Path, state: str, node_id: str | None, 
 def bundles_delivered(session: Session, req: CooperationRequest, attachments: list[RequestAttachment],
                       arrival: peer.Arrival, now: datetime) -> None:
     """The delivery hook: receive each delivered sealed bundle (see the module docstring)."""
+    prepared = arrival.prepared.get("evidence") or {}
     for attachment in attachments:
         path = BlobStore(arrival.blob_dir).path(attachment.sha256)
-        if not is_sealed_bundle(path):
+        if attachment.sha256 not in prepared and not is_sealed_bundle(path):  # the preparer found the bundles
             continue
         if arrival.directory is None:
             _note(req, now, "evidence_not_verified", f"{attachment.name} is a sealed bundle; this node has no "

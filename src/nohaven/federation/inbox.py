@@ -131,17 +131,32 @@ def _act(session: Session, verified: VerifiedEnvelope, now: datetime,
     raise InputError.field("payload.action", f"a {payload.action} answers an envelope; it is not posted to an inbox")
 
 
+def deliver(ctx: FederationContext, body: bytes, verified: VerifiedEnvelope,
+            delivered: list[dict[str, Any]]) -> Answer:
+    """Act on a DELIVER whose envelope was checked (`receive(..., check_only=True)`) and whose content is stored:
+    the slow checks of that content (`peer.prepare_delivery`: a sealed bundle's digests and signatures) run
+    first, outside the database transaction, at the same instant the delivery is then recorded at."""
+    now = utcnow()
+    sender = verified.header.SenderIdentifier
+    arrival = peer_requests.Arrival(ctx.settings, ctx.directory)
+    peer_requests.prepare_delivery(arrival, Peer(sender.CountryCode, sender.UniqueIdentifier), delivered, now)
+    return _receive(ctx, body, now, delivered, False, arrival)[0]
+
+
 def receive(ctx: FederationContext, body: bytes, *, delivered: list[dict[str, Any]] | None = None,
-            check_only: bool = False, arrival: peer_requests.Arrival | None = None,
-            ) -> tuple[Answer, VerifiedEnvelope | None]:
+            check_only: bool = False) -> tuple[Answer, VerifiedEnvelope | None]:
     """Verify and act on one envelope; never raises for what the sender got wrong.
 
     `delivered`: for a DELIVER, its items whose content has already been checked and stored.
-    `arrival`: the node as the delivery hooks see it, with what `prepare_delivery` found before (else a new one).
     `check_only`: verify without acting or remembering (the first step of a DELIVER, before its content is read);
     returns no answer (status 0) when the envelope may proceed, its `retry` set when it was received before. A
     DELIVER is also checked for its object and by the policy, so that a refused one is refused unread."""
-    node, now = ctx.node, utcnow()
+    return _receive(ctx, body, utcnow(), delivered, check_only, None)
+
+
+def _receive(ctx: FederationContext, body: bytes, now: datetime, delivered: list[dict[str, Any]] | None,
+             check_only: bool, arrival: peer_requests.Arrival | None) -> tuple[Answer, VerifiedEnvelope | None]:
+    node = ctx.node
     to: EndpointID | None = None
     tid: str | None = None
     try:
