@@ -294,9 +294,14 @@ def request_links(session: Session, subject: Subject, request_id: int) -> list[d
     query = (select(TraceHopRequest.kind, TraceHop.label, Trace.reference, Trace.case_id)
              .join(TraceHop, TraceHop.id == TraceHopRequest.hop_id).join(Trace, Trace.id == TraceHop.trace_id)
              .where(TraceHopRequest.request_id == request_id).order_by(TraceHopRequest.id))
-    return [{"kind": kind.replace("_", " "), "label": label, "reference": reference}
-            for kind, label, reference, case_id in session.execute(query)
-            if _may_read(subject, members_of(session, case_id))]
+    readable: dict[int, bool] = {}  # by case: each case's members looked up once
+    links = []
+    for kind, label, reference, case_id in session.execute(query):
+        if case_id not in readable:
+            readable[case_id] = _may_read(subject, members_of(session, case_id))
+        if readable[case_id]:
+            links.append({"kind": kind.replace("_", " "), "label": label, "reference": reference})
+    return links
 
 
 def _may_read(subject: Subject, members: frozenset[int]) -> bool:
