@@ -16,7 +16,6 @@ holds every item preserved in the case so far, the custody events and their proo
 from __future__ import annotations
 
 import getpass
-import hashlib
 import io
 import json
 import re
@@ -32,7 +31,7 @@ from typing import Any, BinaryIO, cast
 import zstandard
 
 from nohaven.carrier.lookup import Attributor, Query
-from nohaven.carrier.sources import iter_lines
+from nohaven.carrier.sources import HashingReader, iter_lines
 from nohaven.carrier.store import Store
 from nohaven.carrier.timeparse import iso_ms
 from nohaven.errors import InputError
@@ -184,7 +183,7 @@ def _raw_lines(store: Store, sha: str, numbers: set[int]) -> bytes:
     last = max(numbers)
     out = io.StringIO()
     with store.raw_path(sha).open("rb") as fh:
-        content = _Hashing(zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True))
+        content = HashingReader(zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True))
         stream = io.BufferedReader(cast(Any, content), 1 << 20)
         for number, text in iter_lines(cast(BinaryIO, stream)):
             if number in numbers:
@@ -195,24 +194,3 @@ def _raw_lines(store: Store, sha: str, numbers: set[int]) -> bytes:
     if content.digest.hexdigest() != sha:
         raise InputError.field("store", f"the stored copy of source {sha} no longer matches its SHA-256")
     return out.getvalue().encode()
-
-
-class _Hashing(io.RawIOBase):
-    """A readable stream that hashes what is read through it."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
-        buffer[: len(data)] = data
-        self.digest.update(data)
-        return len(data)
-
-    def drain(self) -> None:
-        while chunk := self.inner.read(1 << 20):
-            self.digest.update(chunk)

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, cast
 
 import zstandard
 
-__all__ = ["Digests", "digest_file", "iter_lines", "open_content", "spool_stdin"]
+__all__ = ["Digests", "HashingReader", "digest_file", "iter_lines", "open_content", "spool_stdin"]
 
 _CHUNK = 1 << 20
 
@@ -50,23 +50,10 @@ def digest_file(path: Path) -> Digests:
         with path.open("rb") as raw:
             digest = hashlib.file_digest(raw, "sha256").hexdigest()
         return Digests(digest, digest, path.stat().st_size)
-    file_hash, content_hash, size = hashlib.sha256(), hashlib.sha256(), 0
-
-    class _Tee(io.RawIOBase):
-        def __init__(self, inner: BinaryIO) -> None:
-            self.inner = inner
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-            data = self.inner.read(len(buffer))
-            file_hash.update(data)
-            buffer[: len(data)] = data
-            return len(data)
-
+    content_hash, size = hashlib.sha256(), 0
     with path.open("rb") as raw:
-        tee = io.BufferedReader(cast(Any, _Tee(raw)), _CHUNK)
+        hashing = HashingReader(raw)
+        tee = io.BufferedReader(cast(Any, hashing), _CHUNK)
         stream: BinaryIO
         if magic[:2] == b"\x1f\x8b":
             stream = cast(BinaryIO, gzip.GzipFile(fileobj=tee))
@@ -77,7 +64,29 @@ def digest_file(path: Path) -> Digests:
             size += len(chunk)
         while tee.read(_CHUNK):  # trailing bytes after the last frame still belong to the file
             pass
-    return Digests(content_hash.hexdigest(), file_hash.hexdigest(), size)
+    return Digests(content_hash.hexdigest(), hashing.digest.hexdigest(), size)
+
+
+class HashingReader(io.RawIOBase):
+    """A raw stream over `inner` (anything with read(n)) that SHA-256-hashes what is read through it; `drain()`
+    hashes the rest without handing it out."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+    def drain(self) -> None:
+        while chunk := self.inner.read(_CHUNK):
+            self.digest.update(chunk)
 
 
 def spool_stdin(target: Path) -> Path:
