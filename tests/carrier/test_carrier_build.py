@@ -68,9 +68,10 @@ def tables(store: Path) -> dict[str, str]:
 
 
 def stats(store: Path) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of each day's index (a day written again gets a new one) and of each table file."""
     root = store / "tables"
     return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*.parquet"))}
+            for p in sorted(root.rglob("*")) if p.suffix in (".json", ".parquet") and p.name != "BUILD.json"}
 
 
 @pytest.fixture()
@@ -91,12 +92,16 @@ def test_a_new_day_rewrites_only_the_days_it_can_change(files: list[list[Path]],
     after, rehashed = stats(store.root), tables(store.root)
     for name in ("nat", "identity"):
         for day in ("2026-11-24", "2026-11-25"):
-            key = f"{name}/day={day}/part-0.parquet"
+            key = f"{name}/day={day}/index.json"
             assert after[key] == before[key] and rehashed[key] == hashes[key], f"{key} was written again"
         # the 26th held a session and a RADIUS session that the 27th's files close: rewritten, and changed
-        key = f"{name}/day=2026-11-26/part-0.parquet"
+        key = f"{name}/day=2026-11-26/index.json"
         assert after[key] != before[key] and rehashed[key] != hashes[key]
-        assert f"{name}/day=2026-11-27/part-0.parquet" in after
+        assert f"{name}/day=2026-11-27/index.json" in after
+        # the files of the untouched days are the same files, not copies
+        for path, stat in before.items():
+            if path.startswith(f"{name}/day=2026-11-24/") or path.startswith(f"{name}/day=2026-11-25/"):
+                assert after[path] == stat, path
     build = json.loads((store.root / "tables" / "BUILD.json").read_text())
     assert sorted(build["days"]["nat"]) == ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
 

@@ -35,9 +35,6 @@ from nohaven.carrier import buildparts, formats, natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
 from nohaven.carrier.store import (
-    _BYTE_STREAMS,
-    _PLAIN,
-    _SORT,
     DAY_MS,
     LAYOUT,
     TABLES,
@@ -209,17 +206,17 @@ def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _S
     """One day of a table again: its rows of other keys as stored, and the new intervals of the keys in k."""
     columns = ", ".join(spec.columns)
     folder = store.tables_dir / name
-    path = folder / f"day={day_name(day)}" / "part-0.parquet"
     parts = [f"SELECT {columns} FROM fresh WHERE day = {int(day)}"]  # noqa: S608
-    if path.exists():
-        stored = f"read_parquet('{path}')"
+    index = store.day_index(name, day)
+    if index is not None and index.names:
+        stored = f"read_parquet({index.files()!r})"
         if name == "nat":
             stored = f"({NAT_VIEW.format(t=stored)})"
         parts.append(f"SELECT {columns} FROM {stored} AS x ANTI JOIN k ON "  # noqa: S608
                      f"{_same('x', 'k', spec.stored_key, spec.key)}")
     table = con.sql(" UNION ALL ".join(parts) + f" ORDER BY {spec.order}").to_arrow_table()
     if table.num_rows == 0:
-        path.unlink(missing_ok=True)
+        shutil.rmtree(folder / f"day={day_name(day)}", ignore_errors=True)
         return 0
     return _write_day(table, folder, name, day)
 
@@ -236,8 +233,7 @@ def _write_day(table: pa.Table, folder: Path, name: str, day: int) -> int:
 
 
 def _day_writer(folder: Path, name: str, day: int) -> DayWriter:
-    return DayWriter(folder / f"day={day_name(day)}" / "part-0.parquet", TABLES[name], _SORT[name],
-                     _BYTE_STREAMS.get(name, ()), _PLAIN.get(name, ()))
+    return DayWriter(folder / f"day={day_name(day)}", name)
 
 
 def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]]) -> None:

@@ -11,7 +11,7 @@ asks for; one means the in-memory build (nohaven.carrier.build) as before.
    source's coverage (its last nat time); the sample's quantiles cut the key space into the ranges.
 2. A second pass writes each range's events to a spill file of its own (Arrow IPC, lz4), under the store's tmp/.
 3. Each range is read back, its rows computed (the compiled build, or DuckDB's SQL where it is not built), and
-   handed to a `DayWriter` per day, which writes row groups of exactly the table's size so that the file's bytes do
+   handed to a `DayWriter` per day, which writes files of exactly FILE_ROWS rows so that the files' bytes do
    not depend on where the ranges were cut.
 
 Memory: a range's events and rows (about `BYTES_PER_EVENT` per event), a writer's buffered row group per day, and

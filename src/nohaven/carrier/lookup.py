@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from nohaven.carrier.deterministic import DeterministicPool, load_pools
-from nohaven.carrier.engines import Engine, block_sql, identity_sql, nat_sql, open_engine
+from nohaven.carrier.engines import Engine, block_sql, distinct, identity_sql, nat_rows, nat_sql, open_engine
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ipaddr import from_bytes, to_bytes
-from nohaven.carrier.store import Store
+from nohaven.carrier.store import Store, lookup_key
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN, FLAG_TIME_AMBIGUOUS, iso_ms
 from nohaven.errors import InputError
 from nohaven.timeutil import parse_aware, parse_duration
@@ -141,9 +141,12 @@ class Attributor:
         ip = to_bytes(query.ip)
         lo, hi = query.lo, query.hi
         candidates: list[dict[str, Any]] = []
-        for row in self.engine.rows(self.store.day_files("nat", lo, hi), nat_sql("{t}", ip, query.port, lo, hi)):
+        # Each day's index names the one file (or two) its key can be in (store.DayIndex).
+        nat = self.store.day_files("nat", lo, hi, lookup_key("nat", ip, query.port))
+        for row in nat_rows(self.engine.rows(nat, nat_sql("{t}", ip, query.port, lo, hi))):
             candidates.append(self._candidate("nat", row, query))
-        for row in self.engine.rows(self.store.day_files("blocks", lo, hi), block_sql("{t}", ip, query.port, lo, hi)):
+        blocks = self.store.day_files("blocks", lo, hi, lookup_key("blocks", ip))
+        for row in distinct(self.engine.rows(blocks, block_sql("{t}", ip, query.port, lo, hi))):
             candidates.append(self._candidate("block", row, query))
         # The address itself may be a subscriber's (IPv6 without NAT, a public IPv4 handed out by RADIUS / DHCP).
         direct = self._subscribers(ip, lo, hi)
@@ -226,7 +229,8 @@ class Attributor:
         return {**start, "end": ref(row["end_src"], row["end_line"], row["end_nlines"])}
 
     def _subscribers(self, priv_ip: bytes, lo: int, hi: int) -> list[dict[str, Any]]:
-        rows = self.engine.rows(self.store.day_files("identity", lo, hi), identity_sql("{t}", priv_ip, lo, hi))
+        files = self.store.day_files("identity", lo, hi, lookup_key("identity", priv_ip))
+        rows = distinct(self.engine.rows(files, identity_sql("{t}", priv_ip, lo, hi)))
         out = []
         for row in sorted(rows, key=lambda r: (r["start_ms"], r["src"], r["line"])):
             flags = int(row["flags"])

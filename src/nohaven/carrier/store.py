@@ -6,9 +6,11 @@
       events/<sha256>.parquet      its normalised events, with line numbers
       rejects/<sha256>.tsv         its rejected lines: file, line, reason, text
       tables/BUILD.json            which sources the tables were built from, and the rows of each day
-      tables/nat/day=YYYY-MM-DD/part-0.parquet       one public port:  sorted by (pub_ip, pub_port, start_ms)
-      tables/blocks/day=YYYY-MM-DD/part-0.parquet    a public port range (port blocks, address mappings)
-      tables/identity/day=YYYY-MM-DD/part-0.parquet  who held a private address or prefix (RADIUS, DHCP)
+      tables/nat/day=YYYY-MM-DD/                     one public port:  sorted by (pub_ip, pub_port, start_ms)
+      tables/blocks/day=YYYY-MM-DD/                  a public port range (port blocks, address mappings)
+      tables/identity/day=YYYY-MM-DD/                who held a private address or prefix (RADIUS, DHCP)
+          index.json                               the day's files in order, each with its range of keys
+          part-<digest>.parquet                    FILE_ROWS rows each, named by their content
       evidence/                    what `preserve` sealed: an evidence store (see nohaven.carrier.preserve)
 
 An interval is written into every UTC day partition it overlaps (its slack included), so a lookup reads only
@@ -19,41 +21,52 @@ the new events can change are written again. Either way the same sources give th
 
 from __future__ import annotations
 
+import bisect
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 
-__all__ = ["LAYOUT", "TABLES", "DayWriter", "Store", "write_parquet"]
+__all__ = ["FILE_ROWS", "LAYOUT", "TABLES", "DayIndex", "DayWriter", "Store", "lookup_key", "write_parquet"]
 
 DAY_MS = 86_400_000
-LAYOUT = 4  # of the tables; tables of another layout are rebuilt whole by the next ingest
+LAYOUT = 5  # of the tables; tables of another layout are rebuilt whole by the next ingest
 TABLES = {"nat": NAT_SCHEMA, "blocks": BLOCK_SCHEMA, "identity": IDENTITY_SCHEMA}
 _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_port", "start_ms"),
          "identity": ("ip_lo", "start_ms")}
-# Large row groups of small pages with a page index: a lookup's cost is then set by the pages it reads (the
-# page index lets DuckDB skip the rest), not by how many row groups a day holds (their metadata is evaluated per
-# query, which made lookups grow linearly with the day's size; measured in BENCHMARKS.md).
-ROW_GROUP = 1 << 20
+# A day of a table is cut into files of FILE_ROWS rows, each one row group, listed in the day's index.json with
+# the range of lookup keys each holds, so that a lookup opens the one file its key can be in. DuckDB's cost per
+# query grows with the row groups of the files it opens (their statistics are bound and optimised per query)
+# and with the rows of a row group it reads (it reads a projected column's chunk whole); one day file of 10^8
+# rows in row groups of 2^20 made a lookup 1.85x chdb's, in files of 2^16 rows it does not grow with the day
+# (measured in BENCHMARKS.md). Pages stay small, with a page index, for the scans that read several files.
+FILE_ROWS = 1 << 16
+ROW_GROUP = FILE_ROWS
 PAGE_BYTES = 64 * 1024
+INDEX = "index.json"
 
 
 # Integer columns of the NAT table whose values are close to random once sorted by public address and port
-# (start, private port, duration, lines): split into byte streams, their constant high bytes compress away
-# (measured in BENCHMARKS.md). DuckDB reads this encoding for integers only, so addresses keep dictionaries.
-_BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_v4", "priv_port", "line", "end_dline")}
+# (private address and port, duration, lines): split into byte streams, their constant high bytes compress away
+# (measured in BENCHMARKS.md). The start, sorted within a public port, is delta encoded: on a day of 10^7
+# mappings that is 0.06 bytes a record smaller than its byte streams, and the gap grows with the day.
+# DuckDB reads this encoding for integers only, so addresses keep dictionaries.
+_BYTE_STREAMS = {"nat": ("dur_ms", "priv_v4", "priv_port", "line", "end_dline")}
 
 
 # Columns of the identity table that hold a different value on almost every row (a subscriber's address, name,
@@ -65,57 +78,152 @@ _PLAIN = {"identity": ("ip_lo", "ip_hi", "subscriber", "station", "mac", "hostna
           "blocks": ("priv_ip",)}
 
 
+def lookup_key(table: str, ip: bytes, port: int | None = None) -> bytes:
+    """The key a lookup of `table` looks for, as index.json ranges compare it: the 16-byte address, and for the
+    NAT table the public port after it (4 bytes, big-endian)."""
+    return ip + int(port or 0).to_bytes(4, "big") if table == "nat" else ip
+
+
+def _key_range(table: str, rows: pa.Table) -> tuple[str | None, str | None]:
+    """The lowest and highest lookup key of a file's rows (hex), or None where a row has no key (the file is
+    then read by every lookup)."""
+    if rows.num_rows == 0:
+        return None, None
+    if table == "identity":
+        lo, hi = rows.column("ip_lo"), rows.column("ip_hi")
+        if lo.null_count or hi.null_count:
+            return None, None
+        return bytes(pc.min(lo).as_py()).hex(), bytes(pc.max(hi).as_py()).hex()
+    ip, port = rows.column("pub_ip"), rows.column("pub_port")
+    ends = []
+    for i in (0, rows.num_rows - 1):
+        address, number = ip[i].as_py(), port[i].as_py()
+        if address is None or number is None:
+            return None, None
+        ends.append(lookup_key(table, bytes(address), number).hex())
+    return ends[0], ends[1]
+
+
 def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = (),
                   plain: tuple[str, ...] = ()) -> None:
-    """Write compactly and reproducibly: zstd, dictionaries for addresses, delta encoding for sorted integers."""
-    writer = DayWriter(path, table.schema, sort, byte_streams, plain)
-    writer.add(table)
-    writer.close()
+    """Write one file compactly and reproducibly: zstd, dictionaries for addresses, delta encoding for sorted
+    integers (a day's files are written by DayWriter)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    _write_file(table, tmp, sort, byte_streams, plain)
+    os.replace(tmp, path)
+
+
+def _write_file(table: pa.Table, path: Path, sort: tuple[str, ...], byte_streams: tuple[str, ...],
+                plain: tuple[str, ...]) -> None:
+    schema = table.schema
+    dictionary = [f.name for f in schema if (pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
+                  or pa.types.is_string(f.type) or f.name in ("src", "end_src", "flags", "proto", "nlines",
+                                                              "end_nlines", "slack_ms")) and f.name not in plain]
+    encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
+                for f in schema if pa.types.is_integer(f.type) and f.name not in dictionary}
+    # zstd level 6: on a day of 10^8 NAT rows (benchmarks/carrier.py --rows 1e8; 2^24 of its rows written
+    # at each level) 15.93 bytes a record in 1.34x level 3's time, where level 3 gives 16.14 (over the goal of
+    # 16), level 9 15.93 in 1.66x, level 12 15.70 in 3.1x; level 15 took 6.6x level 3's time at 10^6.
+    with pq.ParquetWriter(
+            path, schema, compression="zstd", compression_level=6, use_dictionary=dictionary,
+            column_encoding=encoding, data_page_size=PAGE_BYTES, write_page_index=True, write_statistics=True,
+            sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c in sort] or None,
+            store_schema=False) as writer:
+        writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+
+# Files are compressed on two threads (the machine's two cores; Arrow's writer releases the GIL), at most
+# _PENDING of them in flight per day writer.
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nohaven-table-file")
+_PENDING = 4
 
 
 class DayWriter:
-    """A table file written as rows arrive, in row groups of exactly ROW_GROUP rows (the last one shorter), each
-    handed to the writer as one chunk: the bytes are then those of the whole table written at once, however the
-    rows arrived (a build in key ranges writes the file a build in one piece writes)."""
+    """A day of a table written as rows arrive: files of exactly FILE_ROWS rows (the last one shorter), each one
+    row group, named by their content, then the day's index.json, which lists them in order with their key
+    ranges, and last the removal of the files the index no longer lists. The bytes are those of the whole day
+    written at once, however the rows arrived (a build in key ranges writes the files a build in one piece
+    writes), and a day rewritten with the same rows keeps its files' names. A write killed before its index
+    leaves the previous index, and the files it lists, in place."""
 
-    def __init__(self, path: Path, schema: pa.Schema, sort: tuple[str, ...] = (), byte_streams: tuple[str, ...] = (),
-                 plain: tuple[str, ...] = ()) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
-        dictionary = [f.name for f in schema if (pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
-                      or pa.types.is_string(f.type) or f.name in ("src", "end_src", "flags", "proto", "nlines",
-                                                                  "end_nlines", "slack_ms")) and f.name not in plain]
-        encoding = {f.name: "BYTE_STREAM_SPLIT" if f.name in byte_streams else "DELTA_BINARY_PACKED"
-                    for f in schema if pa.types.is_integer(f.type) and f.name not in dictionary}
-        # zstd level 6: on a day of 10^8 NAT rows (benchmarks/carrier.py --rows 1e8; 2^24 of its rows written
-        # at each level) 15.93 bytes a record in 1.34x level 3's time, where level 3 gives 16.14 (over the goal of
-        # 16), level 9 15.93 in 1.66x, level 12 15.70 in 3.1x; level 15 took 6.6x level 3's time at 10^6.
-        self.writer = pq.ParquetWriter(
-            self.tmp, schema, compression="zstd", compression_level=6, use_dictionary=dictionary,
-            column_encoding=encoding, data_page_size=PAGE_BYTES, write_page_index=True, write_statistics=True,
-            sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c in sort] or None, store_schema=False)
+    def __init__(self, folder: Path, table: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.table, self.schema = folder, table, TABLES[table]
+        self.options = (_SORT[table], _BYTE_STREAMS.get(table, ()), _PLAIN.get(table, ()))
         self.buffer: list[pa.Table] = []
         self.buffered = 0
         self.rows = 0
+        self.files: list[Future[dict[str, Any]]] = []
 
     def add(self, table: pa.Table) -> None:
         self.buffer.append(table)
         self.buffered += table.num_rows
         self.rows += table.num_rows
-        while self.buffered >= ROW_GROUP:
+        while self.buffered >= FILE_ROWS:
             whole = pa.concat_tables(self.buffer)
-            self.writer.write_table(whole.slice(0, ROW_GROUP).combine_chunks(), row_group_size=ROW_GROUP)
-            rest = whole.slice(ROW_GROUP)
+            self._file(whole.slice(0, FILE_ROWS))
+            rest = whole.slice(FILE_ROWS)
             self.buffer, self.buffered = [rest], rest.num_rows
 
+    def _file(self, rows: pa.Table) -> None:
+        pending = [f for f in self.files if not f.done()]
+        if len(pending) >= _PENDING:
+            pending[0].result()
+        self.files.append(_POOL.submit(self._write, rows.combine_chunks(), len(self.files)))
+
+    def _write(self, rows: pa.Table, number: int) -> dict[str, Any]:
+        tmp = self.folder / f".part-{number:06d}.tmp"
+        _write_file(rows, tmp, *self.options)
+        digest = hashlib.sha256()
+        with tmp.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        name = f"part-{digest.hexdigest()[:32]}.parquet"
+        os.replace(tmp, self.folder / name)
+        lo, hi = _key_range(self.table, rows)
+        return {"name": name, "rows": rows.num_rows, "lo": lo, "hi": hi}
+
     def close(self) -> int:
-        """Write what is left, put the file in place; the number of rows."""
+        """Write what is left and the day's index, remove the files it does not list; the number of rows."""
         if self.buffered or not self.rows:
-            self.writer.write_table(pa.concat_tables(self.buffer).combine_chunks() if self.buffer
-                                    else self.writer.schema.empty_table(), row_group_size=ROW_GROUP)
-        self.writer.close()
-        os.replace(self.tmp, self.path)
+            self._file(pa.concat_tables(self.buffer) if self.buffer else self.schema.empty_table())
+        files = [f.result() for f in self.files]
+        tmp = self.folder / (INDEX + ".tmp")
+        tmp.write_text(json.dumps({"table": self.table, "rows": self.rows, "files": files}, indent=0))
+        os.replace(tmp, self.folder / INDEX)
+        listed = {f["name"] for f in files}
+        for path in self.folder.iterdir():
+            if path.name != INDEX and path.name not in listed:
+                path.unlink(missing_ok=True)
         return self.rows
+
+
+class DayIndex:
+    """A day's index.json: its files, and which of them a key can be in."""
+
+    def __init__(self, folder: Path, entries: list[dict[str, Any]]) -> None:
+        self.folder = folder
+        self.names = [e["name"] for e in entries]
+        self.rows = [int(e["rows"]) for e in entries]
+        self.lo = [bytes.fromhex(e["lo"]) if e["lo"] is not None else b"" for e in entries]
+        self.hi = [bytes.fromhex(e["hi"]) if e["hi"] is not None else b"\xff" * 21 for e in entries]
+        # the highest `hi` up to each file: files sorted by `lo` whose `hi` does not decrease (nat, blocks) are
+        # then found by bisection, an identity day's overlapping ranges by a scan back to the last possible one
+        self.top: list[bytes] = []
+        for hi in self.hi:
+            self.top.append(max(hi, self.top[-1]) if self.top else hi)
+
+    def files(self, key: bytes | None = None) -> list[str]:
+        if key is None:
+            return [str(self.folder / n) for n in self.names]
+        out = []
+        i = bisect.bisect_right(self.lo, key) - 1
+        while i >= 0 and self.top[i] >= key:
+            if self.hi[i] >= key:
+                out.append(str(self.folder / self.names[i]))
+            i -= 1
+        return out[::-1]
 
 
 @dataclass
@@ -123,6 +231,9 @@ class Store:
     """A carrier store directory."""
 
     root: Path
+
+    _indexes: dict[Path, tuple[int, DayIndex]] = field(default_factory=dict, init=False, repr=False,
+                                                      compare=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -201,15 +312,27 @@ class Store:
         state = self.build_state()
         return bool(state is not None and state.get("layout") == LAYOUT and state["sources"] == sorted(self.sources()))
 
-    def day_files(self, table: str, lo_ms: int, hi_ms: int) -> list[str]:
-        """Partition files of `table` for the UTC days from lo_ms to hi_ms."""
+    def day_index(self, table: str, day: int) -> DayIndex | None:
+        """The index of `table`'s files for a UTC day (read once per store object while it is unchanged)."""
+        path = self.tables_dir / table / f"day={day_name(day)}" / INDEX
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        cached = self._indexes.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, DayIndex(path.parent, json.loads(path.read_text())["files"]))
+            self._indexes[path] = cached
+        return cached[1]
+
+    def day_files(self, table: str, lo_ms: int, hi_ms: int, key: bytes | None = None) -> list[str]:
+        """Files of `table` for the UTC days from lo_ms to hi_ms; with a key (lookup_key), only those whose
+        range holds it."""
         files = []
-        day = lo_ms // DAY_MS
-        while day <= hi_ms // DAY_MS:
-            path = self.tables_dir / table / f"day={day_name(day)}" / "part-0.parquet"
-            if path.exists():
-                files.append(str(path))
-            day += 1
+        for day in range(lo_ms // DAY_MS, hi_ms // DAY_MS + 1):
+            index = self.day_index(table, day)
+            if index is not None:
+                files += index.files(key)
         return files
 
     # -- build --------------------------------------------------------------------------------------------------
