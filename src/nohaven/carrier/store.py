@@ -205,6 +205,7 @@ class DayIndex:
     def __init__(self, folder: Path, entries: list[dict[str, Any]]) -> None:
         self.folder = folder
         self.names = [e["name"] for e in entries]
+        self.paths = [str(folder / n) for n in self.names]
         self.rows = [int(e["rows"]) for e in entries]
         self.lo = [bytes.fromhex(e["lo"]) if e["lo"] is not None else b"" for e in entries]
         self.hi = [bytes.fromhex(e["hi"]) if e["hi"] is not None else b"\xff" * 21 for e in entries]
@@ -216,12 +217,12 @@ class DayIndex:
 
     def files(self, key: bytes | None = None) -> list[str]:
         if key is None:
-            return [str(self.folder / n) for n in self.names]
+            return list(self.paths)
         out = []
         i = bisect.bisect_right(self.lo, key) - 1
         while i >= 0 and self.top[i] >= key:
             if self.hi[i] >= key:
-                out.append(str(self.folder / self.names[i]))
+                out.append(self.paths[i])
             i -= 1
         return out[::-1]
 
@@ -232,8 +233,9 @@ class Store:
 
     root: Path
 
-    _indexes: dict[Path, tuple[int, DayIndex]] = field(default_factory=dict, init=False, repr=False,
-                                                      compare=False)
+    _indexes: dict[str, tuple[int, DayIndex]] = field(default_factory=dict, init=False, repr=False,
+                                                     compare=False)
+    _index_paths: dict[tuple[str, int], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -314,14 +316,17 @@ class Store:
 
     def day_index(self, table: str, day: int) -> DayIndex | None:
         """The index of `table`'s files for a UTC day (read once per store object while it is unchanged)."""
-        path = self.tables_dir / table / f"day={day_name(day)}" / INDEX
+        path = self._index_paths.get((table, day))
+        if path is None:
+            path = self._index_paths[(table, day)] = str(self.tables_dir / table / f"day={day_name(day)}" / INDEX)
         try:
-            stamp = path.stat().st_mtime_ns
+            stamp = os.stat(path).st_mtime_ns  # one stat a lookup: a path string, not pathlib, on this hot path
         except FileNotFoundError:
             return None
         cached = self._indexes.get(path)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, DayIndex(path.parent, json.loads(path.read_text())["files"]))
+            folder = Path(path).parent
+            cached = (stamp, DayIndex(folder, json.loads((folder / INDEX).read_text())["files"]))
             self._indexes[path] = cached
         return cached[1]
 

@@ -70,4 +70,6 @@ def ms_to_datetime(ms: int) -> datetime:
 
 def iso_ms(ms: int) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, e.g. 2026-11-27T02:14:07.000Z."""
-    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    at = ms_to_datetime(ms)
+    return (f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}."
+            f"{ms % 1000:03d}Z")
