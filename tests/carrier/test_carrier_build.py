@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import nohaven.carrier.build as build_module
+import nohaven.carrier.store as store_module
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.lookup import Attributor, Query
@@ -81,7 +82,13 @@ def files(tmp_path: Path) -> list[list[Path]]:
     return day_files(folder)
 
 
-def test_a_new_day_rewrites_only_the_days_it_can_change(files: list[list[Path]], tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_rows", [None, 40])
+def test_a_new_day_rewrites_only_the_days_it_can_change(files: list[list[Path]], tmp_path: Path,
+                                                        file_rows: int | None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if file_rows:  # days of several files, and DuckDB held to a small budget (its sort spills)
+        monkeypatch.setattr(store_module, "FILE_ROWS", file_rows)
+        monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "128M")
     store = Store(tmp_path / "store")
     ingest(store, [str(p) for day in files[:3] for p in day])
     before, hashes = stats(store.root), tables(store.root)
@@ -124,19 +131,20 @@ def test_a_build_killed_half_way_is_completed_by_the_next_ingest(files: list[lis
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(tmp_path / "store")
     ingest(store, [str(p) for day in files[:3] for p in day])
-    real = build_module._write_day
     written: list[int] = []
 
-    def dies_on_the_second_day(*args: object) -> int:
-        if written:
-            raise KeyboardInterrupt("killed")
-        written.append(1)
-        return real(*args)  # type: ignore[arg-type]
+    class DiesOnTheSecondDay(store_module.DayWriter):
+        def close(self) -> int:
+            if written:
+                raise KeyboardInterrupt("killed")
+            written.append(1)
+            return super().close()
 
-    monkeypatch.setattr(build_module, "_write_day", dies_on_the_second_day)
+    monkeypatch.setattr(build_module, "DayWriter", DiesOnTheSecondDay)
     with pytest.raises(KeyboardInterrupt):
         ingest(store, [str(p) for p in files[3]])
-    monkeypatch.setattr(build_module, "_write_day", real)
+    assert written  # one day was written before the kill
+    monkeypatch.setattr(build_module, "DayWriter", store_module.DayWriter)
     assert not store.is_current()  # BUILD.json still names the old sources: lookups are refused until rebuilt
     ingest(store, [])
     full = Store(tmp_path / "full")

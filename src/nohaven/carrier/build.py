@@ -89,10 +89,14 @@ def build(store: Store) -> dict[str, int]:
     return _full(store, shas, paths, _kinds(manifests, shas))
 
 
-def _connect(paths: list[Path]) -> duckdb.DuckDBPyConnection:
+def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     files = [str(p) for p in paths]
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
+    if spill is not None:
+        # DuckDB within the build's memory budget: its sorts and temporary tables spill under the store's tmp/
+        con.execute(f"SET memory_limit = '{max(buildparts.memory_budget(), 1 << 27)}B'")
+        con.execute(f"SET temp_directory = '{spill}'")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
     # Where an interval without a close ends: the last time its source says anything of that kind.
     con.execute("CREATE TEMP TABLE coverage AS SELECT src, kind, max(t_ms) AS coverage FROM events GROUP BY ALL")
@@ -112,7 +116,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
         # rows to build.
         needs_duckdb = bool(held & {"block", "identity"}) or ("nat" in held and parts == 1
                                                                and not natbuild.available())
-        con = _connect(paths) if needs_duckdb else duckdb.connect()
+        con = _connect(paths, store.tmp_dir() / "build-duckdb") if needs_duckdb else duckdb.connect()
         try:
             for name in TABLES:
                 if _SPECS[name].kind not in held:
@@ -169,7 +173,7 @@ def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> 
 
 def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str],
                  days: dict[str, dict[str, int]]) -> dict[str, int]:
-    con = _connect(paths)
+    con = _connect(paths, store.tmp_dir() / "build-duckdb")
     new_ids = ", ".join(str(source_id(s)) for s in new)
     try:
         for name, spec in _SPECS.items():
@@ -203,9 +207,11 @@ def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str
 
 
 def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _Spec, day: int) -> int:
-    """One day of a table again: its rows of other keys as stored, and the new intervals of the keys in k."""
+    """One day of a table again: its rows of other keys as stored, and the new intervals of the keys in k,
+    streamed from DuckDB's sort (which spills within the memory budget) into the day's writer, so a day of any
+    size is rewritten in bounded memory."""
     columns = ", ".join(spec.columns)
-    folder = store.tables_dir / name
+    folder = store.tables_dir / name / f"day={day_name(day)}"
     parts = [f"SELECT {columns} FROM fresh WHERE day = {int(day)}"]  # noqa: S608
     index = store.day_index(name, day)
     if index is not None and index.names:
@@ -214,11 +220,17 @@ def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _S
             stored = f"({NAT_VIEW.format(t=stored)})"
         parts.append(f"SELECT {columns} FROM {stored} AS x ANTI JOIN k ON "  # noqa: S608
                      f"{_same('x', 'k', spec.stored_key, spec.key)}")
-    table = con.sql(" UNION ALL ".join(parts) + f" ORDER BY {spec.order}").to_arrow_table()
-    if table.num_rows == 0:
-        shutil.rmtree(folder / f"day={day_name(day)}", ignore_errors=True)
-        return 0
-    return _write_day(table, folder, name, day)
+    reader = con.sql(" UNION ALL ".join(parts) + f" ORDER BY {spec.order}").to_arrow_reader(1 << 16)
+    # The writer replaces the day's index only when it closes, after the last stored row has been read, and
+    # its files are named by content: the files being read stay as they are until then.
+    writer = DayWriter(folder, name)
+    for batch in reader:
+        if batch.num_rows:
+            writer.add(_cast(pa.Table.from_batches([batch]), TABLES[name]))
+    rows = writer.close()
+    if rows == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
 
 
 def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[str, ...]) -> str:
