@@ -144,3 +144,27 @@ def test_the_same_rows_keep_their_files_and_a_failed_write_keeps_the_previous_in
     assert writer.close() == rows.num_rows
     assert (folder / "index.json").read_bytes() == index_before
     assert {p.name: p.stat().st_ino for p in folder.iterdir()}.keys() == files.keys()  # no stray file is left
+
+
+def test_the_files_a_key_can_be_in_are_found_as_a_scan_of_every_range_finds_them(tmp_path: Path) -> None:
+    """DayIndex.files against a scan of every file's range: sorted ranges that touch (mappings, blocks) and
+    overlapping wide ones with unknown ends (identity prefixes and pools)."""
+    from nohaven.carrier.store import DayIndex
+
+    rng = random.Random(9)
+    for case in range(200):
+        entries, lo = [], 0
+        for n in range(rng.randrange(1, 30)):
+            lo += rng.randrange(0, 4)
+            hi = lo + (rng.randrange(0, 3) if case % 2 else rng.randrange(0, 60))  # odd: touching; even: overlapping
+            unknown = case % 2 == 0 and rng.random() < 0.05
+            entries.append({"name": f"f{n}", "rows": 1, "lo": None if unknown else lo.to_bytes(20, "big").hex(),
+                            "hi": None if unknown else hi.to_bytes(20, "big").hex()})
+            if case % 2:
+                lo = hi
+        index = DayIndex(tmp_path, entries)
+        for key in range(0, lo + 70):
+            k = key.to_bytes(20, "big")
+            expected = [str(tmp_path / e["name"]) for e in entries
+                        if e["lo"] is None or bytes.fromhex(e["lo"]) <= k <= bytes.fromhex(e["hi"])]
+            assert index.files(k) == expected, (case, key)

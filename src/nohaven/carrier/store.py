@@ -207,10 +207,14 @@ class DayIndex:
         self.names = [e["name"] for e in entries]
         self.paths = [str(folder / n) for n in self.names]
         self.rows = [int(e["rows"]) for e in entries]
-        self.lo = [bytes.fromhex(e["lo"]) if e["lo"] is not None else b"" for e in entries]
-        self.hi = [bytes.fromhex(e["hi"]) if e["hi"] is not None else b"\xff" * 21 for e in entries]
-        # the highest `hi` up to each file: files sorted by `lo` whose `hi` does not decrease (nat, blocks) are
-        # then found by bisection, an identity day's overlapping ranges by a scan back to the last possible one
+        # Files with a range, in order (their `lo` does not decrease), and those without one (a row without a
+        # key: read by every lookup). The highest `hi` up to each ranged file lets a scan back from the last
+        # file whose `lo` is at most the key stop early: at once where ranges follow each other (mappings,
+        # blocks), at the first file no later range reaches back over (identity's overlapping ranges).
+        self.ranged = [i for i, e in enumerate(entries) if e["lo"] is not None and e["hi"] is not None]
+        self.unranged = [i for i, e in enumerate(entries) if e["lo"] is None or e["hi"] is None]
+        self.lo = [bytes.fromhex(entries[i]["lo"]) for i in self.ranged]
+        self.hi = [bytes.fromhex(entries[i]["hi"]) for i in self.ranged]
         self.top: list[bytes] = []
         for hi in self.hi:
             self.top.append(max(hi, self.top[-1]) if self.top else hi)
@@ -218,13 +222,13 @@ class DayIndex:
     def files(self, key: bytes | None = None) -> list[str]:
         if key is None:
             return list(self.paths)
-        out = []
-        i = bisect.bisect_right(self.lo, key) - 1
-        while i >= 0 and self.top[i] >= key:
-            if self.hi[i] >= key:
-                out.append(self.paths[i])
-            i -= 1
-        return out[::-1]
+        found = list(self.unranged)
+        j = bisect.bisect_right(self.lo, key) - 1
+        while j >= 0 and self.top[j] >= key:
+            if self.hi[j] >= key:
+                found.append(self.ranged[j])
+            j -= 1
+        return [self.paths[i] for i in sorted(found)]
 
 
 @dataclass
