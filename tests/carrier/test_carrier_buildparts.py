@@ -58,7 +58,7 @@ def test_a_build_cut_into_ranges_writes_the_files_of_a_build_in_one_piece(tmp_pa
     events = [whole.events_path(sha) for sha in sorted(whole.sources())]
     budget = buildparts.nat_event_count(events) * buildparts.BYTES_PER_EVENT // 7
     monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", str(budget))
-    assert buildparts.parts_needed(events) in (7, 8)
+    assert buildparts.parts_needed(events) in (14, 15, 16)  # two ranges are held at once
     ranges: list[int] = []
     through = buildparts.partitioned_rows
 
@@ -70,7 +70,7 @@ def test_a_build_cut_into_ranges_writes_the_files_of_a_build_in_one_piece(tmp_pa
     monkeypatch.setattr(buildparts, "partitioned_rows", counted)
     (whole.root / "tables" / "BUILD.json").unlink()  # the next build is a full one
     whole.build()
-    assert len(ranges) >= 5 and sum(ranges) > 5000  # the rows did come range by range
+    assert len(ranges) >= 10 and sum(ranges) > 5000  # the rows did come range by range
     assert tables(whole.root) == expected
     assert not list((whole.root / "tmp").glob("**/*.arrow"))  # the spill files are gone
 

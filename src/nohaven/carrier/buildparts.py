@@ -14,9 +14,9 @@ asks for; one means the in-memory build (nohaven.carrier.build) as before.
    handed to a `DayWriter` per day, which writes files of exactly FILE_ROWS rows so that the files' bytes do
    not depend on where the ranges were cut.
 
-Memory: a range's events and rows (about `BYTES_PER_EVENT` per event), a writer's buffered row group per day, and
-the sample. The budget is `NOHAVEN_CARRIER_BUILD_MEMORY` (bytes, or with a K/M/G suffix), else 40 % of the memory
-the system reports available.
+Memory: two ranges' events and rows (about `BYTES_PER_EVENT` per event; the next range is computed while this one
+is written), a writer's buffered file per day, and the sample. The budget is `NOHAVEN_CARRIER_BUILD_MEMORY`
+(bytes, or with a K/M/G suffix), else 40 % of the memory the system reports available.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +69,11 @@ def nat_event_count(paths: Sequence[Path]) -> int:
 
 
 def parts_needed(paths: Sequence[Path], budget: int | None = None) -> int:
-    """How many ranges the build's events must be cut into to fit the budget (1: the whole at once)."""
-    budget = memory_budget() if budget is None else budget
-    return max(1, -(-nat_event_count(paths) * BYTES_PER_EVENT // max(budget, 1)))
+    """How many ranges the build's events must be cut into to fit the budget (1: the whole at once). Cut into
+    ranges, two are held at once (one written while the next is computed), so each gets half the budget."""
+    budget = max(memory_budget() if budget is None else budget, 1)
+    need = nat_event_count(paths) * BYTES_PER_EVENT
+    return 1 if need <= budget else -(-need * 2 // budget)
 
 
 def _keys(batch: pa.RecordBatch) -> np.ndarray:
@@ -146,12 +149,24 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
         writers = []
         if schema is None:
             return
-        for f in files:
+
+        def one(f: Path) -> pa.Table | None:
             with pa.memory_map(str(f)) as source:
                 events = pa.ipc.open_file(source).read_all()
             f.unlink()
-            if events.num_rows:
-                yield compute(events, coverage)
+            return compute(events, coverage) if events.num_rows else None
+
+        # The next range is computed (the compiled build releases the GIL) while the caller writes this one:
+        # two ranges in memory at once, which parts_needed allows for.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-range") as pool:
+            ahead = pool.submit(one, files[0])
+            for f in files[1:]:
+                current, ahead = ahead.result(), pool.submit(one, f)
+                if current is not None:
+                    yield current
+            last = ahead.result()
+            if last is not None:
+                yield last
     finally:
         for writer in writers:
             writer.close()
