@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import nohaven.carrier.build as build_module
@@ -17,6 +18,7 @@ import nohaven.carrier.store as store_module
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.lookup import Attributor, Query
+from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.store import Store
 
 DAYS = [datetime(2026, 11, 24, tzinfo=UTC) + timedelta(days=n) for n in range(4)]
@@ -86,9 +88,8 @@ def files(tmp_path: Path) -> list[list[Path]]:
 def test_a_new_day_rewrites_only_the_days_it_can_change(files: list[list[Path]], tmp_path: Path,
                                                         file_rows: int | None,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    if file_rows:  # days of several files, and DuckDB held to a small budget (its sort spills)
+    if file_rows:  # days of several files
         monkeypatch.setattr(store_module, "FILE_ROWS", file_rows)
-        monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "128M")
     store = Store(tmp_path / "store")
     ingest(store, [str(p) for day in files[:3] for p in day])
     before, hashes = stats(store.root), tables(store.root)
@@ -165,3 +166,18 @@ def test_tables_of_an_older_layout_are_refused_then_rebuilt(files: list[list[Pat
     with Attributor(store) as attributor:
         answer = attributor.answer(Query.make("203.0.113.7", 2000, "2026-11-24T01:00:10Z"))
     assert [(c["private_ip"], c["private_port"]) for c in answer["candidates"]] == [("100.64.0.1", 40000)]
+
+
+def test_an_incremental_builds_duckdb_is_held_to_the_memory_budget(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "300M")
+    events = tmp_path / "events.parquet"
+    pq.write_table(EVENT_SCHEMA.empty_table(), events)
+    con = build_module._connect([events], tmp_path / "spill")
+    try:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        folder = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    finally:
+        con.close()
+    assert limit.replace(" ", "") in ("300.0MiB", "314.5MB")  # DuckDB shows 300 * 2^20 bytes either way
+    assert folder == str(tmp_path / "spill")

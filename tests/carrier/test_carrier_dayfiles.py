@@ -109,12 +109,16 @@ def test_a_lookup_opens_only_the_files_its_key_is_in_and_answers_as_over_the_who
         assert many.answer_all(queries) == answers
 
 
-def test_the_same_rows_keep_their_files_and_a_failed_write_keeps_the_previous_index(
+def test_a_failed_write_keeps_the_previous_index_and_files_and_a_rewrite_removes_the_old_ones(
         stores: tuple[Store, Store, list[Query]], monkeypatch: pytest.MonkeyPatch) -> None:
     _, cut, queries = stores
     folder = cut.tables_dir / "nat" / "day=2026-11-26"
-    index_before = (folder / "index.json").read_bytes()
-    files = {p.name: p.stat().st_ino for p in folder.iterdir()}
+
+    def listed() -> dict[str, int]:
+        return {f["name"]: (folder / f["name"]).stat().st_ino
+                for f in json.loads((folder / "index.json").read_text())["files"]}
+
+    index_before, files_before = (folder / "index.json").read_bytes(), listed()
     rows = pa.concat_tables([pq.read_table(folder / f["name"]) for f in json.loads(index_before)["files"]])
     with Attributor(cut) as attributor:
         answers = attributor.answer_all(queries)
@@ -131,19 +135,46 @@ def test_the_same_rows_keep_their_files_and_a_failed_write_keeps_the_previous_in
     monkeypatch.setattr(store_module, "_write_file", failing)
     writer = DayWriter(folder, "nat")
     with pytest.raises(OSError, match="disk full"):
-        writer.add(rows.slice(0, 5))  # rows arrive in pieces, as from a build in key ranges
-        writer.add(rows.slice(5))
+        writer.add(rows.slice(1, 5))  # other rows (the first one dropped), arriving in pieces
+        writer.add(rows.slice(6))
         writer.close()
     assert (folder / "index.json").read_bytes() == index_before
+    assert listed() == files_before  # the same files, not rewritten
     with Attributor(cut) as attributor:
-        assert attributor.answer_all(queries) == answers  # every file the index lists is still there
-
+        assert attributor.answer_all(queries) == answers
     monkeypatch.setattr(store_module, "_write_file", real)
+
+    # a write of other rows replaces the index and removes the files it no longer lists, and nothing else is left
+    writer = DayWriter(folder, "nat")
+    writer.add(rows.slice(1))
+    assert writer.close() == rows.num_rows - 1
+    second = listed()
+    assert second != files_before
+    assert {p.name for p in folder.iterdir()} == {"index.json", *second}
+    # a lookup that read the index just before it was replaced finds its files gone and reads the index again
+    stale = [str(folder / name) for name in second]
     writer = DayWriter(folder, "nat")
     writer.add(rows)
     assert writer.close() == rows.num_rows
-    assert (folder / "index.json").read_bytes() == index_before
-    assert {p.name: p.stat().st_ino for p in folder.iterdir()}.keys() == files.keys()  # no stray file is left
+    assert (folder / "index.json").read_bytes() == index_before and listed().keys() == files_before.keys()
+    real_files = Store.day_files
+    handed: list[int] = []
+
+    def first_stale(self: Store, table: str, lo: int, hi: int, key: bytes | None = None) -> list[str]:
+        current = real_files(self, table, lo, hi, key)
+        if table == "nat" and not handed and any(f.startswith(str(folder)) for f in current):
+            handed.append(1)
+            return stale
+        return current
+
+    monkeypatch.setattr(Store, "day_files", first_stale)
+    with Attributor(cut) as attributor:
+        assert attributor.answer_all(queries) == answers
+    assert handed  # the stale list was handed out once, and the answer is still whole
+
+    # a day rewritten with no rows is removed
+    assert DayWriter(folder, "nat").close() == 0
+    assert not folder.exists()
 
 
 def test_the_files_a_key_can_be_in_are_found_as_a_scan_of_every_range_finds_them(tmp_path: Path) -> None:

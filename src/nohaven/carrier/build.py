@@ -94,7 +94,8 @@ def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyCon
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     if spill is not None:
-        # DuckDB within the build's memory budget: its sorts and temporary tables spill under the store's tmp/
+        # An incremental build's DuckDB within the build's memory budget (the rest of the process comes on top):
+        # its sorts and temporary tables spill under the store's tmp/
         con.execute(f"SET memory_limit = '{max(buildparts.memory_budget(), 1 << 27)}B'")
         con.execute(f"SET temp_directory = '{spill}'")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
@@ -116,7 +117,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
         # rows to build.
         needs_duckdb = bool(held & {"block", "identity"}) or ("nat" in held and parts == 1
                                                                and not natbuild.available())
-        con = _connect(paths, store.tmp_dir() / "build-duckdb") if needs_duckdb else duckdb.connect()
+        con = _connect(paths) if needs_duckdb else duckdb.connect()
         try:
             for name in TABLES:
                 if _SPECS[name].kind not in held:
@@ -227,10 +228,7 @@ def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _S
     for batch in reader:
         if batch.num_rows:
             writer.add(_cast(pa.Table.from_batches([batch]), TABLES[name]))
-    rows = writer.close()
-    if rows == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-    return rows
+    return writer.close()  # no rows: the day is removed
 
 
 def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[str, ...]) -> str:

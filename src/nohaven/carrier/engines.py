@@ -74,6 +74,9 @@ def nat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+_VIEWS = 256
+
+
 class Engine(Protocol):
     name: str
 
@@ -125,6 +128,7 @@ class SparkEngine:
                       .getOrCreate())
         self.spark.sparkContext.setLogLevel("ERROR")
         self._views: dict[tuple[str, ...], str] = {}
+        self._made = 0
 
     def rows(self, files: list[str], sql_for_table: str) -> list[dict[str, Any]]:
         if not files:
@@ -132,7 +136,12 @@ class SparkEngine:
         key = tuple(files)
         view = self._views.get(key)
         if view is None:
-            view = f"v{len(self._views)}"
+            # a lookup's files are those its key is in: the views of the last _VIEWS file sets are kept
+            if len(self._views) >= _VIEWS:
+                oldest = next(iter(self._views))
+                self.spark.catalog.dropTempView(self._views.pop(oldest))
+            self._made += 1
+            view = f"v{self._made}"
             self.spark.read.parquet(*files).createOrReplaceTempView(view)
             self._views[key] = view
         out = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -141,12 +142,11 @@ class Attributor:
         ip = to_bytes(query.ip)
         lo, hi = query.lo, query.hi
         candidates: list[dict[str, Any]] = []
-        # Each day's index names the one file (or two) its key can be in (store.DayIndex).
-        nat = self.store.day_files("nat", lo, hi, lookup_key("nat", ip, query.port))
-        for row in nat_rows(self.engine.rows(nat, nat_sql("{t}", ip, query.port, lo, hi))):
+        for row in nat_rows(self._rows("nat", lo, hi, lookup_key("nat", ip, query.port),
+                                       nat_sql("{t}", ip, query.port, lo, hi))):
             candidates.append(self._candidate("nat", row, query))
-        blocks = self.store.day_files("blocks", lo, hi, lookup_key("blocks", ip))
-        for row in distinct(self.engine.rows(blocks, block_sql("{t}", ip, query.port, lo, hi))):
+        for row in distinct(self._rows("blocks", lo, hi, lookup_key("blocks", ip),
+                                       block_sql("{t}", ip, query.port, lo, hi))):
             candidates.append(self._candidate("block", row, query))
         # The address itself may be a subscriber's (IPv6 without NAT, a public IPv4 handed out by RADIUS / DHCP).
         direct = self._subscribers(ip, lo, hi)
@@ -178,6 +178,19 @@ class Attributor:
 
     def answer_all(self, queries: Iterable[Query]) -> list[dict[str, Any]]:
         return [self.answer(q) for q in queries]
+
+    def _rows(self, table: str, lo: int, hi: int, key: bytes, sql: str) -> list[dict[str, Any]]:
+        """The statement's rows over the files of the window's days that can hold the key (each day's index
+        names the one file, or two, a mapping's key can be in: store.DayIndex). An ingest that rewrites a day
+        removes the files its new index no longer lists; a lookup that read the previous index then finds one
+        gone, and reads the index again."""
+        files = self.store.day_files(table, lo, hi, key)
+        try:
+            return self.engine.rows(files, sql)
+        except Exception:
+            if all(os.path.exists(f) for f in files):
+                raise
+        return self.engine.rows(self.store.day_files(table, lo, hi, key), sql)
 
     # -- building the answer ------------------------------------------------------------------------------------
     def _candidate(self, kind: str, row: dict[str, Any], query: Query) -> dict[str, Any]:
@@ -229,8 +242,8 @@ class Attributor:
         return {**start, "end": ref(row["end_src"], row["end_line"], row["end_nlines"])}
 
     def _subscribers(self, priv_ip: bytes, lo: int, hi: int) -> list[dict[str, Any]]:
-        files = self.store.day_files("identity", lo, hi, lookup_key("identity", priv_ip))
-        rows = distinct(self.engine.rows(files, identity_sql("{t}", priv_ip, lo, hi)))
+        rows = distinct(self._rows("identity", lo, hi, lookup_key("identity", priv_ip),
+                                   identity_sql("{t}", priv_ip, lo, hi)))
         out = []
         for row in sorted(rows, key=lambda r: (r["start_ms"], r["src"], r["line"])):
             flags = int(row["flags"])

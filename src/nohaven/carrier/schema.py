@@ -49,8 +49,8 @@ BLOCK_SCHEMA = pa.schema([
 ])
 
 # ip_lo / ip_hi prune pages in both engines (KEY_IP). lo_v4 / hi_v4: the range as IPv4 integers when both ends
-# are IPv4-mapped (else -1 .. 2^62, which every query passes), so that an IPv4 lookup can also skip whole row
-# groups of a day past 2^20 rows, whose binary statistics DuckDB cuts to 8 bytes.
+# are IPv4-mapped (else -1 .. 2^62, which every query passes), so that an IPv4 lookup can also skip the files
+# and pages, by integer statistics, that the binary ones (cut to 8 bytes by DuckDB) do not exclude.
 IDENTITY_SCHEMA = pa.schema([
     ("ip_lo", KEY_IP), ("ip_hi", KEY_IP), ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("slack_ms", pa.int32()),
     ("flags", pa.int8()), ("subscriber", pa.string()), ("station", pa.string()), ("mac", pa.string()),

@@ -27,8 +27,9 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,6 @@ _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_po
 # rows in row groups of 2^20 made a lookup 1.85x chdb's, in files of 2^16 rows it does not grow with the day
 # (measured in BENCHMARKS.md). Pages stay small, with a page index, for the scans that read several files.
 FILE_ROWS = 1 << 16
-ROW_GROUP = FILE_ROWS
 PAGE_BYTES = 64 * 1024
 INDEX = "index.json"
 
@@ -142,10 +142,12 @@ _PENDING = 4
 class DayWriter:
     """A day of a table written as rows arrive: files of exactly FILE_ROWS rows (the last one shorter), each one
     row group, named by their content, then the day's index.json, which lists them in order with their key
-    ranges, and last the removal of the files the index no longer lists. The bytes are those of the whole day
-    written at once, however the rows arrived (a build in key ranges writes the files a build in one piece
-    writes), and a day rewritten with the same rows keeps its files' names. A write killed before its index
-    leaves the previous index, and the files it lists, in place."""
+    ranges, and last the removal of the files it does not list (a lookup that read the previous index and
+    finds a file gone reads the index again: lookup.Attributor). The bytes are those of the whole day written
+    at once, however the rows arrived (a build in key ranges writes the files a build in one piece writes), and
+    a day rewritten with the same rows keeps its files' names. A write that fails or is killed before its index
+    leaves the previous index, and the files it lists, in place. A day closed with no rows is removed, its index
+    first."""
 
     def __init__(self, folder: Path, table: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -169,32 +171,53 @@ class DayWriter:
     def _file(self, rows: pa.Table) -> None:
         pending = [f for f in self.files if not f.done()]
         if len(pending) >= _PENDING:
-            pending[0].result()
-        self.files.append(_POOL.submit(self._write, rows.combine_chunks(), len(self.files)))
+            self._settle(pending[0])
+        self.files.append(_POOL.submit(self._write, rows.combine_chunks()))
 
-    def _write(self, rows: pa.Table, number: int) -> dict[str, Any]:
-        tmp = self.folder / f".part-{number:06d}.tmp"
-        _write_file(rows, tmp, *self.options)
-        digest = hashlib.sha256()
-        with tmp.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        name = f"part-{digest.hexdigest()[:32]}.parquet"
-        os.replace(tmp, self.folder / name)
+    def _settle(self, future: Future[dict[str, Any]]) -> dict[str, Any]:
+        """A file's entry; if its write failed, the other writes are waited for (none runs on after the
+        failure is reported) and the failure raised."""
+        try:
+            return future.result()
+        except BaseException:
+            for other in self.files:
+                other.cancel()
+            wait(self.files)
+            raise
+
+    def _write(self, rows: pa.Table) -> dict[str, Any]:
+        tmp = self.folder / f".part-{uuid.uuid4().hex}.tmp"
+        try:
+            _write_file(rows, tmp, *self.options)
+            digest = hashlib.sha256()
+            with tmp.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+            name = f"part-{digest.hexdigest()[:32]}.parquet"
+            os.replace(tmp, self.folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
         lo, hi = _key_range(self.table, rows)
         return {"name": name, "rows": rows.num_rows, "lo": lo, "hi": hi}
 
     def close(self) -> int:
-        """Write what is left and the day's index, remove the files it does not list; the number of rows."""
-        if self.buffered or not self.rows:
-            self._file(pa.concat_tables(self.buffer) if self.buffer else self.schema.empty_table())
-        files = [f.result() for f in self.files]
+        """Write what is left and the day's index, remove the files no longer listed; the number of rows."""
+        index = self.folder / INDEX
+        if not self.rows:
+            for future in self.files:
+                self._settle(future)
+            index.unlink(missing_ok=True)  # first: a day is never left with an index that lists a missing file
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return 0
+        if self.buffered:
+            self._file(pa.concat_tables(self.buffer))
+        files = [self._settle(f) for f in self.files]
         tmp = self.folder / (INDEX + ".tmp")
         tmp.write_text(json.dumps({"table": self.table, "rows": self.rows, "files": files}, indent=0))
-        os.replace(tmp, self.folder / INDEX)
-        listed = {f["name"] for f in files}
+        os.replace(tmp, index)
+        keep = {f["name"] for f in files} | {INDEX}
         for path in self.folder.iterdir():
-            if path.name != INDEX and path.name not in listed:
+            if path.name not in keep:
                 path.unlink(missing_ok=True)
         return self.rows
 
@@ -237,7 +260,7 @@ class Store:
 
     root: Path
 
-    _indexes: dict[str, tuple[int, DayIndex]] = field(default_factory=dict, init=False, repr=False,
+    _indexes: dict[str, tuple[tuple[int, int, int], DayIndex]] = field(default_factory=dict, init=False, repr=False,
                                                      compare=False)
     _index_paths: dict[tuple[str, int], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -324,9 +347,10 @@ class Store:
         if path is None:
             path = self._index_paths[(table, day)] = str(self.tables_dir / table / f"day={day_name(day)}" / INDEX)
         try:
-            stamp = os.stat(path).st_mtime_ns  # one stat a lookup: a path string, not pathlib, on this hot path
+            info = os.stat(path)  # one stat a lookup: a path string, not pathlib, on this hot path
         except FileNotFoundError:
             return None
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)  # os.replace gives a new index a new inode
         cached = self._indexes.get(path)
         if cached is None or cached[0] != stamp:
             folder = Path(path).parent
