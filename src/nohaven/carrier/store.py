@@ -54,19 +54,20 @@ _SORT = {"nat": ("pub_ip", "pub_port", "start_ms"), "blocks": ("pub_ip", "pub_po
 # the range of lookup keys each holds, so that a lookup opens the one file its key can be in. DuckDB's cost per
 # query grows with the row groups of the files it opens (their statistics are bound and optimised per query)
 # and with the rows of a row group it reads (it reads a projected column's chunk whole); one day file of 10^8
-# rows in row groups of 2^20 made a lookup 1.85x chdb's, in files of 2^16 rows it does not grow with the day
-# (measured in BENCHMARKS.md). Pages stay small, with a page index, for the scans that read several files.
-FILE_ROWS = 1 << 16
+# rows in row groups of 2^20 made a lookup 1.85x chdb's, in files of 2^16 rows 0.62x (BENCHMARKS.md). 2^17:
+# on that day's rows 15.96 bytes a NAT record against 15.98 at 2^16 (each file has its own footer and
+# dictionaries), for a lookup that reads twice the rows of each column it projects.
+FILE_ROWS = 1 << 17
 PAGE_BYTES = 64 * 1024
 INDEX = "index.json"
 
 
 # Integer columns of the NAT table whose values are close to random once sorted by public address and port
-# (private address and port, duration, lines): split into byte streams, their constant high bytes compress away
-# (measured in BENCHMARKS.md). The start, sorted within a public port, is delta encoded: on a day of 10^7
-# mappings that is 0.06 bytes a record smaller than its byte streams, and the gap grows with the day.
-# DuckDB reads this encoding for integers only, so addresses keep dictionaries.
-_BYTE_STREAMS = {"nat": ("dur_ms", "priv_v4", "priv_port", "line", "end_dline")}
+# (start, private address and port, duration, lines): split into byte streams, their constant high bytes
+# compress away (measured in BENCHMARKS.md; delta encoding of the start, sorted within a port, was 0.19 bytes a
+# record larger on a day of 10^8 mappings). DuckDB reads this encoding for integers only, so addresses keep
+# dictionaries.
+_BYTE_STREAMS = {"nat": ("start_ms", "dur_ms", "priv_v4", "priv_port", "line", "end_dline")}
 
 
 # Columns of the identity table that hold a different value on almost every row (a subscriber's address, name,
