@@ -115,7 +115,7 @@ def write_parquet(table: pa.Table, path: Path, sort: tuple[str, ...] = (), byte_
     os.replace(tmp, path)
 
 
-def _write_file(table: pa.Table, path: Path, sort: tuple[str, ...], byte_streams: tuple[str, ...],
+def _write_file(table: pa.Table, path: Path | pa.NativeFile, sort: tuple[str, ...], byte_streams: tuple[str, ...],
                 plain: tuple[str, ...]) -> None:
     schema = table.schema
     dictionary = [f.name for f in schema if (pa.types.is_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
@@ -187,14 +187,14 @@ class DayWriter:
             raise
 
     def _write(self, rows: pa.Table) -> dict[str, Any]:
+        # Encoded in memory (a file is a few MB), so that it is hashed for its name without being read back.
+        sink = pa.BufferOutputStream()
+        _write_file(rows, sink, *self.options)
+        data = sink.getvalue()
+        name = f"part-{hashlib.sha256(data).hexdigest()[:32]}.parquet"
         tmp = self.folder / f".part-{uuid.uuid4().hex}.tmp"
         try:
-            _write_file(rows, tmp, *self.options)
-            digest = hashlib.sha256()
-            with tmp.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-            name = f"part-{digest.hexdigest()[:32]}.parquet"
+            tmp.write_bytes(data)
             os.replace(tmp, self.folder / name)
         finally:
             tmp.unlink(missing_ok=True)
@@ -227,10 +227,8 @@ class DayIndex:
     """A day's index.json: its files, and which of them a key can be in."""
 
     def __init__(self, folder: Path, entries: list[dict[str, Any]]) -> None:
-        self.folder = folder
         self.names = [e["name"] for e in entries]
         self.paths = [str(folder / n) for n in self.names]
-        self.rows = [int(e["rows"]) for e in entries]
         # Files with a range, in order (their `lo` does not decrease), and those without one (a row without a
         # key: read by every lookup). The highest `hi` up to each ranged file lets a scan back from the last
         # file whose `lo` is at most the key stop early: at once where ranges follow each other (mappings,
