@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier import buildparts, formats, natbuild
+from nohaven.carrier import buildparts, durable, formats, natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
 from nohaven.carrier.store import (
@@ -138,11 +138,16 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
         finally:
             con.close()
     _write_state(work, shas, days)
+    for folder in (work / name for name in TABLES):  # the day folders' names (each day synced its own files)
+        if folder.is_dir():
+            durable.sync_dir(folder)
+    durable.sync_dir(work)
     old = store.root / "tables.old"
     shutil.rmtree(old, ignore_errors=True)
     if store.tables_dir.exists():
         os.replace(store.tables_dir, old)
     os.replace(work, store.tables_dir)
+    durable.sync_dir(store.root)
     shutil.rmtree(old, ignore_errors=True)
     return counts
 
@@ -249,9 +254,7 @@ def _day_writer(folder: Path, name: str, day: int) -> DayWriter:
 def _write_state(folder: Path, shas: list[str], days: dict[str, dict[str, int]]) -> None:
     state = {"layout": LAYOUT, "sources": shas, "rows": {name: sum(days.get(name, {}).values()) for name in TABLES},
              "days": {name: dict(sorted(days.get(name, {}).items())) for name in TABLES}}
-    tmp = folder / "BUILD.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-    os.replace(tmp, folder / "BUILD.json")
+    durable.write_file(folder / "BUILD.json", json.dumps(state, indent=1, sort_keys=True).encode())
 
 
 def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:

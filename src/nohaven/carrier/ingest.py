@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 import uuid
 from collections import Counter, deque
@@ -27,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from nohaven.carrier import formats
+from nohaven.carrier import durable, formats
 from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
@@ -154,7 +153,7 @@ def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | 
         "lines": result.lines, "records": result.records, "events": result.events, "rejects": result.rejects,
         "ignored": result.ignored,
     }
-    _atomic_write(store.marker(sha), json.dumps(manifest, indent=1, sort_keys=True).encode())
+    durable.write_file(store.marker(sha), json.dumps(manifest, indent=1, sort_keys=True).encode())  # the commit
     result.seconds = time.monotonic() - started
     return result
 
@@ -254,9 +253,11 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
                 _parse_lines(content, archive, progress, parser, src, name, rejects, writer, result, ignored)
                 archive.close()
         result.ignored = dict(sorted(ignored.items()))
-        os.replace(raw_tmp, _ready(store.raw_path(sha)))
-        os.replace(events_tmp, _ready(store.events_path(sha)))
-        os.replace(rejects_tmp, _ready(store.rejects_path(sha)))
+        # On the disk, under their names, before the manifest that commits them.
+        for tmp_path, final in ((raw_tmp, store.raw_path(sha)), (events_tmp, store.events_path(sha)),
+                                (rejects_tmp, store.rejects_path(sha))):
+            durable.sync_file(tmp_path)
+            durable.replace(tmp_path, _ready(final))
     finally:
         for leftover in (raw_tmp, events_tmp, rejects_tmp):
             leftover.unlink(missing_ok=True)
@@ -408,12 +409,3 @@ def _ready(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)

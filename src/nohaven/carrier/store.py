@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from nohaven.carrier import durable
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 
@@ -194,7 +195,7 @@ class DayWriter:
         name = f"part-{hashlib.sha256(data).hexdigest()[:32]}.parquet"
         tmp = self.folder / f".part-{uuid.uuid4().hex}.tmp"
         try:
-            tmp.write_bytes(data)
+            durable.write_bytes(tmp, data)  # on the disk before an index can list it
             os.replace(tmp, self.folder / name)
         finally:
             tmp.unlink(missing_ok=True)
@@ -208,14 +209,16 @@ class DayWriter:
             for future in self.files:
                 self._settle(future)
             index.unlink(missing_ok=True)  # first: a day is never left with an index that lists a missing file
+            durable.sync_dir(self.folder)
             shutil.rmtree(self.folder, ignore_errors=True)
             return 0
         if self.buffered:
             self._file(pa.concat_tables(self.buffer))
         files = [self._settle(f) for f in self.files]
-        tmp = self.folder / (INDEX + ".tmp")
-        tmp.write_text(json.dumps({"table": self.table, "rows": self.rows, "files": files}, indent=0))
-        os.replace(tmp, index)
+        durable.sync_dir(self.folder)  # the files' names, then the index that lists them
+        durable.write_file(index, json.dumps({"table": self.table, "rows": self.rows, "files": files},
+                                             indent=0).encode())
+        durable.sync_dir(self.folder.parent)  # a new day's folder
         keep = {f["name"] for f in files} | {INDEX}
         for path in self.folder.iterdir():
             if path.name not in keep:

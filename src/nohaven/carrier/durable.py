@@ -1,0 +1,55 @@
+"""Writes that survive a power loss: a file's bytes reach the disk before a name that points at them does.
+
+The store's commit points are renames (a source's manifest, a day's index.json, tables/BUILD.json, tables.new/
+becoming tables/). Each is preceded by an fsync of what it commits (the files, and the folders that list them)
+and followed by an fsync of the folder holding the renamed name, so after a crash a commit point either names
+complete files or is not there; what an uncommitted write left behind is cleared or rewritten by the next
+ingest, as after a kill.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["replace", "sync_dir", "sync_file", "write_bytes", "write_file"]
+
+
+def sync_file(path: Path | str) -> None:
+    """Flush a written file's bytes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(path: Path | str) -> None:
+    """Flush a folder's entries (names created, renamed into it) to the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a new file (a name not yet committed to) and flush it; the caller renames it or syncs its folder."""
+    with path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def replace(tmp: Path, path: Path) -> None:
+    """Commit a written and flushed file under its name: rename, then flush the folder that now lists it."""
+    os.replace(tmp, path)
+    sync_dir(path.parent)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably (through a temporary name beside it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write_bytes(tmp, data)
+    replace(tmp, path)
