@@ -984,4 +984,16 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_natbuild", "The NAT table's rows, compiled.", -1,
                                     methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__natbuild(void) { return PyModule_Create(&module); }
+/* The constants this file shares with Python (store.DAY_MS, timeparse's flags), exported so that natbuild.py
+   refuses an extension that disagrees with them. */
+PyMODINIT_FUNC PyInit__natbuild(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "DAY_MS", (long)DAY_MS) < 0
+        || PyModule_AddIntConstant(m, "FLAG_START_UNKNOWN", FLAG_START_UNKNOWN) < 0
+        || PyModule_AddIntConstant(m, "FLAG_END_OPEN", FLAG_END_OPEN) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -4,3 +4,7 @@ _Column = tuple[object, object, int]  # (validity buffer or None, data buffer, o
 
 def nat_rows(n: int, columns: tuple[_Column, ...], coverage: tuple[int, _Column, _Column] | None,
              /) -> tuple[int, tuple[tuple[bytes | None, bytes, bytes | None], ...]]: ...
+
+DAY_MS: int
+FLAG_START_UNKNOWN: int
+FLAG_END_OPEN: int

@@ -128,11 +128,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
                     continue
                 table = (natbuild.rows(con, build_sql(name, "events"), paths)
                          if name == "nat" else con.sql(build_sql(name, "events")).to_arrow_table())
-                if table.num_rows == 0:
-                    continue
-                column = table.column("day")
-                for day in pc.unique(column).to_pylist():
-                    part = table.filter(pc.equal(column, day))
+                for day, part in _by_day(table):
                     days[name][day_name(day)] = _write_day(part, work / name, name, day)
                 counts[name] = sum(days[name].values())
         finally:
@@ -152,6 +148,19 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
     return counts
 
 
+def _by_day(table: pa.Table) -> list[tuple[int, pa.Table]]:
+    """A build's rows, ordered by day first (build_sql, the compiled build), as one slice per day: no copy."""
+    if table.num_rows == 0:
+        return []
+    day = table.column("day").to_numpy()
+    if (np.diff(day) < 0).any():  # the order every build statement ends with; a slice of an unordered one is wrong
+        raise RuntimeError("the build's rows are not ordered by day")
+    cuts = np.flatnonzero(np.diff(day)) + 1
+    starts = [0, *cuts.tolist()]
+    ends = [*cuts.tolist(), len(day)]
+    return [(int(day[a]), table.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
+
+
 def _kinds(manifests: dict[str, dict[str, Any]], shas: list[str]) -> set[str]:
     """The kinds of events the sources can hold, by their formats (every kind for a format not known here)."""
     kinds: set[str] = set()
@@ -169,11 +178,10 @@ def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> 
     (nohaven.carrier.buildparts): the same files as `_write_day` of the whole table."""
     writers: dict[int, DayWriter] = {}
     for rows in buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, natbuild.range_rows):
-        column = rows.column("day")
-        for day in pc.unique(column).to_pylist():
+        for day, part in _by_day(rows):
             if day not in writers:
                 writers[day] = _day_writer(folder, "nat", day)
-            writers[day].add(_cast(rows.filter(pc.equal(column, day)), TABLES["nat"]))
+            writers[day].add(_cast(part, TABLES["nat"]))
     return {day_name(day): writers[day].close() for day in sorted(writers)}
 
 

@@ -49,6 +49,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nohaven.carrier.schema import EVENT_SCHEMA
+from nohaven.carrier.store import DAY_MS
+from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 __all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "range_rows", "rows"]
 
@@ -59,6 +61,12 @@ try:
     _native = _natbuild
 except ImportError:  # built without a C compiler: DuckDB's SQL serves
     _native = None
+
+if _native is not None and tuple(getattr(_native, name, None) for name in (
+        "DAY_MS", "FLAG_START_UNKNOWN", "FLAG_END_OPEN")) != (DAY_MS, FLAG_START_UNKNOWN, FLAG_END_OPEN):
+    # the C file repeats these values, or the extension was built from an older one
+    raise RuntimeError("nohaven.carrier._natbuild disagrees with store.DAY_MS or timeparse's flags: rebuild it "
+                       "(pip install -e .) from a matching _natbuild.c")
 
 # The event columns _natbuild.nat_rows reads, in its order.
 COLUMNS = ("action", "t_ms", "begin_ms", "slack_ms", "flags", "proto", "priv_ip", "priv_port", "pub_ip", "pub_port",

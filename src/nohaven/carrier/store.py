@@ -215,6 +215,7 @@ class DayWriter:
         if self.buffered:
             self._file(pa.concat_tables(self.buffer))
         files = [self._settle(f) for f in self.files]
+        _check_order(self.folder, self.table, files)  # before the index: a misordered day is never listed
         durable.sync_dir(self.folder)  # the files' names, then the index that lists them
         durable.write_file(index, json.dumps({"table": self.table, "rows": self.rows, "files": files},
                                              indent=0).encode())
@@ -224,6 +225,26 @@ class DayWriter:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
         return self.rows
+
+
+def _check_order(folder: Path, table: str, files: list[dict[str, Any]]) -> None:
+    """The files' key ranges in the order a lookup's bisection needs (DayIndex): each ranged file's lowest key
+    not below the previous one's, and for mappings and blocks (one key a row, rows sorted by it) not below the
+    previous file's highest key; an identity range may reach past the next file's lowest key. A build that
+    handed rows out of order would otherwise make lookups miss them silently."""
+    previous: dict[str, Any] | None = None
+    for entry in files:
+        if entry["lo"] is None:
+            continue
+        if entry["lo"] > entry["hi"] and table != "identity":
+            raise RuntimeError(f"{folder}: {entry['name']} holds keys out of order ({entry['lo']} > {entry['hi']})")
+        if previous is not None:
+            floor = previous["lo"] if table == "identity" else previous["hi"]
+            if entry["lo"] < floor:
+                raise RuntimeError(f"{folder}: {entry['name']} begins at key {entry['lo']}, before the end of "
+                                   f"{previous['name']} ({floor}): rows out of order, the day's index was not "
+                                   "replaced")
+        previous = entry
 
 
 class DayIndex:
