@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nohaven.carrier.errors import StoreError
+from nohaven.carrier.natbuild import only_nat
 
 __all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
 
@@ -95,10 +96,7 @@ def _keys(batch: pa.RecordBatch) -> np.ndarray:
 def _nat_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     for path in paths:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["kind", *columns]):
-            kind = batch.column("kind")
-            is_nat = pc.fill_null(pc.equal(kind, "nat"), False)
-            if not pc.all(is_nat).as_py():
-                batch = batch.filter(is_nat)
+            batch = only_nat(batch)
             if batch.num_rows:
                 yield batch
 

@@ -52,7 +52,7 @@ from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.store import DAY_MS
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "range_rows", "rows"]
+__all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "only_nat", "range_rows", "rows"]
 
 _native: ModuleType | None
 try:
@@ -92,15 +92,17 @@ def read_events(paths: Sequence[Path]) -> pa.Table:
     # A file at a time (one chunk each), not through pyarrow.dataset, whose first import alone costs a tenth of
     # the build of 10^6 mappings.
     tables = [pq.ParquetFile(p, read_dictionary=["kind"]).read(columns=["kind", *COLUMNS]) for p in paths]
-    return _only_nat(pa.concat_tables(tables))
+    return only_nat(pa.concat_tables(tables))
 
 
-def _only_nat(table: pa.Table) -> pa.Table:
+def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+    """The nat events of a table or batch of events (a NULL kind is not nat)."""
     if "kind" not in table.column_names:
         return table
     kind = table.column("kind")
     if pa.types.is_dictionary(kind.type):
-        if kind.null_count == 0 and all(chunk.dictionary.to_pylist() == ["nat"] for chunk in kind.chunks):
+        chunks = kind.chunks if isinstance(kind, pa.ChunkedArray) else [kind]
+        if kind.null_count == 0 and all(chunk.dictionary.to_pylist() == ["nat"] for chunk in chunks):
             return table  # the usual event file: nat events only
         kind = kind.cast(pa.string())
     is_nat = pc.equal(kind, "nat")
@@ -129,7 +131,7 @@ def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
     """
     if _native is None:
         raise RuntimeError("the compiled carrier build is not built (install with a C compiler)")
-    events = _only_nat(events)
+    events = only_nat(events)
     columns = tuple(_column(events, name) for name in COLUMNS)
     cover = None
     if coverage is not None:
