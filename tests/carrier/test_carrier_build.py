@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -181,3 +182,14 @@ def test_an_incremental_builds_duckdb_is_held_to_the_memory_budget(tmp_path: Pat
         con.close()
     assert limit.replace(" ", "") in ("300.0MiB", "314.5MB")  # DuckDB shows 300 * 2^20 bytes either way
     assert folder == str(tmp_path / "spill")
+
+
+def test_a_builds_rows_are_cut_into_one_slice_per_day_and_unordered_days_are_refused() -> None:
+    rows = pa.table({"day": pa.chunked_array([[20418, 20418], [20419, 20421, 20421]], pa.int64()),
+                     "x": pa.chunked_array([[1, 2], [3, 4, 5]])})
+    cut = build_module._by_day(rows)
+    assert [(day, part.column("x").to_pylist()) for day, part in cut] == [(20418, [1, 2]), (20419, [3]),
+                                                                          (20421, [4, 5])]
+    assert build_module._by_day(rows.slice(0, 0)) == []
+    with pytest.raises(RuntimeError, match="not ordered by day"):
+        build_module._by_day(pa.table({"day": pa.array([20419, 20418], pa.int64()), "x": [1, 2]}))
