@@ -86,6 +86,12 @@ def test_every_stored_file_reaches_the_disk_before_the_commit_that_names_it(
         assert flushed < build
         tables += 1
     assert tables >= 2  # blocks and identity, and for the full build the NAT days too
+    created = [store.tables_dir / name for name in ("blocks", "identity")] + (
+        [] if incremental else [store.tables_dir / "nat"])  # the table folders this ingest created
+    for folder in created:  # each one's name in tables/ flushed before anything inside it
+        assert store.tables_dir.stat().st_ino in synced[:_first(synced, folder)], folder
+    if not incremental:  # a new store: its folders' names in it flushed before the first manifest
+        assert store.root.stat().st_ino in synced[:min(_first(synced, store.marker(sha)) for sha in new)]
     assert build < _last(synced, store.tables_dir)  # BUILD.json's name
     if not incremental:  # tables.new/ renamed to tables/: the store's folder flushed after that
         assert _last(synced, store.root) > _last(synced, store.tables_dir)

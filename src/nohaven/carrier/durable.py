@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["replace", "sync_dir", "sync_file", "write_bytes", "write_file"]
+__all__ = ["mkdir", "replace", "sync_dir", "sync_file", "write_bytes", "write_file"]
 
 
 def sync_file(path: Path | str) -> None:
@@ -33,6 +33,18 @@ def sync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
+def mkdir(path: Path) -> None:
+    """Create a folder and any missing parents, each made durable in its parent (a commit inside a new folder
+    must not outlive the folder's own name)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        sync_dir(folder.parent)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write a new file (a name not yet committed to) and flush it; the caller renames it or syncs its folder."""
     with path.open("wb") as out:
@@ -49,7 +61,7 @@ def replace(tmp: Path, path: Path) -> None:
 
 def write_file(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically and durably (through a temporary name beside it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    mkdir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     write_bytes(tmp, data)
     replace(tmp, path)

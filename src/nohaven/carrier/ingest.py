@@ -406,6 +406,6 @@ def _escape(text: str) -> str:
 
 
 def _ready(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    durable.mkdir(path.parent)
     return path
 

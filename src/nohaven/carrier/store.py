@@ -152,7 +152,7 @@ class DayWriter:
     first."""
 
     def __init__(self, folder: Path, table: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        durable.mkdir(folder)  # a new table's and day's folder in its parent, before an index inside it
         self.folder, self.table, self.schema = folder, table, TABLES[table]
         self.options = (_SORT[table], _BYTE_STREAMS.get(table, ()), _PLAIN.get(table, ()))
         self.buffer: list[pa.Table] = []
@@ -334,7 +334,7 @@ class Store:
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"store {self.root} is not a directory")
         for sub in ("sources", "raw", "events", "rejects"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            durable.mkdir(self.root / sub)  # the store's folders durable before a manifest inside them
 
     def require(self) -> None:
         if not (self.root / "sources").is_dir():
