@@ -31,7 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier import buildparts, durable, formats, natbuild
+from nohaven import durable
+from nohaven.carrier import buildparts, formats, natbuild
 from nohaven.carrier.ipaddr import V4_PREFIX
 from nohaven.carrier.schema import IP, NAT_VIEW, V4_ANY, source_id
 from nohaven.carrier.store import (

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from nohaven.carrier import durable, formats
+from nohaven import durable
+from nohaven.carrier import formats
 from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat

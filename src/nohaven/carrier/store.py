@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from nohaven.carrier import durable
+from nohaven import durable
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.schema import BLOCK_SCHEMA, IDENTITY_SCHEMA, NAT_SCHEMA
 

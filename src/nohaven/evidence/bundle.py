@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from nohaven import durable
 from nohaven.errors import InputError
 from nohaven.evidence.canonical import canonical_bytes
 from nohaven.evidence.caseuco import case_graph
@@ -75,7 +76,7 @@ class SealResult:
 @contextlib.contextmanager
 def write_atomically(out: Path) -> Iterator[IO[bytes]]:
     """A temporary file beside `out`, renamed over it only when the block finishes without error."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    durable.mkdir(out.parent)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
     tmp = Path(name)
     try:
@@ -83,7 +84,7 @@ def write_atomically(out: Path) -> Iterator[IO[bytes]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, out)
+        durable.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -18,6 +18,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Protocol
 
+from nohaven import durable
 from nohaven.errors import InputError
 from nohaven.evidence.canonical import (
     beyond_fast_path,
@@ -283,9 +284,8 @@ class FileCustodyLog(TreeBackedLog):
             note = Checkpoint(self.origin, self.size, self.root()).sign(signer)
         data = note.serialize()
         folder = self.directory / "checkpoints"
-        folder.mkdir(exist_ok=True)
-        _write_atomic(folder / str(note_size(note)), data)
-        _write_atomic(self.directory / "checkpoint", data)
+        durable.write_file(folder / str(note_size(note)), data)
+        durable.write_file(self.directory / "checkpoint", data)
         return note
 
     def latest_checkpoint(self) -> SignedNote | None:
@@ -295,12 +295,3 @@ class FileCustodyLog(TreeBackedLog):
 
 def note_size(note: SignedNote) -> int:
     return Checkpoint.from_text(note.text).size
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

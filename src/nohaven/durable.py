@@ -1,15 +1,16 @@
 """Writes that survive a power loss: a file's bytes reach the disk before a name that points at them does.
 
-The store's commit points are renames (a source's manifest, a day's index.json, tables/BUILD.json, tables.new/
-becoming tables/). Each is preceded by an fsync of what it commits (the files, and the folders that list them)
-and followed by an fsync of the folder holding the renamed name, so after a crash a commit point either names
-complete files or is not there; what an uncommitted write left behind is cleared or rewritten by the next
-ingest, as after a kill.
+A commit point is a rename (the carrier store's manifests, day indexes, BUILD.json and tables/; the custody
+log's checkpoints; a sealed bundle). It is preceded by an fsync of what it commits (the file, and the folders
+that list what it names) and followed by an fsync of the folder holding the renamed name, so after a crash a
+commit point either names complete files or is not there. A folder is made durable in its parent when it is
+created (`mkdir`). Standard library only: the node-free packages (carrier, evidence) use it.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 __all__ = ["mkdir", "replace", "sync_dir", "sync_file", "write_bytes", "write_file"]
@@ -60,8 +61,12 @@ def replace(tmp: Path, path: Path) -> None:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably (through a temporary name beside it)."""
+    """Replace `path` with `data` atomically and durably, through a hidden temporary name beside it that is
+    this writer's own (two processes writing the same file do not share one)."""
     mkdir(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    write_bytes(tmp, data)
-    replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
+    try:
+        write_bytes(tmp, data)
+        replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
