@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,11 +135,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
                 counts[name] = sum(days[name].values())
         finally:
             con.close()
-    _write_state(work, shas, days)
-    for folder in (work / name for name in TABLES):  # the day folders' names (each day synced its own files)
-        if folder.is_dir():
-            durable.sync_dir(folder)
-    durable.sync_dir(work)
+    _write_state(work, shas, days)  # every folder in work/ was flushed in its parent when made (durable.mkdir)
     old = store.root / "tables.old"
     shutil.rmtree(old, ignore_errors=True)
     if store.tables_dir.exists():
@@ -154,12 +151,11 @@ def _by_day(table: pa.Table) -> list[tuple[int, pa.Table]]:
     if table.num_rows == 0:
         return []
     day = table.column("day").to_numpy()
-    if (np.diff(day) < 0).any():  # the order every build statement ends with; a slice of an unordered one is wrong
+    step = np.diff(day)
+    if (step < 0).any():  # the order every build statement ends with; a slice of an unordered one is wrong
         raise RuntimeError("the build's rows are not ordered by day")
-    cuts = np.flatnonzero(np.diff(day)) + 1
-    starts = [0, *cuts.tolist()]
-    ends = [*cuts.tolist(), len(day)]
-    return [(int(day[a]), table.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
+    bounds = [0, *(np.flatnonzero(step) + 1).tolist(), len(day)]
+    return [(int(day[a]), table.slice(a, b - a)) for a, b in pairwise(bounds)]
 
 
 def _kinds(manifests: dict[str, dict[str, Any]], shas: list[str]) -> set[str]:

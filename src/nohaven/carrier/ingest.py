@@ -258,7 +258,7 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
         for tmp_path, final in ((raw_tmp, store.raw_path(sha)), (events_tmp, store.events_path(sha)),
                                 (rejects_tmp, store.rejects_path(sha))):
             durable.sync_file(tmp_path)
-            durable.replace(tmp_path, _ready(final))
+            durable.replace(tmp_path, final)  # its folder made by Store.create
     finally:
         for leftover in (raw_tmp, events_tmp, rejects_tmp):
             leftover.unlink(missing_ok=True)
@@ -404,9 +404,3 @@ def _events_table(batch: list[tuple[Any, ...]]) -> pa.Table:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-def _ready(path: Path) -> Path:
-    durable.mkdir(path.parent)
-    return path
-

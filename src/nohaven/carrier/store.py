@@ -219,7 +219,6 @@ class DayWriter:
         durable.sync_dir(self.folder)  # the files' names, then the index that lists them
         durable.write_file(index, json.dumps({"table": self.table, "rows": self.rows, "files": files},
                                              indent=0).encode())
-        durable.sync_dir(self.folder.parent)  # a new day's folder
         keep = {f["name"] for f in files} | {INDEX}
         for path in self.folder.iterdir():
             if path.name not in keep:
