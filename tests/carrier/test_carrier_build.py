@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 import nohaven.carrier.build as build_module
 import nohaven.carrier.store as store_module
+from nohaven.carrier import buildparts
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.lookup import Attributor, Query
@@ -193,3 +195,42 @@ def test_a_builds_rows_are_cut_into_one_slice_per_day_and_unordered_days_are_ref
     assert build_module._by_day(rows.slice(0, 0)) == []
     with pytest.raises(RuntimeError, match="not ordered by day"):
         build_module._by_day(pa.table({"day": pa.array([20419, 20418], pa.int64()), "x": [1, 2]}))
+
+
+def as_parquet_events(store: Store) -> None:
+    """The store's event files as an ingest wrote them before they were Arrow IPC: Parquet, EVENT_SCHEMA."""
+    for path in sorted((store.root / "events").glob("*.arrow")):
+        events = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        assert events.schema == EVENT_SCHEMA
+        pq.write_table(events, path.with_suffix(".parquet"), compression="zstd", row_group_size=256 * 1024)
+        path.unlink()
+
+
+@pytest.mark.parametrize("budget", [None, "100K"], ids=["in-one-piece", "in-key-ranges"])
+def test_a_store_of_parquet_event_files_is_built_and_added_to_without_ingesting_again(
+        files: list[list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str | None) -> None:
+    logs = [str(p) for day in files[:3] for p in day]
+    fresh, old = Store(tmp_path / "fresh"), Store(tmp_path / "old")
+    ingest(fresh, logs)
+    ingest(old, logs)
+    as_parquet_events(old)
+    shutil.rmtree(old.tables_dir)
+    if budget:  # the full build cut into ranges of public address and port (nohaven.carrier.buildparts)
+        monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", budget)
+        assert buildparts.parts_needed(sorted((old.root / "events").glob("*.parquet"))) > 1
+    rebuilt = ingest(old, [])  # no file: the tables built from the Parquet events
+    assert rebuilt.files == [] and rebuilt.tables is not None and rebuilt.tables["nat"] > 0
+    assert not list((old.root / "events").glob("*.arrow"))  # nothing was parsed again
+    assert tables(old.root) == tables(fresh.root)
+    queries = [("203.0.113.7", 9000, "2026-11-24T23:59:55Z"), ("203.0.113.7", 2003, "2026-11-25T01:05:00Z"),
+               ("203.0.113.7", 2100, "2026-11-26T03:42:00Z")]
+    with Attributor(old) as before_files, Attributor(fresh) as of_arrow:
+        for ip, port, at in queries:
+            answer = before_files.answer(Query.make(ip, port, at))
+            assert answer["candidates"] and answer == of_arrow.answer(Query.make(ip, port, at))
+    # a new day into it: an incremental build over both formats of event files, the tables a fresh store has
+    ingest(old, [str(p) for p in files[3]])
+    ingest(fresh, [str(p) for p in files[3]])
+    assert len(list((old.root / "events").glob("*.arrow"))) == 2
+    assert len(list((old.root / "events").glob("*.parquet"))) == 6
+    assert tables(old.root) == tables(fresh.root)

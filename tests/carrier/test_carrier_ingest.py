@@ -11,11 +11,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import duckdb
+import pytest
 import zstandard
+
+from nohaven.carrier import ingest as ingest_module
+from nohaven.carrier.errors import ZoneRequiredError
+from nohaven.carrier.ingest import ParseOptions, ingest
+from nohaven.carrier.sources import Digests
+from nohaven.carrier.store import Store
 
 DATA = Path(__file__).resolve().parent / "_data"
 CLI = [sys.executable, "-m", "nohaven.cli.main", "carrier"]
@@ -120,7 +128,7 @@ def test_killed_ingest_resumes_to_the_same_store(tmp_path: Path) -> None:
     # wait until the first source is committed and the second is being parsed, then kill without warning
     while time.monotonic() < deadline:
         committed = list((killed / "sources").glob("*.json")) if (killed / "sources").exists() else []
-        partial = [p for p in (killed / "tmp").glob("*.parquet")] if (killed / "tmp").exists() else []
+        partial = [p for p in (killed / "tmp").glob("*.arrow")] if (killed / "tmp").exists() else []
         if committed and partial and partial[0].stat().st_size > 0:
             break
         time.sleep(0.02)
@@ -138,3 +146,93 @@ def test_killed_ingest_resumes_to_the_same_store(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert snapshot(killed) == snapshot(clean)
     shutil.rmtree(clean)
+
+
+# -- the digest computed beside the parse ---------------------------------------------------------------------
+def _digests_seen(monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> list[bool]:
+    """Record, for each digest the ingest computes, whether it ran beside the parse (with a stop event); each
+    one delayed by `delay` seconds, so that the parse gets ahead of it."""
+    seen: list[bool] = []
+    real = ingest_module.digest_file
+
+    def digest(path: Path, stop: threading.Event | None = None) -> Digests:
+        seen.append(stop is not None)
+        time.sleep(delay)
+        return real(path, stop=stop)
+
+    monkeypatch.setattr(ingest_module, "digest_file", digest)
+    return seen
+
+
+@pytest.mark.parametrize("case", ["at-once", "digest-late", "parse-waits"])
+def test_a_plain_file_parsed_beside_its_digest_gives_the_store_of_digest_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    synthetic_a10(logs / "one.log", 3_000, 1)
+    synthetic_a10(logs / "two.log", 2_000, 2)
+    files = [str(logs / "one.log"), str(DATA / "juniper-rtflow.log"), str(DATA / "freeradius-detail.log"),
+             str(logs / "two.log")]
+    monkeypatch.setattr(ingest_module, "BATCH", 1000)  # the event files in several batches
+    first = ingest(Store(tmp_path / "first"), files, options=ParseOptions(block_bytes=4096, digest_first=True))
+    if case == "parse-waits":  # every parsed block waits for the digest (the bound on the events held back)
+        monkeypatch.setattr(ingest_module, "WAITING_BYTES", 1)
+    seen = _digests_seen(monkeypatch, delay=0.0 if case == "at-once" else 0.3)
+    beside = ingest(Store(tmp_path / "beside"), files, options=ParseOptions(block_bytes=4096))
+    assert seen == [True] * len(files)  # each new plain file was parsed while its digest was computed
+    assert snapshot(tmp_path / "beside") == snapshot(tmp_path / "first")
+    for a, b in zip(beside.files, first.files, strict=True):
+        assert (a.sha256, a.lines, a.records, a.events, a.rejects, a.skipped) == \
+            (b.sha256, b.lines, b.records, b.events, b.rejects, b.skipped)
+    assert not list((tmp_path / "beside" / "tmp").iterdir())
+    assert not [t for t in threading.enumerate() if t.name.startswith("nohaven-digest")]
+
+
+def test_a_stored_file_is_skipped_and_a_reingest_changes_nothing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "one.log"
+    synthetic_a10(log, 2_000, 1)
+    store = Store(tmp_path / "s")
+    ingest(store, [str(log), str(DATA / "a10.log")])
+    before = snapshot(store.root)
+    seen = _digests_seen(monkeypatch)
+    copy = tmp_path / "copy.log"  # the same content under another name
+    shutil.copyfile(log, copy)
+    reported: list[int] = []
+    again = ingest(store, [str(copy), str(log), str(DATA / "a10.log")], progress=reported.append)
+    assert [f.skipped for f in again.files] == [True, True, True] and again.tables is None
+    assert seen == [False, False, False]  # a stored source's size: digested first, then skipped
+    assert sum(reported) == 2 * log.stat().st_size + (DATA / "a10.log").stat().st_size
+    assert snapshot(store.root) == before
+
+
+def test_a_file_found_stored_by_the_digest_beside_its_parse_is_skipped(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its size said new (as when a file changes under the ingest), its digest says stored: the parse stops,
+    nothing of it is written, it is reported as skipped."""
+    log = tmp_path / "one.log"
+    synthetic_a10(log, 20_000, 1)
+    store = Store(tmp_path / "s")
+    ingest(store, [str(log)])
+    before = snapshot(store.root)
+    seen = _digests_seen(monkeypatch)
+    reported: list[int] = []
+    with store.locked():
+        result = ingest_module._ingest_one(store, log, str(log), "auto", None, reported.append, None,
+                                           ParseOptions(block_bytes=4096), sizes=set())
+    assert seen == [True] and result.skipped and result.format == "a10"
+    assert result.sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
+    assert sum(reported) == log.stat().st_size  # as for a file skipped before its parse
+    assert not list((store.root / "tmp").iterdir())
+    assert snapshot(store.root) == before
+
+
+def test_a_parse_that_fails_stops_the_digest_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "asa.log"
+    log.write_bytes((DATA / "cisco-asa.log").read_bytes() * 20_000)  # local times, without --tz
+    seen = _digests_seen(monkeypatch)
+    with pytest.raises(ZoneRequiredError):
+        ingest(Store(tmp_path / "s"), [str(log)], fmt="cisco-asa")
+    assert seen == [True]
+    assert not [t for t in threading.enumerate() if t.name.startswith("nohaven-digest")]
+    assert not list((tmp_path / "s" / "tmp").iterdir()) and not list((tmp_path / "s" / "sources").iterdir())

@@ -17,7 +17,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -172,7 +171,8 @@ def write_sources(store: Store, events: pa.Table, sources: list[int]) -> None:
     for src in sources:
         sha = hashlib.sha256(str(src).encode()).hexdigest()
         part = events.filter(pa.compute.equal(events.column("src"), src))
-        pq.write_table(part, store.events_path(sha))
+        with pa.ipc.new_file(str(store.events_path(sha)), part.schema) as out:
+            out.write_table(part)
         store.marker(sha).write_text(json.dumps({"source_id": src}))
 
 

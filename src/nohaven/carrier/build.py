@@ -42,6 +42,7 @@ from nohaven.carrier.store import (
     TABLES,
     DayWriter,
     day_name,
+    event_dataset,
 )
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
@@ -85,14 +86,13 @@ def build(store: Store) -> dict[str, int]:
     shas = sorted(manifests)
     state = store.build_state()
     built = set(state["sources"]) if state else None
-    paths = [store.events_path(s) for s in shas if store.events_path(s).exists()]
+    paths = [p for p in map(store.events_file, shas) if p is not None]
     if state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas) and paths:
         return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"])
     return _full(store, shas, paths, _kinds(manifests, shas))
 
 
 def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyConnection:
-    files = [str(p) for p in paths]
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     if spill is not None:
@@ -100,7 +100,9 @@ def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyCon
         # its sorts and temporary tables spill under the store's tmp/
         con.execute(f"SET memory_limit = '{max(buildparts.memory_budget(), 1 << 27)}B'")
         con.execute(f"SET temp_directory = '{spill}'")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r})")  # noqa: S608 - our paths
+    # The event files (Arrow IPC, which DuckDB does not read itself; Parquet in an older store) as a pyarrow
+    # dataset, which it scans with the statements' projections and filters pushed down.
+    con.register("events", event_dataset(paths))
     # Where an interval without a close ends: the last time its source says anything of that kind.
     con.execute("CREATE TEMP TABLE coverage AS SELECT src, kind, max(t_ms) AS coverage FROM events GROUP BY ALL")
     return con

@@ -31,16 +31,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.natbuild import only_nat
+from nohaven.carrier.store import event_batches, event_count
 
 __all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
 
 BYTES_PER_EVENT = 450  # measured peak of the compiled build per nat event (864 MB for 2·10^6), with a margin
 _SAMPLE_EVERY = 101
-_BATCH = 1 << 16
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _KEY_WIDTH = 21  # a null flag, the 16-byte address, the port as 4 big-endian bytes
 
@@ -65,8 +64,8 @@ def memory_budget() -> int:
 
 
 def nat_event_count(paths: Sequence[Path]) -> int:
-    """An upper bound of the nat events in the files: their rows, from the Parquet footers."""
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    """An upper bound of the nat events in the files: their rows, from the files' footers."""
+    return event_count(paths)
 
 
 def parts_needed(paths: Sequence[Path], budget: int | None = None) -> int:
@@ -94,11 +93,10 @@ def _keys(batch: pa.RecordBatch) -> np.ndarray:
 
 
 def _nat_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-    for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=["kind", *columns]):
-            batch = only_nat(batch)
-            if batch.num_rows:
-                yield batch
+    for batch in event_batches(paths, ["kind", *columns]):
+        batch = only_nat(batch)
+        if batch.num_rows:
+            yield batch
 
 
 def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:

@@ -5,12 +5,21 @@ rejects and compressed text are written to temporary files and moved into place,
 written last, as the commit. A run killed at any point leaves no manifest for the source it was in, so the next
 run parses that source again from its first line and writes the same files; the tables are then rebuilt from
 all committed sources. The same sources give the same store, whatever was interrupted on the way.
+
+The digest is a whole read of the source (SHA-256 at about 1 GB/s, a fifth of the parse stage). A plain file
+whose size no stored source has cannot be in the store, so it is parsed at once while its digest is computed
+on a thread of its own (hashlib releases the GIL); the events wait for the source id the digest gives before
+they are written (the parse waits for the digest when they exceed WAITING_BYTES). Compressed files, and a plain
+file of a stored source's size, are digested first and skipped when they are in; a file found to be in the
+store only by its digest computed alongside (it changed size under the ingest) is skipped as well, its
+temporary files removed.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -22,8 +31,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 import zstandard
 
 from nohaven import durable
@@ -33,7 +43,7 @@ from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
-from nohaven.carrier.sources import Digests, digest_file, iter_lines, open_content, spool_stdin
+from nohaven.carrier.sources import Digests, digest_file, is_plain, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
 from nohaven.carrier.vectorised import FastParser
 
@@ -44,6 +54,10 @@ BLOCK_BYTES = 8 << 20
 FRAME = 4 << 20  # content bytes per zstd frame of the raw archive
 ARCHIVE_LEVEL = 1
 WORKERS = 2  # the machine's two cores: Arrow's regex kernels release the GIL
+# Events parsed before the source's digest is known are held until it is (their rows need the source id); past
+# this many bytes of them the parse waits for the digest.
+WAITING_BYTES = 512 << 20
+_NO_SOURCE = -1  # the source id events are parsed with while the digest is being computed (never a real one)
 Progress = Callable[[int], None]  # called with content bytes read since the last call
 
 
@@ -89,11 +103,14 @@ class IngestResult:
 @dataclass(frozen=True)
 class ParseOptions:
     """How sources are parsed: the vectorised path where a format has one (else the reference parser only); in it,
-    the compiled parser where it is built and covers the format (else Arrow's kernels)."""
+    the compiled parser where it is built and covers the format (else Arrow's kernels). `digest_first`: every
+    source digested before it is parsed, as compressed ones are (else a new plain file's digest is computed
+    alongside its parse)."""
 
     vectorised: bool = True
     native: bool = True
     block_bytes: int = BLOCK_BYTES
+    digest_first: bool = False
 
 
 def ingest(store: Store, inputs: list[str], fmt: str = "auto", zone: ZoneInfo | None = None,
@@ -112,6 +129,8 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
                    on_format: Callable[[str, str], None] | None, started: float,
                    options: ParseOptions) -> IngestResult:
     store.clear_tmp()  # what a killed run left half-written; nothing in tmp/ was ever committed
+    # The content sizes of the stored sources: a plain file of none of these sizes is not among them.
+    sizes = {m.get("size") for m in store.sources().values()}
     results = []
     for name in inputs:
         spooled = None
@@ -121,8 +140,11 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
         else:
             path = Path(name)
         try:
-            results.append(_ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format,
-                                       options))
+            result = _ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format, options,
+                                 sizes)
+            results.append(result)
+            if not result.skipped:
+                sizes.add(json.loads(store.marker(result.sha256).read_text()).get("size"))
         finally:
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
@@ -132,22 +154,97 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     return IngestResult(results, tables, time.monotonic() - started)
 
 
+class _AlreadyStored(Exception):
+    """The source's digest names a committed source: nothing of it is written again."""
+
+    def __init__(self, digests: Digests, manifest: dict[str, Any]) -> None:
+        super().__init__(digests.content_sha256)
+        self.digests, self.manifest = digests, manifest
+
+
+class _Source:
+    """A source's digests: known before its parse (`digests`), or computed alongside it on a thread of its own,
+    which `close` stops if the parse ends first (it failed)."""
+
+    def __init__(self, store: Store, path: Path, digests: Digests | None) -> None:
+        self.store, self.digests = store, digests
+        self.stop = threading.Event()
+        self.thread: ThreadPoolExecutor | None = None
+        self.pending: Future[Digests] | None = None
+        if digests is None:
+            self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-digest")
+            self.pending = self.thread.submit(digest_file, path, stop=self.stop)
+
+    @property
+    def parse_src(self) -> int:
+        """The source id the parse writes into the events (_NO_SOURCE until the digest is known)."""
+        return _NO_SOURCE if self.digests is None else source_id(self.digests.content_sha256)
+
+    def src(self, wait: bool) -> int | None:
+        """The source id once the digest is computed (waiting for it when `wait`), else None; _AlreadyStored
+        when the digest names a committed source."""
+        if self.digests is None:
+            assert self.pending is not None
+            if not (wait or self.pending.done()):
+                return None
+            digests = self.pending.result()
+            marker = self.store.marker(digests.content_sha256)
+            if marker.exists():
+                raise _AlreadyStored(digests, json.loads(marker.read_text()))
+            self.digests = digests
+        return source_id(self.digests.content_sha256)
+
+    def result(self) -> Digests:
+        self.src(wait=True)
+        assert self.digests is not None
+        return self.digests
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.shutdown(wait=True)  # a parse that failed has the digest stop (DigestStopped) at once
+
+
 def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | None, progress: Progress | None,
-                on_format: Callable[[str, str], None] | None, options: ParseOptions) -> FileResult:
+                on_format: Callable[[str, str], None] | None, options: ParseOptions,
+                sizes: set[Any] | None = None) -> FileResult:
     started = time.monotonic()
-    digests = digest_file(path)
-    sha = digests.content_sha256
-    if store.marker(sha).exists():
-        done = json.loads(store.marker(sha).read_text())
+    reported = 0
+
+    def counted(n: int) -> None:
+        nonlocal reported
+        reported += n
         if progress:
-            progress(digests.size)
-        return FileResult(name, sha, done["format"], False, skipped=True, seconds=time.monotonic() - started)
+            progress(n)
+
+    def skipped(digests: Digests, manifest: dict[str, Any]) -> FileResult:
+        if progress and digests.size > reported:
+            progress(digests.size - reported)
+        return FileResult(name, digests.content_sha256, manifest["format"], False, skipped=True,
+                          seconds=time.monotonic() - started)
+
+    alongside = not options.digest_first and is_plain(path) and path.stat().st_size not in (
+        {m.get("size") for m in store.sources().values()} if sizes is None else sizes)
+    digests = None
+    if not alongside:
+        digests = digest_file(path)
+        marker = store.marker(digests.content_sha256)
+        if marker.exists():
+            return skipped(digests, json.loads(marker.read_text()))
     detected = fmt == "auto"
     cls = _choose(path) if detected else formats.get(fmt)
     if on_format:
         on_format(name, cls.name + (" (detected)" if detected else ""))
-    result = FileResult(name, sha, cls.name, detected)
-    _parse_into(store, path, name, digests, cls(zone), result, progress, options)
+    result = FileResult(name, digests.content_sha256 if digests else "", cls.name, detected)
+    source = _Source(store, path, digests)
+    try:
+        digests = _parse_into(store, path, name, source, cls(zone), result, counted if progress else None,
+                              options)
+    except _AlreadyStored as stored:
+        return skipped(stored.digests, stored.manifest)
+    finally:
+        source.close()
+    sha = result.sha256 = digests.content_sha256
     manifest = {
         "name": name, "content_sha256": sha, "file_sha256": digests.file_sha256, "size": digests.size,
         "source_id": source_id(sha), "format": cls.name, "detected": detected, "zone": zone.key if zone else None,
@@ -230,18 +327,18 @@ class _Tee(io.RawIOBase):
         return n
 
 
-def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: LogFormat, result: FileResult,
-                progress: Progress | None, options: ParseOptions) -> None:
-    sha = digests.content_sha256
+def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: LogFormat, result: FileResult,
+                progress: Progress | None, options: ParseOptions) -> Digests:
+    """Parse the source into its files under tmp/, then move them into place (durably): its digests."""
     tmp = store.tmp_dir()
-    tag = uuid.uuid4().hex
-    raw_tmp, events_tmp, rejects_tmp = (tmp / f"{sha}.{tag}.{ext}" for ext in ("zst", "parquet", "tsv"))
-    src = source_id(sha)
+    tag = uuid.uuid4().hex  # the names do not depend on the digest, which may not be known yet
+    raw_tmp, events_tmp, rejects_tmp = (tmp / f"source-{tag}.{ext}" for ext in ("zst", "arrow", "tsv"))
+    src = source.parse_src
     ignored: Counter[str] = Counter()
     fast = block_parser(parser, options.vectorised, options.native)
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
-                rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp) as writer:
+                rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp, source) as writer:
             rejects.write("file\tline\treason\ttext\n")
             if fast is not None:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -254,11 +351,14 @@ def _parse_into(store: Store, path: Path, name: str, digests: Digests, parser: L
                 _parse_lines(content, archive, progress, parser, src, name, rejects, writer, result, ignored)
                 archive.close()
         result.ignored = dict(sorted(ignored.items()))
+        digests = source.result()  # _AlreadyStored if the digest finds the source in the store after all
+        sha = digests.content_sha256
         # On the disk, under their names, before the manifest that commits them.
         for tmp_path, final in ((raw_tmp, store.raw_path(sha)), (events_tmp, store.events_path(sha)),
                                 (rejects_tmp, store.rejects_path(sha))):
             durable.sync_file(tmp_path)
             durable.replace(tmp_path, final)  # its folder made by Store.create
+        return digests
     finally:
         for leftover in (raw_tmp, events_tmp, rejects_tmp):
             leftover.unlink(missing_ok=True)
@@ -340,14 +440,20 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
 
 
 class _EventWriter:
-    """Writes events in row groups of exactly BATCH rows, whichever path produced them (so both give equal bytes),
-    on a thread of its own (Parquet encoding releases the GIL), in the order they were added."""
+    """Writes events to an Arrow IPC file (zstd buffers) in record batches of exactly BATCH rows, whichever path
+    produced them (so all give equal bytes), on a thread of its own (the IPC writer releases the GIL), in the
+    order they were added. Events parsed before the source's digest is known are held, and its source id written
+    into them once it is (the parse waits for the digest past WAITING_BYTES of them)."""
 
-    def __init__(self, path: Path) -> None:
-        self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression="zstd", compression_level=1,
-                                       use_dictionary=_EVENT_DICTIONARY)
-        self.thread = ThreadPoolExecutor(max_workers=1)
+    def __init__(self, path: Path, source: _Source) -> None:
+        self.source = source
+        self.stamp = source.digests is None  # the events come with _NO_SOURCE
+        self.src: int | None = None if self.stamp else source.parse_src
+        self.writer = pa.ipc.new_file(str(path), EVENT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd"))
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-events")
         self.pending: deque[Future[None]] = deque()
+        self.waiting: list[pa.Table] = []  # parsed before the digest was known
+        self.waiting_bytes = 0
         self.buffer: list[pa.Table] = []
         self.buffered = 0
         self.rows = 0
@@ -358,9 +464,34 @@ class _EventWriter:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        self.rows += table.num_rows
+        if self.src is None:
+            self.waiting.append(table)
+            self.waiting_bytes += table.nbytes
+            if self._identified(wait=self.waiting_bytes > WAITING_BYTES):
+                self._release()
+            return
+        self._batch(self._stamped(table))
+
+    def _identified(self, wait: bool) -> bool:
+        self.src = self.source.src(wait)  # _AlreadyStored stops the parse
+        return self.src is not None
+
+    def _release(self) -> None:
+        waiting, self.waiting, self.waiting_bytes = self.waiting, [], 0
+        for table in waiting:
+            self._batch(self._stamped(table))
+
+    def _stamped(self, table: pa.Table) -> pa.Table:
+        if not self.stamp:
+            return table
+        assert self.src is not None
+        at = table.schema.get_field_index("src")
+        return table.set_column(at, EVENT_SCHEMA.field(at), pa.array(np.full(table.num_rows, self.src, np.int64)))
+
+    def _batch(self, table: pa.Table) -> None:
         self.buffer.append(table)
         self.buffered += table.num_rows
-        self.rows += table.num_rows
         while self.buffered >= BATCH:
             whole = pa.concat_tables(self.buffer)
             self._write(whole.slice(0, BATCH))
@@ -368,14 +499,21 @@ class _EventWriter:
             self.buffer, self.buffered = [rest], rest.num_rows
 
     def _write(self, table: pa.Table) -> None:
-        self.pending.append(self.thread.submit(self.writer.write_table, table.combine_chunks()))
+        self.pending.append(self.thread.submit(self._write_batch, table))
         while len(self.pending) > 2:
             self.pending.popleft().result()
 
+    def _write_batch(self, table: pa.Table) -> None:
+        columns = [_canonical(column.chunk(0)) for column in table.combine_chunks().columns]
+        self.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA))
+
     def __exit__(self, *exc: object) -> None:
         try:
-            if exc[0] is None and self.buffered:
-                self._write(pa.concat_tables(self.buffer))
+            if exc[0] is None:
+                if self.waiting and self._identified(wait=True):
+                    self._release()
+                if self.buffered:
+                    self._write(pa.concat_tables(self.buffer))
             while self.pending:
                 self.pending.popleft().result()
         finally:
@@ -383,9 +521,19 @@ class _EventWriter:
             self.writer.close()
 
 
-# Columns of few distinct values; addresses, ports and times are near unique per event: dictionaries would cost
-# more time than they save bytes.
-_EVENT_DICTIONARY = ["kind", "action", "slack_ms", "flags", "proto", "src", "nlines"]
+def _canonical(array: pa.Array) -> pa.Array:
+    """A column with the bytes Arrow leaves undefined made zero: the values under a fixed-width column's nulls
+    and the bits of its validity past its end. The parse paths leave different bytes there (a value computed
+    for a line that has none), and the IPC format writes the buffers as they are, so equal events would not
+    otherwise give equal files. A variable-width column's null slots are empty on every path."""
+    if array.null_count == 0 or not (pa.types.is_fixed_size_binary(array.type) or pa.types.is_integer(array.type)):
+        return array
+    if array.null_count == len(array):
+        return pa.nulls(len(array), array.type)
+    zero = b"\0" * array.type.byte_width if pa.types.is_fixed_size_binary(array.type) else 0
+    values = pc.fill_null(array, pa.scalar(zero, array.type)).buffers()[1]  # a new array: offset 0
+    valid = pa.py_buffer(np.packbits(array.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    return pa.Array.from_buffers(array.type, len(array), [valid, values], null_count=array.null_count)
 
 
 def _counting(lines: Iterator[tuple[int, str]], result: FileResult) -> Iterator[tuple[int, str]]:

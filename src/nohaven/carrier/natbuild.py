@@ -46,10 +46,9 @@ from types import ModuleType
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from nohaven.carrier.schema import EVENT_SCHEMA
-from nohaven.carrier.store import DAY_MS
+from nohaven.carrier.store import DAY_MS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 __all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "only_nat", "range_rows", "rows"]
@@ -86,13 +85,10 @@ def available() -> bool:
 
 
 def read_events(paths: Sequence[Path]) -> pa.Table:
-    """The nat events of the event files, the columns the build reads."""
-    if not paths:
-        return EVENT_SCHEMA.empty_table().select(["kind", *COLUMNS])
-    # A file at a time (one chunk each), not through pyarrow.dataset, whose first import alone costs a tenth of
-    # the build of 10^6 mappings.
-    tables = [pq.ParquetFile(p, read_dictionary=["kind"]).read(columns=["kind", *COLUMNS]) for p in paths]
-    return only_nat(pa.concat_tables(tables))
+    """The nat events of the event files (either format), the columns the build reads."""
+    # A file at a time, not through pyarrow.dataset, whose first import alone costs a tenth of the build of 10^6
+    # mappings.
+    return only_nat(event_table(paths, ["kind", *COLUMNS]))
 
 
 def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,15 @@ from typing import Any, BinaryIO, cast
 
 import zstandard
 
-__all__ = ["Digests", "HashingReader", "digest_file", "iter_lines", "open_content", "spool_stdin"]
+__all__ = ["DigestStopped", "Digests", "HashingReader", "digest_file", "is_plain", "iter_lines", "open_content",
+           "spool_stdin"]
 
 _CHUNK = 1 << 20
+_GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
+
+
+class DigestStopped(Exception):
+    """digest_file was asked to stop before it had read the whole file."""
 
 
 @dataclass(frozen=True)
@@ -35,33 +42,52 @@ def open_content(path: Path) -> BinaryIO:
     with path.open("rb") as probe:
         magic = probe.read(4)
     raw = path.open("rb")
-    if magic[:2] == b"\x1f\x8b":
+    if magic[:2] == _GZIP:
         return cast(BinaryIO, gzip.GzipFile(fileobj=raw))
-    if magic == b"\x28\xb5\x2f\xfd":
+    if magic == _ZSTD:
         return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True))
     return raw
 
 
-def digest_file(path: Path) -> Digests:
-    """Both digests in one read of the file (one digest when the file is plain text: they are the same)."""
+def is_plain(path: Path) -> bool:
+    """Whether the file is read as it is (neither gzip nor zstd): its content is its bytes."""
+    with path.open("rb") as probe:
+        magic = probe.read(4)
+    return magic[:2] != _GZIP and magic != _ZSTD
+
+
+def digest_file(path: Path, stop: threading.Event | None = None) -> Digests:
+    """Both digests in one read of the file (one digest when the file is plain text: they are the same). When
+    `stop` is set during the read, DigestStopped is raised (a digest computed beside a parse that failed)."""
     with path.open("rb") as raw:
         magic = raw.read(4)
-    if magic[:2] != b"\x1f\x8b" and magic != b"\x28\xb5\x2f\xfd":
+    if magic[:2] != _GZIP and magic != _ZSTD:
         with path.open("rb") as raw:
-            digest = hashlib.file_digest(raw, "sha256").hexdigest()
+            if stop is None:
+                digest = hashlib.file_digest(raw, "sha256").hexdigest()
+            else:
+                plain, buffer = hashlib.sha256(), bytearray(_CHUNK)
+                view = memoryview(buffer)
+                while n := raw.readinto(buffer):  # both release the GIL: the parse runs on meanwhile
+                    plain.update(view[:n])
+                    if stop.is_set():
+                        raise DigestStopped(str(path))
+                digest = plain.hexdigest()
         return Digests(digest, digest, path.stat().st_size)
     content_hash, size = hashlib.sha256(), 0
     with path.open("rb") as raw:
         hashing = HashingReader(raw)
         tee = io.BufferedReader(cast(Any, hashing), _CHUNK)
         stream: BinaryIO
-        if magic[:2] == b"\x1f\x8b":
+        if magic[:2] == _GZIP:
             stream = cast(BinaryIO, gzip.GzipFile(fileobj=tee))
         else:
             stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(tee, read_across_frames=True))
         while chunk := stream.read(_CHUNK):
             content_hash.update(chunk)
             size += len(chunk)
+            if stop is not None and stop.is_set():
+                raise DigestStopped(str(path))
         while tee.read(_CHUNK):  # trailing bytes after the last frame still belong to the file
             pass
     return Digests(content_hash.hexdigest(), hashing.digest.hexdigest(), size)
