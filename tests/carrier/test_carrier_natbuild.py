@@ -114,39 +114,53 @@ def assert_same(native: pa.Table, expected: pa.Table) -> None:
     assert native.equals(expected)
 
 
-@needs_native
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, max_size=60))
-def test_random_events_give_duckdbs_rows(rows: list[dict[str, Any]]) -> None:
-    events = events_table(rows)
-    assert_same(natbuild.nat_rows(events), duckdb_rows(events))
+def in_batches(events: pa.Table, rows: int) -> pa.Table:
+    """The same events in record batches of at most `rows` rows (the extension reads batches where they are)."""
+    return pa.Table.from_batches(events.to_batches(max_chunksize=rows), schema=events.schema)
+
+
+# How the extension puts the events in the window's order: chosen by it, by merging their ordered runs, by a
+# radix sort. Each must give DuckDB's rows.
+ORDERS = st.sampled_from([0, 1, 2])
 
 
 @needs_native
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, max_size=60), st.sampled_from(IPS))
-def test_a_subset_with_the_stores_coverage_gives_duckdbs_rows(rows: list[dict[str, Any]], pub: bytes | None) -> None:
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, max_size=60), ORDERS, st.integers(1, 64))
+def test_random_events_give_duckdbs_rows(rows: list[dict[str, Any]], order: int, batch: int) -> None:
+    events = in_batches(events_table(rows), batch)
+    assert_same(natbuild.nat_rows(events, order=order), duckdb_rows(events))
+
+
+@needs_native
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, max_size=60), st.sampled_from(IPS), ORDERS)
+def test_a_subset_with_the_stores_coverage_gives_duckdbs_rows(rows: list[dict[str, Any]], pub: bytes | None,
+                                                              order: int) -> None:
     """The incremental build's case: some keys' events, each source's coverage taken from all events."""
     events = events_table(rows)
     subset = events.filter(pa.compute.is_null(events.column("pub_ip")) if pub is None
                            else pa.compute.equal(events.column("pub_ip"), pa.scalar(pub, pa.binary(16))))
-    assert_same(natbuild.nat_rows(subset, coverage_of(events)), duckdb_rows(events, subset))
+    assert_same(natbuild.nat_rows(subset, coverage_of(events), order=order), duckdb_rows(events, subset))
 
 
 @needs_native
-def test_a_busy_public_port_and_a_long_day() -> None:
-    """Many sessions on one public port (a run sorted by merge, not insertion) and thousands of keys."""
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_a_busy_public_port_and_a_long_day(order: int) -> None:
+    """Many sessions on one public port (ties of start sorted by merge, not insertion), thousands of keys, and
+    the events of two sources each in time order (two runs to merge), in batches of 100."""
     rows = []
     for i in range(3000):
         start = MIDNIGHT - 600_000 + i * 997
         key = {"kind": "nat", "slack_ms": 1, "flags": 0, "proto": 6, "priv_ip": IPS[i % 3],
                "priv_port": 1000 + i % 50, "pub_ip": IPS[0], "pub_port": 40000 + (i % 7 == 0), "nlines": 1,
                "begin": None, "null_line": 1}
-        rows.append({**key, "action": 0, "t_ms": start, "src": SOURCES[i % 2]})
+        rows.append({**key, "action": 0, "t_ms": start - start % 20_000, "src": SOURCES[i % 2]})
         if i % 5:
             rows.append({**key, "action": 2, "t_ms": start + 30_000 + i % 13, "src": SOURCES[i % 3]})
-    events = events_table(rows)
-    native = natbuild.nat_rows(events)
+    rows.sort(key=lambda r: (r["src"] != SOURCES[0], r["t_ms"]))
+    events = in_batches(events_table(rows), 100)
+    native = natbuild.nat_rows(events, order=order)
     assert native.num_rows > 2000
     assert_same(native, duckdb_rows(events))
 
@@ -156,12 +170,15 @@ def test_bad_buffers_are_refused_with_the_column_named() -> None:
     events = events_table([{"kind": "nat", "action": 0, "t_ms": MIDNIGHT, "begin": None, "slack_ms": 0, "flags": 0,
                             "proto": 6, "priv_ip": IPS[0], "priv_port": 1, "pub_ip": IPS[1], "pub_port": 2,
                             "src": SOURCES[0], "null_line": 1, "nlines": 1}] * 3)
-    columns = [natbuild._column(events, name) for name in natbuild.COLUMNS]
-    columns[1] = (None, pa.py_buffer(b"\0" * 8), 0)  # t_ms: one element's bytes for three events
+    (rows, columns), = natbuild._batches(events)
+    broken = list(columns)
+    broken[1] = (None, pa.py_buffer(b"\0" * 8), 0)  # t_ms: one element's bytes for three events
     with pytest.raises(ValueError, match="column t_ms"):
-        natbuild._native.nat_rows(3, tuple(columns), None)  # type: ignore[union-attr]
+        natbuild._native.nat_start(((rows, tuple(broken)),), None)  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="13 columns"):
-        natbuild._native.nat_rows(0, tuple(columns[:3]), None)  # type: ignore[union-attr]
+        natbuild._native.nat_start(((0, tuple(columns[:3])),), None)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="order"):
+        natbuild._native.nat_start(((rows, columns),), None, 3)  # type: ignore[union-attr]
 
 
 # -- the store's bytes ------------------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 /* The NAT table's rows computed from nat events without SQL (see natbuild.py for the algorithm and why it gives
  * the rows of build_sql("nat", ...) in the same order).
  *
- * nat_rows(n, columns, coverage) takes the events' columns as (validity bitmap or None, data, offset) triples of
- * buffers (Arrow's layout), in the order of COLUMN_NAMES below, and returns (rows, buffers): the output columns as
- * bytes objects in Arrow's layout, in the order of the nat table's rows with their day.
+ * nat_rows(batches, coverage, order) takes the events as a tuple of batches, each (rows, columns) with the columns
+ * as (validity bitmap or None, data, offset) triples of buffers (Arrow's layout) in the order of COLUMN_NAMES
+ * below, and returns (rows, buffers): the output columns as bytes objects in Arrow's layout, in the order of the
+ * nat table's rows with their day. The batches are read where they are: nothing is copied into one array.
  *
- * Phases: (1) events sorted by (pub_ip, pub_port, proto, priv_ip, priv_port, t_ms, src, line), nulls last, with
- * a least-significant-digit radix sort on packed keys; (2) each key's events cut into segments after each close,
- * a segment folded into one interval; (3) the intervals of one public address and port sorted by the rest of the
- * table's order (a merge sort); (4) each interval repeated into every day it overlaps, the rows stably sorted by
- * day (radix). The heavy phases run without the GIL. */
+ * Phases: (1) one pass over the events in their order: the sources and their coverage, the range of each key
+ * field (for packing a key into few 64-bit words), and where the window's order (t_ms, src, line) breaks;
+ * (2) the events taken in that order (as they are, by merging their ordered runs, or radix-sorted when the runs
+ * are many) and folded, key by key, into open segments held in a hash table: a close ends its segment, which
+ * becomes an interval at once; the segments still open at the end become intervals last; (3) each interval
+ * repeated into every day it overlaps and the rows radix-sorted by (day, public address and port, start), ties
+ * sorted by the rest of the table's order; (4) the output columns filled in that order. The heavy phases run
+ * without the GIL. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -46,6 +50,12 @@ typedef struct {
     Py_ssize_t bit0;      /* the offset, for the validity bitmap */
 } column;
 
+/* A batch of events: its columns share its rows. */
+typedef struct {
+    size_t n;
+    column col[NCOL];
+} batch;
+
 static inline int ok(const column *c, size_t i) {
     if (!c->valid) return 1;
     size_t b = (size_t)c->bit0 + i;
@@ -56,9 +66,12 @@ static inline int32_t i32(const column *c, size_t i) { int32_t v; memcpy(&v, c->
 static inline int8_t i8(const column *c, size_t i) { return (int8_t)c->data[i]; }
 static inline const uint8_t *ip(const column *c, size_t i) { return c->data + 16 * i; }
 static inline uint64_t be64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++) v = (v << 8) | p[k];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+static inline void put_be64(uint8_t *p, uint64_t v) {
+    for (int k = 7; k >= 0; k--) { p[k] = (uint8_t)v; v >>= 8; }
 }
 
 /* ---- memory ------------------------------------------------------------------------------------------------ */
@@ -185,7 +198,6 @@ static int sources_rank(sources *s) {
 /* ---- radix sort of (key, value) pairs, stable, 11-bit digits, constant digits skipped --------------------- */
 #define RADIX_BITS 11
 #define RADIX (1u << RADIX_BITS)
-#define DIGITS 6
 
 /* k2, v2: scratch of n elements. */
 static int radix_sort(uint64_t *keys, uint32_t *vals, size_t n, int width, uint64_t *k2, uint32_t *v2) {
@@ -223,229 +235,266 @@ static int radix_sort(uint64_t *keys, uint32_t *vals, size_t n, int width, uint6
     return 0;
 }
 
-/* ---- packed sort keys --------------------------------------------------------------------------------------- */
-enum { F_NULL, F_I8, F_I32, F_I64, F_IPHI, F_IPLO, F_SRC };
-
-typedef struct {
-    int kind;
-    const column *col;
-    uint64_t min;
-    int width, shift, word;
-} field;
-
-#define SIGN ((uint64_t)1 << 63)
-
-/* A field's value before the minimum is subtracted, for event e. */
-static inline uint64_t raw_value(const field *f, size_t e, const uint32_t *src_rank) {
-    switch (f->kind) {
-    case F_NULL: return (uint64_t)!ok(f->col, e);
-    case F_I8: return ok(f->col, e) ? (uint64_t)(int64_t)i8(f->col, e) ^ SIGN : 0;
-    case F_I32: return ok(f->col, e) ? (uint64_t)(int64_t)i32(f->col, e) ^ SIGN : 0;
-    case F_I64: return ok(f->col, e) ? (uint64_t)i64(f->col, e) ^ SIGN : 0;
-    case F_IPHI: return ok(f->col, e) ? be64(ip(f->col, e)) : 0;
-    case F_IPLO: return ok(f->col, e) ? be64(ip(f->col, e) + 8) : 0;
-    default: return src_rank[e];
-    }
-}
-
 static int bits(uint64_t span) {
     int b = 0;
     while (span) { b++; span >>= 1; }
     return b;
 }
 
-/* ---- intervals ---------------------------------------------------------------------------------------------- */
-enum { N_LINE = 1, N_NLINES = 2, N_FLAGS = 4, N_END = 8, N_END_LINE = 16, N_END_NLINES = 32 };
+/* ---- packed fields ------------------------------------------------------------------------------------------ */
+/* A field is one column's null flag or (part of) its value as an order-preserving unsigned integer, minus the
+ * field's minimum; fields are packed into 64-bit words, none across two words. A nullable column's null flag
+ * comes before its value (NULLS LAST) and a null value packs as zero. */
+enum { F_NULL, F_I8, F_I32, F_I64, F_IPHI, F_IPLO, F_SRC };
+#define SIGN ((uint64_t)1 << 63)
 
 typedef struct {
-    int64_t start, end, src, line, end_src, end_line;
-    int32_t slack, flags, nlines, end_nlines;
-    uint32_t ev;  /* an event of the key: proto, priv_ip, priv_port, pub_ip, pub_port */
-    uint32_t run; /* of one public address and port */
-    uint8_t nulls;
-} interval;
+    int kind, col;         /* F_*, C_* */
+    uint64_t lo, hi;       /* range of the raw values seen (lo > hi: none) */
+    uint64_t min;
+    int width, shift, word;
+} field;
 
+/* A field's value before the minimum is subtracted, for row i of batch b (a null value: 0, not counted). */
+static inline uint64_t raw_value(const field *f, const batch *b, size_t i, uint32_t rank) {
+    const column *c = &b->col[f->col];
+    switch (f->kind) {
+    case F_NULL: return (uint64_t)!ok(c, i);
+    case F_I8: return ok(c, i) ? (uint64_t)(int64_t)i8(c, i) ^ SIGN : 0;
+    case F_I32: return ok(c, i) ? (uint64_t)(int64_t)i32(c, i) ^ SIGN : 0;
+    case F_I64: return ok(c, i) ? (uint64_t)i64(c, i) ^ SIGN : 0;
+    case F_IPHI: return ok(c, i) ? be64(ip(c, i)) : 0;
+    case F_IPLO: return ok(c, i) ? be64(ip(c, i) + 8) : 0;
+    default: return rank;
+    }
+}
+
+static inline int counted(const field *f, const batch *b, size_t i) {
+    return f->kind == F_NULL || f->kind == F_SRC || ok(&b->col[f->col], i);
+}
+
+static inline void widen(field *f, uint64_t v) {
+    if (v < f->lo) f->lo = v;
+    if (v > f->hi) f->hi = v;
+}
+
+#define MAX_WORDS 8
+
+/* Fields (most significant first; group[k] of field k) packed from the least significant one into words; a
+ * word holds fields of one group class only (class_of). Returns the number of words, or -1 when more than
+ * MAX_WORDS are needed. word_width[w]: its bits; first_shift[w]: where the fields of group `mark` begin in it
+ * (64: none). */
+static int pack(field *f, int nf, const int *group, int (*class_of)(int), int mark, int *word_width,
+                int *first_shift) {
+    int words = 0, used = 0, word_group = -1;
+    for (int k = 0; k < nf; k++) {
+        f[k].min = f[k].lo <= f[k].hi ? f[k].lo : 0;
+        f[k].width = f[k].lo <= f[k].hi ? bits(f[k].hi - f[k].lo) : 0;
+    }
+    for (int k = nf - 1; k >= 0; k--) {
+        if (f[k].width == 0) { f[k].word = -1; continue; }
+        if (used && (used + f[k].width > 64 || class_of(word_group) != class_of(group[k]))) {
+            word_width[words++] = used;
+            used = 0;
+            if (words == MAX_WORDS) return -1;
+        }
+        if (!used) { word_group = group[k]; first_shift[words] = 64; }
+        if (group[k] == mark && first_shift[words] == 64) first_shift[words] = used;
+        f[k].word = words;
+        f[k].shift = used;
+        used += f[k].width;
+    }
+    if (used) word_width[words++] = used;
+    return words;
+}
+
+/* The packed words of the key of row i of batch b, from the fields that take bits (active). */
+static inline void pack_key(const field *key, const int *active, int nactive, int words, const batch *b, size_t i,
+                            uint64_t *out) {
+    for (int w = 0; w < words; w++) out[w] = 0;
+    for (int a = 0; a < nactive; a++) {
+        const field *f = &key[active[a]];
+        const column *c = &b->col[f->col];
+        uint64_t v;
+        switch (f->kind) {
+        case F_NULL: v = (uint64_t)!ok(c, i); break;
+        case F_I8: if (!ok(c, i)) continue; v = (uint64_t)(int64_t)i8(c, i) ^ SIGN; break;
+        case F_I32: if (!ok(c, i)) continue; v = (uint64_t)(int64_t)i32(c, i) ^ SIGN; break;
+        case F_IPHI: if (!ok(c, i)) continue; v = be64(ip(c, i)); break;
+        default: if (!ok(c, i)) continue; v = be64(ip(c, i) + 8); break;
+        }
+        out[f->word] |= (v - f->min) << f->shift;
+    }
+}
+
+/* A field's raw value back from packed words. */
+static inline uint64_t unpack(const field *f, const uint64_t *words) {
+    if (f->word < 0) return f->min;
+    uint64_t mask = f->width == 64 ? ~(uint64_t)0 : (((uint64_t)1 << f->width) - 1);
+    return ((words[f->word] >> f->shift) & mask) + f->min;
+}
+
+/* The key of a mapping: its public side first (the table's runs), then its private side. */
+enum { G_PUB, G_PRIV };
+enum { K_PUB_NULL, K_PUB_HI, K_PUB_LO, K_PORT_NULL, K_PORT, K_PROTO_NULL, K_PROTO, K_PRIV_NULL, K_PRIV_HI,
+       K_PRIV_LO, K_PPORT_NULL, K_PPORT, NKEY };
+static const int KEY_KIND[NKEY] = {F_NULL, F_IPHI, F_IPLO, F_NULL, F_I32, F_NULL, F_I8, F_NULL, F_IPHI, F_IPLO,
+                                   F_NULL, F_I32};
+static const int KEY_COL[NKEY] = {C_PUB_IP, C_PUB_IP, C_PUB_IP, C_PUB_PORT, C_PUB_PORT, C_PROTO, C_PROTO,
+                                  C_PRIV_IP, C_PRIV_IP, C_PRIV_IP, C_PRIV_PORT, C_PRIV_PORT};
+static const int KEY_GROUP[NKEY] = {G_PUB, G_PUB, G_PUB, G_PUB, G_PUB, G_PRIV, G_PRIV, G_PRIV, G_PRIV, G_PRIV,
+                                    G_PRIV, G_PRIV};
+static int one_class(int g) { (void)g; return 0; }
+
+/* The window's order (t_ms NULLS LAST, src, line NULLS LAST), for the radix path. */
+enum { T_NULL, T_VALUE, T_SRC, T_LINE_NULL, T_LINE, NTIME };
+static const int TIME_KIND[NTIME] = {F_NULL, F_I64, F_SRC, F_NULL, F_I64};
+static const int TIME_COL[NTIME] = {C_T, C_T, C_SRC, C_LINE, C_LINE};
+
+/* ---- the window's order ------------------------------------------------------------------------------------- */
 typedef struct {
-    column col[NCOL];
-} events;
+    int64_t t, src, line;
+    uint8_t t_null, line_null;
+} wkey;
+
+static inline void window_key(const batch *b, size_t i, wkey *k) {
+    const column *c = b->col;
+    k->t_null = !ok(&c[C_T], i);
+    k->t = k->t_null ? 0 : i64(&c[C_T], i);
+    k->src = i64(&c[C_SRC], i);
+    k->line_null = !ok(&c[C_LINE], i);
+    k->line = k->line_null ? 0 : i64(&c[C_LINE], i);
+}
 
 #define CMP(a, b) do { if ((a) != (b)) return (a) < (b) ? -1 : 1; } while (0)
 /* NULLS LAST, as DuckDB orders by default. */
 #define CMP_NULL(na, nb) do { if ((na) != (nb)) return (na) ? 1 : -1; } while (0)
 
-/* The table's order after (pub_ip, pub_port), which are equal within a run. */
-static int cmp_interval(const events *x, const interval *a, const interval *b) {
-    CMP(a->start, b->start);
+static inline int wkey_cmp(const wkey *a, const wkey *b) {
+    CMP_NULL(a->t_null, b->t_null);
+    CMP(a->t, b->t);
     CMP(a->src, b->src);
-    CMP_NULL(a->nulls & N_LINE, b->nulls & N_LINE);
-    if (!(a->nulls & N_LINE)) CMP(a->line, b->line);
-    const column *proto = &x->col[C_PROTO], *ipc = &x->col[C_PRIV_IP], *port = &x->col[C_PRIV_PORT];
-    int na = !ok(proto, a->ev), nb = !ok(proto, b->ev);
-    CMP_NULL(na, nb);
-    if (!na) CMP(i8(proto, a->ev), i8(proto, b->ev));
-    na = !ok(ipc, a->ev); nb = !ok(ipc, b->ev);
-    CMP_NULL(na, nb);
-    if (!na) {
-        int c = memcmp(ip(ipc, a->ev), ip(ipc, b->ev), 16);
-        if (c) return c < 0 ? -1 : 1;
-    }
-    na = !ok(port, a->ev); nb = !ok(port, b->ev);
-    CMP_NULL(na, nb);
-    if (!na) CMP(i32(port, a->ev), i32(port, b->ev));
-    CMP(a->end - a->start, b->end - b->start);
-    CMP(a->slack, b->slack);
-    CMP_NULL(a->nulls & N_FLAGS, b->nulls & N_FLAGS);
-    if (!(a->nulls & N_FLAGS)) CMP(a->flags, b->flags);
-    CMP_NULL(a->nulls & N_NLINES, b->nulls & N_NLINES);
-    if (!(a->nulls & N_NLINES)) CMP(a->nlines, b->nlines);
-    CMP_NULL(a->nulls & N_END, b->nulls & N_END);
-    if (!(a->nulls & N_END)) CMP(a->end_src, b->end_src);
-    int da = (a->nulls & (N_END_LINE | N_LINE)) != 0, db = (b->nulls & (N_END_LINE | N_LINE)) != 0;
-    CMP_NULL(da, db);
-    if (!da) CMP(a->end_line - a->line, b->end_line - b->line);
-    CMP_NULL(a->nulls & N_END_NLINES, b->nulls & N_END_NLINES);
-    if (!(a->nulls & N_END_NLINES)) CMP(a->end_nlines, b->end_nlines);
+    CMP_NULL(a->line_null, b->line_null);
+    CMP(a->line, b->line);
     return 0;
 }
 
-/* Stable merge sort of interval indices (insertion sort below 16). */
-static void sort_run(const events *x, const interval *iv, uint32_t *a, uint32_t *tmp, size_t n) {
-    if (n < 16) {
-        for (size_t k = 1; k < n; k++) {
-            uint32_t v = a[k];
-            size_t j = k;
-            while (j > 0 && cmp_interval(x, &iv[a[j - 1]], &iv[v]) > 0) { a[j] = a[j - 1]; j--; }
-            a[j] = v;
-        }
-        return;
-    }
-    size_t h = n / 2;
-    sort_run(x, iv, a, tmp, h);
-    sort_run(x, iv, a + h, tmp, n - h);
-    if (cmp_interval(x, &iv[a[h - 1]], &iv[a[h]]) <= 0) return;
-    memcpy(tmp, a, h * sizeof *a);
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n) a[k++] = cmp_interval(x, &iv[a[j]], &iv[tmp[i]]) < 0 ? a[j++] : tmp[i++];
-    while (i < h) a[k++] = tmp[i++];
-}
-
-/* ---- the computation ---------------------------------------------------------------------------------------- */
+/* ---- segments and intervals --------------------------------------------------------------------------------- */
+/* A segment's aggregates as it grows (the SQL's grp and iv, NULLs ignored as SQL aggregates ignore them). */
+enum { A_KS = 1, A_FS = 2, A_KE = 4, A_COV = 8, A_SLACK = 16, A_FLAGS = 32, A_ES = 64, A_EL = 128, A_EN = 256,
+       A_LINE = 512, A_NLINES = 1024 };
 typedef struct {
-    events x;
-    size_t n;
-    /* coverage given by the caller (None: from these events) */
-    int has_cover;
-    size_t ncover;
-    column cover_src, cover_val;
-    /* results */
-    sources s;
-    uint32_t *src_rank; /* by event: its source's rank among the sources (the order of their values) */
-    int64_t *cover;     /* by rank */
-    uint32_t *by_rank;  /* a rank's source id */
-    uint8_t *cover_ok;
-    interval *iv;
-    size_t niv;
-    uint32_t *order;    /* intervals in the table's order after the day */
-    uint64_t *row_day;  /* rows: day - day_min, in the final order */
-    uint32_t *row_iv;
-    size_t rows;
-    uint8_t *arena;     /* scratch of the phases in turn (see compute) */
-    size_t arena_bytes;
-    int rows_in_arena;
-    int64_t day_min;
-    const char *error;  /* set by the GIL-free phases */
-} work;
+    int64_t ks, fs, ke, cov, el, line;
+    int32_t sl, fl, en, nlines;
+    uint32_t es, rank; /* ranks: of the latest closing source, of the first event's source */
+    uint32_t have;     /* A_* */
+} segment;
 
-
-/* What a segment's aggregates read of one event, gathered in sort order so that the fold reads memory in turn. */
+/* What a segment reads of one event. */
 enum { R_ACTION = 1, R_T = 2, R_BEGIN = 4, R_SLACK = 8, R_FLAGS = 16, R_LINE = 32, R_NLINES = 64 };
 typedef struct {
     int64_t t, begin, line;
     int32_t slack, nlines;
-    uint32_t rank; /* of the source */
+    uint32_t rank;
     int8_t action, flags;
-    uint8_t ok;    /* R_* bits: which values are not NULL */
+    uint8_t ok;
 } record;
 
-static void make_record(const work *w, uint32_t e, record *r) {
-    const events *x = &w->x;
-    const column *c = x->col;
+static inline void make_record(const batch *b, size_t i, uint32_t rank, record *r) {
+    const column *c = b->col;
     r->ok = 0;
     r->action = 0; r->flags = 0; r->t = 0; r->begin = 0; r->line = 0; r->slack = 0; r->nlines = 0;
-    if (ok(&c[C_ACTION], e)) { r->action = i8(&c[C_ACTION], e); r->ok |= R_ACTION; }
-    if (ok(&c[C_T], e)) { r->t = i64(&c[C_T], e); r->ok |= R_T; }
-    if (ok(&c[C_BEGIN], e)) { r->begin = i64(&c[C_BEGIN], e); r->ok |= R_BEGIN; }
-    if (ok(&c[C_SLACK], e)) { r->slack = i32(&c[C_SLACK], e); r->ok |= R_SLACK; }
-    if (ok(&c[C_FLAGS], e)) { r->flags = i8(&c[C_FLAGS], e); r->ok |= R_FLAGS; }
-    if (ok(&c[C_LINE], e)) { r->line = i64(&c[C_LINE], e); r->ok |= R_LINE; }
-    if (ok(&c[C_NLINES], e)) { r->nlines = i32(&c[C_NLINES], e); r->ok |= R_NLINES; }
-    r->rank = w->src_rank[e];
+    if (ok(&c[C_ACTION], i)) { r->action = i8(&c[C_ACTION], i); r->ok |= R_ACTION; }
+    if (ok(&c[C_T], i)) { r->t = i64(&c[C_T], i); r->ok |= R_T; }
+    if (ok(&c[C_BEGIN], i)) { r->begin = i64(&c[C_BEGIN], i); r->ok |= R_BEGIN; }
+    if (ok(&c[C_SLACK], i)) { r->slack = i32(&c[C_SLACK], i); r->ok |= R_SLACK; }
+    if (ok(&c[C_FLAGS], i)) { r->flags = i8(&c[C_FLAGS], i); r->ok |= R_FLAGS; }
+    if (ok(&c[C_LINE], i)) { r->line = i64(&c[C_LINE], i); r->ok |= R_LINE; }
+    if (ok(&c[C_NLINES], i)) { r->nlines = i32(&c[C_NLINES], i); r->ok |= R_NLINES; }
+    r->rank = rank;
 }
 
-/* The first and last day of a kept interval (its start - slack and end + slack do not overflow: fold checked). */
+#define IS_CLOSE(r) (((r)->ok & R_ACTION) && (r)->action >= 2)
+
+static inline void segment_start(segment *s, const record *r) {
+    memset(s, 0, sizeof *s);
+    s->rank = r->rank;
+    if (r->ok & R_LINE) { s->line = r->line; s->have |= A_LINE; }
+    if (r->ok & R_NLINES) { s->nlines = r->nlines; s->have |= A_NLINES; }
+}
+
+/* One event of the segment, in the window's order. */
+static inline void segment_add(segment *s, const record *r, const int64_t *cover, const uint8_t *cover_ok) {
+    uint32_t h = s->have;
+    if ((r->ok & R_ACTION) && r->action == 0 && (r->ok & R_T) && (!(h & A_KS) || r->t < s->ks)) {
+        s->ks = r->t;
+        h |= A_KS;
+    }
+    if ((r->ok & R_ACTION) && r->action == 3 && (r->ok & R_BEGIN) && (!(h & A_KS) || r->begin < s->ks)) {
+        s->ks = r->begin;
+        h |= A_KS;
+    }
+    if ((r->ok & R_T) && (!(h & A_FS) || r->t < s->fs)) { s->fs = r->t; h |= A_FS; }
+    if (IS_CLOSE(r)) {
+        if ((r->ok & R_T) && (!(h & A_KE) || r->t > s->ke)) { s->ke = r->t; h |= A_KE; }
+        if (!(h & A_ES) || r->rank > s->es) { s->es = r->rank; h |= A_ES; }
+        if ((r->ok & R_LINE) && (!(h & A_EL) || r->line > s->el)) { s->el = r->line; h |= A_EL; }
+        if ((r->ok & R_NLINES) && (!(h & A_EN) || r->nlines > s->en)) { s->en = r->nlines; h |= A_EN; }
+    }
+    if (cover_ok[r->rank] && (!(h & A_COV) || cover[r->rank] > s->cov)) { s->cov = cover[r->rank]; h |= A_COV; }
+    if ((r->ok & R_SLACK) && (!(h & A_SLACK) || r->slack > s->sl)) { s->sl = r->slack; h |= A_SLACK; }
+    if (r->ok & R_FLAGS) { s->fl |= (int32_t)r->flags; h |= A_FLAGS; }
+    s->have = h;
+}
+
+enum { N_LINE = 1, N_NLINES = 2, N_FLAGS = 4, N_END = 8, N_END_LINE = 16, N_END_NLINES = 32 };
+
+typedef struct {
+    int64_t start, end, line, end_line;
+    int32_t slack, flags, nlines, end_nlines;
+    uint32_t rank, end_rank; /* of the sources */
+    uint8_t nulls;
+} interval;
+
+/* The first and last day of a kept interval (its start - slack and end + slack do not overflow: checked). */
 static inline void days_of(const interval *v, int64_t *d0, int64_t *d1) {
     *d0 = (int64_t)floor((double)(v->start - (int64_t)v->slack) / DAY_MS);
     *d1 = (int64_t)floor((double)(v->end + (int64_t)v->slack) / DAY_MS);
 }
 
-#define IS_CLOSE(r) (((r)->ok & R_ACTION) && (r)->action >= 2)
-
-/* One segment (records rec[a..b) of one key, in (t_ms, src, line) order) folded into an interval. */
-static void fold(const work *w, const record *rec, size_t a, size_t b, interval *out, int *keep) {
-    int have_ks = 0, have_fs = 0, have_ke = 0, have_cov = 0, have_slack = 0, have_flags = 0;
-    int have_es = 0, have_el = 0, have_en = 0;
-    int64_t ks = 0, fs = 0, ke = 0, cov = 0, el = 0;
-    uint32_t es = 0;
-    int32_t sl = 0, en = 0, fl = 0;
-    for (size_t k = a; k < b; k++) {
-        const record *r = &rec[k];
-        if ((r->ok & R_ACTION) && r->action == 0 && (r->ok & R_T) && (!have_ks || r->t < ks)) { ks = r->t; have_ks = 1; }
-        if ((r->ok & R_ACTION) && r->action == 3 && (r->ok & R_BEGIN) && (!have_ks || r->begin < ks)) {
-            ks = r->begin;
-            have_ks = 1;
-        }
-        if ((r->ok & R_T) && (!have_fs || r->t < fs)) { fs = r->t; have_fs = 1; }
-        if (IS_CLOSE(r)) {
-            if ((r->ok & R_T) && (!have_ke || r->t > ke)) { ke = r->t; have_ke = 1; }
-            if (!have_es || r->rank > es) { es = r->rank; have_es = 1; }
-            if ((r->ok & R_LINE) && (!have_el || r->line > el)) { el = r->line; have_el = 1; }
-            if ((r->ok & R_NLINES) && (!have_en || r->nlines > en)) { en = r->nlines; have_en = 1; }
-        }
-        if (w->cover_ok[r->rank] && (!have_cov || w->cover[r->rank] > cov)) { cov = w->cover[r->rank]; have_cov = 1; }
-        if ((r->ok & R_SLACK) && (!have_slack || r->slack > sl)) { sl = r->slack; have_slack = 1; }
-        if (r->ok & R_FLAGS) { fl |= (int32_t)r->flags; have_flags = 1; }
-    }
-    const record *first = &rec[a];
+/* A segment's interval; keep: 1 when it has a day, 0 when none, -1 when its times overflow. */
+static void segment_end(const segment *s, interval *out, int *keep) {
+    uint32_t h = s->have;
     out->nulls = 0;
-    out->src = w->s.value[w->by_rank[first->rank]];
-    out->line = first->line;
-    if (!(first->ok & R_LINE)) out->nulls |= N_LINE;
-    out->nlines = first->nlines;
-    if (!(first->ok & R_NLINES)) out->nulls |= N_NLINES;
-    int have_start = have_ks || have_fs;
-    out->start = have_ks ? ks : fs;
+    out->rank = s->rank;
+    out->line = s->line;
+    if (!(h & A_LINE)) out->nulls |= N_LINE;
+    out->nlines = s->nlines;
+    if (!(h & A_NLINES)) out->nulls |= N_NLINES;
+    int have_start = (h & (A_KS | A_FS)) != 0;
+    out->start = (h & A_KS) ? s->ks : s->fs;
     int have_end = 1;
-    if (have_ke) out->end = ke;
-    else if (have_cov && have_start) out->end = cov > out->start ? cov : out->start;
-    else if (have_cov) out->end = cov;
+    if (h & A_KE) out->end = s->ke;
+    else if ((h & A_COV) && have_start) out->end = s->cov > out->start ? s->cov : out->start;
+    else if (h & A_COV) out->end = s->cov;
     else if (have_start) out->end = out->start;
     else have_end = 0;
     out->flags = 0;
-    if (have_flags) out->flags = fl | (have_ks ? 0 : FLAG_START_UNKNOWN) | (have_ke ? 0 : FLAG_END_OPEN);
+    if (h & A_FLAGS) out->flags = s->fl | ((h & A_KS) ? 0 : FLAG_START_UNKNOWN) | ((h & A_KE) ? 0 : FLAG_END_OPEN);
     else out->nulls |= N_FLAGS;
-    out->slack = sl;
-    out->end_src = have_es ? w->s.value[w->by_rank[es]] : 0;
-    if (!have_es) out->nulls |= N_END;
-    out->end_line = el;
-    if (!have_el) out->nulls |= N_END_LINE;
-    out->end_nlines = en;
-    if (!have_en) out->nulls |= N_END_NLINES;
+    out->slack = s->sl;
+    out->end_rank = (h & A_ES) ? s->es : 0;
+    if (!(h & A_ES)) out->nulls |= N_END;
+    out->end_line = s->el;
+    if (!(h & A_EL)) out->nulls |= N_END_LINE;
+    out->end_nlines = s->en;
+    if (!(h & A_EN)) out->nulls |= N_END_NLINES;
     *keep = 0;
     /* range(floor((start - slack) / DAY), floor((end + slack) / DAY) + 1) in DuckDB's double arithmetic; a NULL
      * start, end or slack gives no day (unnest of NULL), as does an end day before the start day. */
-    if (!have_start || !have_end || !have_slack) return;
+    if (!have_start || !have_end || !(h & A_SLACK)) return;
     int64_t lo, hi, dur;
-    if (__builtin_sub_overflow(out->start, (int64_t)sl, &lo) || __builtin_add_overflow(out->end, (int64_t)sl, &hi)
+    if (__builtin_sub_overflow(out->start, (int64_t)s->sl, &lo) || __builtin_add_overflow(out->end, (int64_t)s->sl, &hi)
         || __builtin_sub_overflow(out->end, out->start, &dur)) {
         *keep = -1; /* DuckDB refuses the statement: BIGINT out of range */
         return;
@@ -455,35 +504,628 @@ static void fold(const work *w, const record *rec, size_t a, size_t b, interval 
     *keep = d1 >= d0;
 }
 
-/* The sort's fields, most significant first, in two groups that never share a word: the key (its public side
- * first: the runs) and the window's order; a nullable column's null flag before its value. */
-enum { G_PUB, G_PRIV, G_TIME };
-#define GROUP_OF(g) ((g) == G_TIME)
+/* ---- the computation's state -------------------------------------------------------------------------------- */
+typedef struct {
+    batch *b;
+    size_t nb, n;
+    size_t *first;      /* global index of each batch's first row (nb + 1 entries) */
+    /* coverage given by the caller (None: from these events) */
+    int has_cover;
+    size_t ncover;
+    column cover_src, cover_val;
+    int order_mode;     /* 0: chosen here; 1: merge the ordered runs; 2: radix sort */
+    /* sources */
+    sources s;
+    int64_t *cover;     /* by rank */
+    uint8_t *cover_ok;
+    uint32_t *by_rank;  /* a rank's source id */
+    int64_t last_src;   /* the last source looked up, and its rank (-1: none yet) */
+    int32_t last_rank;
+    /* the key */
+    field key[NKEY];
+    int active[NKEY], nactive; /* the key fields that take bits */
+    int words;
+    int word_width[MAX_WORDS], pub_shift[MAX_WORDS];
+    /* open segments: a hash table of slots, each the index of a segment in the pool (or -1) */
+    size_t slots;       /* a power of two */
+    int32_t *slot;
+    uint32_t *slot_hash;
+    segment *pool;
+    uint64_t *pool_key; /* words per segment */
+    uint32_t *pool_hash;
+    size_t pool_cap, pool_used;
+    int32_t free_list;  /* a free segment, whose `rank` holds the next one (-1: none) */
+    size_t open;
+    /* events read ahead of their turn (see take) */
+    struct pending *pend;
+    int npend;
+    /* intervals, and the key of each */
+    interval *iv;
+    uint64_t *iv_key;
+    size_t niv, iv_cap;
+    /* rows: intervals repeated into their days, in the table's order */
+    uint32_t *row_iv;
+    int64_t *row_day;
+    size_t rows;
+    const char *error;  /* set by the GIL-free phases */
+} work;
 
-static int sort_fields(const events *x, field *f, int *group) {
-    int nf = 0;
-    const column *c = x->col;
-#define ADD(kind_, col_, group_) do { f[nf] = (field){kind_, col_, 0, 0, 0, 0}; group[nf++] = group_; } while (0)
-    ADD(F_NULL, &c[C_PUB_IP], G_PUB); ADD(F_IPHI, &c[C_PUB_IP], G_PUB); ADD(F_IPLO, &c[C_PUB_IP], G_PUB);
-    ADD(F_NULL, &c[C_PUB_PORT], G_PUB); ADD(F_I32, &c[C_PUB_PORT], G_PUB);
-    ADD(F_NULL, &c[C_PROTO], G_PRIV); ADD(F_I8, &c[C_PROTO], G_PRIV);
-    ADD(F_NULL, &c[C_PRIV_IP], G_PRIV); ADD(F_IPHI, &c[C_PRIV_IP], G_PRIV); ADD(F_IPLO, &c[C_PRIV_IP], G_PRIV);
-    ADD(F_NULL, &c[C_PRIV_PORT], G_PRIV); ADD(F_I32, &c[C_PRIV_PORT], G_PRIV);
-    ADD(F_NULL, &c[C_T], G_TIME); ADD(F_I64, &c[C_T], G_TIME);
-    ADD(F_SRC, &c[C_SRC], G_TIME);
-    ADD(F_NULL, &c[C_LINE], G_TIME); ADD(F_I64, &c[C_LINE], G_TIME);
-#undef ADD
-    return nf;
+static inline uint32_t rank_of(work *w, int64_t src) {
+    if (w->last_rank >= 0 && src == w->last_src) return (uint32_t)w->last_rank;
+    int32_t id = sources_id(&w->s, src, 0);
+    w->last_src = src;
+    w->last_rank = id < 0 ? -2 : (int32_t)w->s.rank[id];
+    return (uint32_t)w->last_rank;
 }
 
-#define MAX_WORDS 16
+/* Whether row i of batch b takes part: a NULL source does not (the SQL's join with the coverage table drops
+ * it), nor, when the coverage is given, a source it does not name. */
+static inline int kept(work *w, const batch *b, size_t i) {
+    const column *src = &b->col[C_SRC];
+    if (!ok(src, i)) return 0;
+    if (!w->has_cover) return 1;
+    return sources_id(&w->s, i64(src, i), 0) >= 0;
+}
+
+static inline uint32_t hash_words(const uint64_t *k, int words) {
+    uint64_t h = 0x243f6a8885a308d3ULL;
+    for (int i = 0; i < words; i++) h = (h ^ k[i]) * 0x9e3779b97f4a7c15ULL, h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return (uint32_t)h | 1u; /* never 0 */
+}
+
+static int table_grow(work *w) {
+    size_t cap = w->slots ? w->slots * 2 : 1024;
+    int32_t *slot = malloc(cap * sizeof *slot);
+    uint32_t *hash = malloc(cap * sizeof *hash);
+    if (!slot || !hash) { free(slot); free(hash); return -1; }
+    for (size_t k = 0; k < cap; k++) slot[k] = -1;
+    for (size_t k = 0; k < w->slots; k++) {
+        if (w->slot[k] < 0) continue;
+        size_t h = w->slot_hash[k] & (cap - 1);
+        while (slot[h] >= 0) h = (h + 1) & (cap - 1);
+        slot[h] = w->slot[k];
+        hash[h] = w->slot_hash[k];
+    }
+    free(w->slot);
+    free(w->slot_hash);
+    w->slot = slot;
+    w->slot_hash = hash;
+    w->slots = cap;
+    return 0;
+}
+
+static int32_t pool_take(work *w) {
+    if (w->free_list >= 0) {
+        int32_t id = w->free_list;
+        w->free_list = (int32_t)w->pool[id].rank;
+        return id;
+    }
+    if (w->pool_used == w->pool_cap) {
+        size_t cap = w->pool_cap ? w->pool_cap * 2 : 1024;
+        if (cap > (size_t)INT32_MAX) return -1;
+        segment *pool = realloc(w->pool, cap * sizeof *pool);
+        if (pool) w->pool = pool;
+        uint64_t *keys = realloc(w->pool_key, cap * (size_t)(w->words ? w->words : 1) * sizeof *keys);
+        if (keys) w->pool_key = keys;
+        uint32_t *hashes = realloc(w->pool_hash, cap * sizeof *hashes);
+        if (hashes) w->pool_hash = hashes;
+        if (!pool || !keys || !hashes) return -1;
+        w->pool_cap = cap;
+    }
+    return (int32_t)w->pool_used++;
+}
+
+/* Remove the slot at `at` (linear probing: later slots of the cluster shift back). */
+static void table_remove(work *w, size_t at) {
+    size_t mask = w->slots - 1, hole = at, j = at;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (w->slot[j] < 0) break;
+        size_t home = w->slot_hash[j] & mask;
+        /* the entry at j may move to the hole when its home is not cyclically in (hole, j] */
+        if ((j > hole && (home <= hole || home > j)) || (j < hole && home <= hole && home > j)) {
+            w->slot[hole] = w->slot[j];
+            w->slot_hash[hole] = w->slot_hash[j];
+            hole = j;
+        }
+    }
+    w->slot[hole] = -1;
+}
+
+static int emit(work *w, const segment *s, const uint64_t *key) {
+    interval v;
+    int keep;
+    segment_end(s, &v, &keep);
+    if (keep < 0) {
+        w->error = "an interval's times are out of the range of 64-bit milliseconds";
+        return -1;
+    }
+    if (!keep) return 0;
+    if (w->niv == w->iv_cap) { w->error = "internal error: more intervals than events"; return -1; }
+    w->iv[w->niv] = v;
+    memcpy(w->iv_key + w->niv * (size_t)w->words, key, (size_t)w->words * sizeof *key);
+    w->niv++;
+    return 0;
+}
+
+/* Events are taken a few dozen at a time: their keys, hashes and records first (the columns read in turn, the
+ * loads independent of each other), with the hash slots and open segments they will touch fetched ahead, then
+ * each folded in order. The folding is latency-bound otherwise: a slot, then its segment, then the next event. */
+#define AHEAD 64
+struct pending {
+    uint64_t key[MAX_WORDS];
+    record r;
+    uint32_t h;
+};
+
+/* The next event in the window's order (row i of batch b): into its key's open segment (a new one if none),
+ * which a close ends. Returns -1 on an error (w->error). */
+static int fold_pending(work *w);
+
+static inline int take(work *w, const batch *b, size_t i) {
+    if (!kept(w, b, i)) return 0;
+    struct pending *p = &w->pend[w->npend++];
+    uint32_t rank = rank_of(w, i64(&b->col[C_SRC], i));
+    pack_key(w->key, w->active, w->nactive, w->words, b, i, p->key);
+    p->h = hash_words(p->key, w->words);
+    make_record(b, i, rank, &p->r);
+    __builtin_prefetch(&w->slot[p->h & (w->slots - 1)]);
+    __builtin_prefetch(&w->slot_hash[p->h & (w->slots - 1)]);
+    return w->npend == AHEAD ? fold_pending(w) : 0;
+}
+
+static int fold_pending(work *w) {
+    int words = w->words, n = w->npend;
+    w->npend = 0;
+    for (int k = 0; k < n; k++) { /* the segments the slots name (the table may change before their turn) */
+        int32_t id = w->slot[w->pend[k].h & (w->slots - 1)];
+        if (id >= 0) __builtin_prefetch(&w->pool[id]);
+    }
+    for (int k = 0; k < n; k++) {
+        const struct pending *p = &w->pend[k];
+        const uint64_t *key = p->key;
+        uint32_t h = p->h;
+        if (2 * (w->open + 1) > w->slots && table_grow(w) < 0) { w->error = "out of memory"; return -1; }
+        size_t mask = w->slots - 1, at = h & mask;
+        int32_t id = -1;
+        while (w->slot[at] >= 0) {
+            if (w->slot_hash[at] == h) {
+                const uint64_t *held = w->pool_key + (size_t)w->slot[at] * words;
+                int same = 1;
+                for (int j = 0; j < words; j++) same &= held[j] == key[j];
+                if (same) { id = w->slot[at]; break; }
+            }
+            at = (at + 1) & mask;
+        }
+        if (id < 0) {
+            id = pool_take(w);
+            if (id < 0) { w->error = "out of memory"; return -1; }
+            segment_start(&w->pool[id], &p->r);
+            memcpy(w->pool_key + (size_t)id * words, key, (size_t)words * 8);
+            w->pool_hash[id] = h;
+            w->slot[at] = id;
+            w->slot_hash[at] = h;
+            w->open++;
+        }
+        segment *s = &w->pool[id];
+        segment_add(s, &p->r, w->cover, w->cover_ok);
+        if (IS_CLOSE(&p->r)) {
+            if (emit(w, s, w->pool_key + (size_t)id * words) < 0) return -1;
+            table_remove(w, at);
+            s->rank = (uint32_t)w->free_list;
+            w->free_list = id;
+            w->open--;
+        }
+    }
+    return 0;
+}
+
+/* The segments still open at the end. */
+static int close_open(work *w) {
+    if (fold_pending(w) < 0) return -1;
+    for (size_t k = 0; k < w->slots; k++) {
+        int32_t id = w->slot[k];
+        if (id < 0) continue;
+        if (emit(w, &w->pool[id], w->pool_key + (size_t)id * w->words) < 0) return -1;
+    }
+    return 0;
+}
+
+/* ---- the events in the window's order ----------------------------------------------------------------------- */
+typedef struct {
+    size_t g, end;  /* the run's next global index and its end */
+    size_t b;       /* the batch of g */
+    wkey k;         /* of g's event */
+    uint32_t run;
+} cursor;
+
+/* The batch that holds global index g < n (a bisection; empty batches hold nothing). */
+static size_t batch_of(const work *w, size_t g) {
+    size_t lo = 0, hi = w->nb;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (w->first[mid] <= g) lo = mid; else hi = mid;
+    }
+    return lo;
+}
+
+/* Move a cursor to its next kept event (from g on); 0 when the run is done. */
+static int cursor_settle(work *w, cursor *c) {
+    while (c->g < c->end) {
+        while (c->g >= w->first[c->b + 1]) c->b++;
+        const batch *bt = &w->b[c->b];
+        size_t i = c->g - w->first[c->b];
+        if (kept(w, bt, i)) {
+            window_key(bt, i, &c->k);
+            return 1;
+        }
+        c->g++;
+    }
+    return 0;
+}
+
+static inline int cursor_less(const cursor *a, const cursor *b) {
+    int c = wkey_cmp(&a->k, &b->k);
+    return c < 0 || (c == 0 && a->run < b->run); /* equal keys: the earlier run first (a stable merge) */
+}
+
+static void sift_down(cursor *heap, size_t n, size_t at) {
+    for (;;) {
+        size_t l = 2 * at + 1, r = l + 1, m = at;
+        if (l < n && cursor_less(&heap[l], &heap[m])) m = l;
+        if (r < n && cursor_less(&heap[r], &heap[m])) m = r;
+        if (m == at) return;
+        cursor t = heap[at]; heap[at] = heap[m]; heap[m] = t;
+        at = m;
+    }
+}
+
+/* The runs merged by a heap; a run goes on while its events come before every other run's next one. */
+static int by_merge(work *w, const size_t *run_start, size_t runs) {
+    cursor *heap = malloc((runs ? runs : 1) * sizeof *heap);
+    if (!heap) { w->error = "out of memory"; return -1; }
+    size_t n = 0;
+    for (size_t r = 0; r < runs; r++) {
+        size_t end = r + 1 < runs ? run_start[r + 1] : w->n;
+        if (run_start[r] >= end) continue;
+        cursor c = {run_start[r], end, batch_of(w, run_start[r]), {0, 0, 0, 0, 0}, (uint32_t)r};
+        if (cursor_settle(w, &c)) heap[n++] = c;
+    }
+    for (size_t k = n; k-- > 0;) sift_down(heap, n, k);
+    int failed = 0;
+    while (n && !failed) {
+        cursor *c = &heap[0];
+        for (;;) {
+            if (take(w, &w->b[c->b], c->g - w->first[c->b]) < 0) { failed = 1; break; }
+            c->g++;
+            if (!cursor_settle(w, c)) { heap[0] = heap[--n]; break; }
+            if (n > 1) {
+                int other = n > 2 && cursor_less(&heap[2], &heap[1]) ? 2 : 1;
+                if (cursor_less(&heap[other], c)) break;
+            }
+        }
+        if (n) sift_down(heap, n, 0);
+    }
+    free(heap);
+    return failed ? -1 : 0;
+}
+
+/* The kept events radix-sorted by the window's order (least significant word first, each sort stable), then
+ * taken in it. */
+static int by_radix(work *w, field *tf, size_t m) {
+    int group[NTIME] = {0};
+    int width[MAX_WORDS], unused[MAX_WORDS];
+    int words = pack(tf, NTIME, group, one_class, -1, width, unused);
+    if (words < 0) { w->error = "internal error: too many sort words"; return -1; }
+    uint64_t *keys = big(m, sizeof *keys), *k2 = big(m, sizeof *k2), *kw = words > 1 ? big(m, sizeof *kw) : NULL;
+    uint32_t *pos = big(m, sizeof *pos), *v2 = big(m, sizeof *v2), *global = big(m, sizeof *global);
+    int failed = !keys || !k2 || !pos || !v2 || !global || (words > 1 && !kw);
+    if (failed) w->error = "out of memory";
+    size_t q = 0;
+    for (size_t bi = 0; bi < w->nb && !failed; bi++) { /* global[q]: the q-th kept event */
+        const batch *bt = &w->b[bi];
+        for (size_t i = 0; i < bt->n; i++)
+            if (kept(w, bt, i)) global[q++] = (uint32_t)(w->first[bi] + i);
+    }
+    for (q = 0; q < m && !failed; q++) pos[q] = (uint32_t)q; /* kept indices, sorted below */
+    for (int word = 0; word < words && !failed; word++) {
+        uint64_t *value = words == 1 ? keys : kw; /* by kept index */
+        size_t bi = 0;
+        for (q = 0; q < m; q++) {
+            while (global[q] >= w->first[bi + 1]) bi++;
+            const batch *bt = &w->b[bi];
+            size_t i = global[q] - w->first[bi];
+            uint32_t rank = rank_of(w, i64(&bt->col[C_SRC], i));
+            uint64_t v = 0;
+            for (int k = 0; k < NTIME; k++) {
+                if (tf[k].word != word || !counted(&tf[k], bt, i)) continue;
+                v |= (raw_value(&tf[k], bt, i, rank) - tf[k].min) << tf[k].shift;
+            }
+            value[q] = v;
+        }
+        if (words > 1)
+            for (q = 0; q < m; q++) keys[q] = kw[pos[q]];
+        if (radix_sort(keys, pos, m, width[word], k2, v2) < 0) { failed = 1; w->error = "out of memory"; }
+    }
+    size_t bi = 0;
+    for (q = 0; q < m && !failed; q++) {
+        size_t g = global[pos[q]];
+        if (g < w->first[bi] || g >= w->first[bi + 1]) bi = batch_of(w, g);
+        failed = take(w, &w->b[bi], g - w->first[bi]) < 0;
+    }
+    free(keys); free(k2); free(kw); free(pos); free(v2); free(global);
+    return failed ? -1 : 0;
+}
+
+/* ---- phase 1: one pass over the events in their order ---------------------------------------------------- */
+static int add_run(size_t **run_start, size_t *runs, size_t *cap, size_t at) {
+    if (*runs == *cap) {
+        size_t grown = *cap ? *cap * 2 : 64;
+        size_t *p = realloc(*run_start, grown * sizeof *p);
+        if (!p) return -1;
+        *run_start = p;
+        *cap = grown;
+    }
+    (*run_start)[(*runs)++] = at;
+    return 0;
+}
+
+/* The range of a field's raw values over every row of a batch, kept or not (a wider range than the kept rows'
+ * only costs bits), a column at a time. */
+static void column_range(field *f, const batch *b) {
+    const column *c = &b->col[f->col];
+    size_t n = b->n;
+    uint64_t lo = f->lo, hi = f->hi;
+    if (f->kind == F_NULL) { /* raw values: 0 where valid, 1 where null */
+        int any_null = 0, any_valid = !c->valid && n > 0;
+        for (size_t i = 0; c->valid && i < n && !(any_null && any_valid); i++) {
+            if (ok(c, i)) any_valid = 1; else any_null = 1;
+        }
+        if (any_valid) widen(f, 0);
+        if (any_null) widen(f, 1);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (c->valid && !ok(c, i)) continue;
+        uint64_t v;
+        switch (f->kind) {
+        case F_I8: v = (uint64_t)(int64_t)i8(c, i) ^ SIGN; break;
+        case F_I32: v = (uint64_t)(int64_t)i32(c, i) ^ SIGN; break;
+        case F_I64: v = (uint64_t)i64(c, i) ^ SIGN; break;
+        case F_IPHI: v = be64(ip(c, i)); break;
+        default: v = be64(ip(c, i) + 8); break;
+        }
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    f->lo = lo;
+    f->hi = hi;
+}
+
+/* Sources, coverage, the key fields' and the window fields' ranges, and the runs of the window's order
+ * (recorded up to `limit`; more are counted). m: the kept events. */
+static const char *survey(work *w, field *tf, size_t **run_start, size_t *runs, size_t limit, size_t *m) {
+    size_t cap = 0, counted_runs = 0;
+    wkey prev = {0, 0, 0, 0, 0}, k;
+    int have_prev = 0;
+    int64_t last_src = 0;
+    int32_t last_id = -3;
+    *m = 0;
+    *runs = 0;
+    for (size_t bi = 0; bi < w->nb; bi++) {
+        const batch *bt = &w->b[bi];
+        for (int f = 0; f < NKEY; f++) column_range(&w->key[f], bt);
+        for (int f = 0; f < NTIME; f++)
+            if (tf[f].kind != F_SRC) column_range(&tf[f], bt);
+        const column *src = &bt->col[C_SRC], *t = &bt->col[C_T];
+        for (size_t i = 0; i < bt->n; i++) {
+            if (!ok(src, i)) continue;
+            int64_t value = i64(src, i);
+            int32_t id = last_id;
+            if (id == -3 || value != last_src) {
+                id = sources_id(&w->s, value, !w->has_cover);
+                if (id == -2) return "out of memory";
+                last_src = value;
+                last_id = id;
+            }
+            if (id < 0) continue;
+            if (!w->has_cover && ok(t, i)) {
+                int64_t v = i64(t, i);
+                if (!w->s.cover_ok[id] || v > w->s.cover[id]) { w->s.cover[id] = v; w->s.cover_ok[id] = 1; }
+            }
+            window_key(bt, i, &k);
+            if (!have_prev || wkey_cmp(&k, &prev) < 0) {
+                counted_runs++;
+                if (counted_runs <= limit && add_run(run_start, runs, &cap, have_prev ? w->first[bi] + i : 0) < 0)
+                    return "out of memory";
+            }
+            prev = k;
+            have_prev = 1;
+            (*m)++;
+        }
+    }
+    if (counted_runs > limit) *runs = counted_runs;
+    return NULL;
+}
+
+/* ---- phase 3: rows in the table's order ----------------------------------------------------------------- */
+/* A row's sort fields, least significant first: the start, the public side of the key (by word, from the
+ * lowest), the day. */
+typedef struct {
+    int what;    /* 0: start, 1: the public bits of key word `word`, 2: day */
+    int word;
+    uint64_t min;
+    int width, shift, sort_word;
+} row_field;
+
+static inline uint64_t row_value(const work *w, const row_field *f, size_t r, int64_t dmin) {
+    const interval *v = &w->iv[w->row_iv[r]];
+    switch (f->what) {
+    case 0: return ((uint64_t)v->start ^ SIGN) - f->min;
+    case 1: return w->pub_shift[f->word] >= 64 ? 0
+                   : (w->iv_key[(size_t)w->row_iv[r] * w->words + f->word] >> w->pub_shift[f->word]) - f->min;
+    default: return (uint64_t)(w->row_day[r] - dmin);
+    }
+}
+
+/* The table's order after (day, pub_ip, pub_port, start_ms), which are equal in a tie. */
+static int cmp_tail(const work *w, uint32_t ra, uint32_t rb) {
+    const interval *a = &w->iv[w->row_iv[ra]], *b = &w->iv[w->row_iv[rb]];
+    CMP(a->rank, b->rank);
+    CMP_NULL(a->nulls & N_LINE, b->nulls & N_LINE);
+    if (!(a->nulls & N_LINE)) CMP(a->line, b->line);
+    /* (proto, priv_ip, priv_port), NULLS LAST: the key words, whose public bits are equal here */
+    const uint64_t *ka = w->iv_key + (size_t)w->row_iv[ra] * w->words, *kb = w->iv_key + (size_t)w->row_iv[rb] * w->words;
+    for (int k = w->words - 1; k >= 0; k--) CMP(ka[k], kb[k]);
+    CMP(a->end - a->start, b->end - b->start);
+    CMP(a->slack, b->slack);
+    CMP_NULL(a->nulls & N_FLAGS, b->nulls & N_FLAGS);
+    if (!(a->nulls & N_FLAGS)) CMP(a->flags, b->flags);
+    CMP_NULL(a->nulls & N_NLINES, b->nulls & N_NLINES);
+    if (!(a->nulls & N_NLINES)) CMP(a->nlines, b->nlines);
+    CMP_NULL(a->nulls & N_END, b->nulls & N_END);
+    if (!(a->nulls & N_END)) CMP(a->end_rank, b->end_rank);
+    int da = (a->nulls & (N_END_LINE | N_LINE)) != 0, db = (b->nulls & (N_END_LINE | N_LINE)) != 0;
+    CMP_NULL(da, db);
+    if (!da) CMP(a->end_line - a->line, b->end_line - b->line);
+    CMP_NULL(a->nulls & N_END_NLINES, b->nulls & N_END_NLINES);
+    if (!(a->nulls & N_END_NLINES)) CMP(a->end_nlines, b->end_nlines);
+    return 0;
+}
+
+/* Stable merge sort of rows by cmp_tail (insertion sort below 16). */
+static void sort_tie(const work *w, uint32_t *a, uint32_t *tmp, size_t n) {
+    if (n < 16) {
+        for (size_t k = 1; k < n; k++) {
+            uint32_t v = a[k];
+            size_t j = k;
+            while (j > 0 && cmp_tail(w, a[j - 1], v) > 0) { a[j] = a[j - 1]; j--; }
+            a[j] = v;
+        }
+        return;
+    }
+    size_t h = n / 2;
+    sort_tie(w, a, tmp, h);
+    sort_tie(w, a + h, tmp, n - h);
+    if (cmp_tail(w, a[h - 1], a[h]) <= 0) return;
+    memcpy(tmp, a, h * sizeof *a);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) a[k++] = cmp_tail(w, a[j], tmp[i]) < 0 ? a[j++] : tmp[i++];
+    while (i < h) a[k++] = tmp[i++];
+}
+
+/* The rows (each interval once per day it overlaps), left in row_iv and row_day in the table's order. */
+static const char *sort_rows(work *w) {
+    size_t rows = 0;
+    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
+    uint64_t smin = UINT64_MAX, smax = 0;
+    for (size_t k = 0; k < w->niv; k++) {
+        const interval *v = &w->iv[k];
+        int64_t d0, d1;
+        days_of(v, &d0, &d1);
+        uint64_t span = (uint64_t)(d1 - d0) + 1;
+        if (span > (uint64_t)UINT32_MAX || rows + span > (size_t)UINT32_MAX)
+            return "too many rows: the intervals' days exceed 2^32 rows";
+        rows += span;
+        if (d0 < dmin) dmin = d0;
+        if (d1 > dmax) dmax = d1;
+        uint64_t s = (uint64_t)v->start ^ SIGN;
+        if (s < smin) smin = s;
+        if (s > smax) smax = s;
+    }
+    w->rows = rows;
+    w->row_iv = big(rows, sizeof *w->row_iv);
+    w->row_day = big(rows, sizeof *w->row_day);
+    uint32_t *pos = big(rows, sizeof *pos), *v2 = big(rows, sizeof *v2);
+    uint64_t *keys = big(rows, sizeof *keys), *k2 = big(rows, sizeof *k2);
+    if (!w->row_iv || !w->row_day || !pos || !v2 || !keys || !k2) {
+        free(pos); free(v2); free(keys); free(k2);
+        return "out of memory";
+    }
+    size_t r = 0;
+    for (size_t k = 0; k < w->niv; k++) {
+        int64_t d0, d1;
+        days_of(&w->iv[k], &d0, &d1);
+        for (int64_t d = d0; d <= d1; d++) { w->row_iv[r] = (uint32_t)k; w->row_day[r] = d; r++; }
+    }
+    for (r = 0; r < rows; r++) pos[r] = (uint32_t)r;
+    /* the sort fields, least significant first, packed into words as the key is */
+    row_field f[MAX_WORDS + 2];
+    int nf = 0;
+    f[nf++] = (row_field){0, 0, smin, rows ? bits(smax - smin) : 0, 0, 0};
+    for (int k = 0; k < w->words; k++)
+        if (w->pub_shift[k] < 64) {
+            uint64_t lo = UINT64_MAX, hi = 0;
+            for (size_t j = 0; j < w->niv; j++) {
+                uint64_t v = w->iv_key[j * (size_t)w->words + k] >> w->pub_shift[k];
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+            }
+            f[nf++] = (row_field){1, k, w->niv ? lo : 0, w->niv ? bits(hi - lo) : 0, 0, 0};
+        }
+    f[nf++] = (row_field){2, 0, 0, rows ? bits((uint64_t)(dmax - dmin)) : 0, 0, 0};
+    int sort_words = 0, used = 0, width[MAX_WORDS + 2];
+    for (int k = 0; k < nf; k++) {
+        if (f[k].width == 0) { f[k].sort_word = -1; continue; }
+        if (used && used + f[k].width > 64) { width[sort_words++] = used; used = 0; }
+        f[k].sort_word = sort_words;
+        f[k].shift = used;
+        used += f[k].width;
+    }
+    if (used) width[sort_words++] = used;
+    for (int sw = 0; sw < sort_words; sw++) {
+        for (size_t q = 0; q < rows; q++) {
+            uint64_t v = 0;
+            for (int k = 0; k < nf; k++)
+                if (f[k].sort_word == sw) v |= row_value(w, &f[k], pos[q], dmin) << f[k].shift;
+            keys[q] = v;
+        }
+        if (radix_sort(keys, pos, rows, width[sw], k2, v2) < 0) {
+            free(pos); free(v2); free(keys); free(k2);
+            return "out of memory";
+        }
+    }
+    /* ties of (day, public side, start): sorted by the rest of the order */
+    for (size_t a = 0; a < rows;) {
+        size_t b = a + 1;
+        for (; b < rows; b++) {
+            int same = 1;
+            if (sort_words == 1) {
+                same = keys[b] == keys[a];
+            } else {
+                for (int k = 0; k < nf && same; k++)
+                    if (f[k].sort_word >= 0)
+                        same = row_value(w, &f[k], pos[b], dmin) == row_value(w, &f[k], pos[a], dmin);
+            }
+            if (!same) break;
+        }
+        if (b - a > 1) sort_tie(w, pos + a, v2, b - a);
+        a = b;
+    }
+    /* the rows' intervals and days in the table's order, so that the output reads them in turn */
+    uint32_t *sorted_iv = v2;
+    int64_t *sorted_day = (int64_t *)(void *)k2;
+    for (size_t q = 0; q < rows; q++) {
+        if (q + 16 < rows) {
+            __builtin_prefetch(&w->row_iv[pos[q + 16]]);
+            __builtin_prefetch(&w->row_day[pos[q + 16]]);
+        }
+        sorted_iv[q] = w->row_iv[pos[q]];
+        sorted_day[q] = w->row_day[pos[q]];
+    }
+    free(w->row_iv);
+    free(w->row_day);
+    free(pos);
+    free(keys);
+    w->row_iv = sorted_iv;
+    w->row_day = sorted_day;
+    return NULL;
+}
 
 static const char *compute(work *w) {
     TICK_START;
-    events *x = &w->x;
-    size_t n = w->n;
-    const column *src = &x->col[C_SRC];
-    /* sources and their coverage: given, or the last time each source says anything of nat */
     if (w->has_cover) {
         for (size_t k = 0; k < w->ncover; k++) {
             if (!ok(&w->cover_src, k)) continue;
@@ -495,245 +1137,66 @@ static const char *compute(work *w) {
             }
         }
     }
-    uint32_t *kept = big(n, sizeof *kept);
-    uint32_t *sid = big(n, sizeof *sid);
-    w->src_rank = sid;
-    if (!kept || !sid) { free(kept); return "out of memory"; }
-    size_t m = 0;
-    for (size_t e = 0; e < n; e++) {
-        if (!ok(src, e)) continue; /* the join with coverage drops a NULL source */
-        int32_t id = sources_id(&w->s, i64(src, e), !w->has_cover);
-        if (id == -2) { free(kept); return "out of memory"; }
-        if (id < 0) continue;
-        if (!w->has_cover && ok(&x->col[C_T], e)) {
-            int64_t v = i64(&x->col[C_T], e);
-            if (!w->s.cover_ok[id] || v > w->s.cover[id]) { w->s.cover[id] = v; w->s.cover_ok[id] = 1; }
-        }
-        kept[m] = (uint32_t)e;
-        sid[e] = (uint32_t)id;
-        m++;
-    }
-    /* from here on a source is its rank, and its coverage is found by rank */
+    for (int k = 0; k < NKEY; k++) w->key[k] = (field){KEY_KIND[k], KEY_COL[k], UINT64_MAX, 0, 0, 0, 0, 0};
+    field tf[NTIME];
+    for (int k = 0; k < NTIME; k++) tf[k] = (field){TIME_KIND[k], TIME_COL[k], UINT64_MAX, 0, 0, 0, 0, 0};
+    size_t *run_start = NULL, runs = 0, m = 0;
+    size_t limit = w->order_mode == 1 ? SIZE_MAX : (w->order_mode == 2 ? 0 : (w->n / 256 > 64 ? w->n / 256 : 64));
+    const char *error = survey(w, tf, &run_start, &runs, limit, &m);
+    if (error) { free(run_start); return error; }
     size_t u = w->s.count;
+    if (sources_rank(&w->s) < 0) { free(run_start); return "out of memory"; }
     w->cover = malloc((u ? u : 1) * sizeof *w->cover);
     w->cover_ok = malloc(u ? u : 1);
     w->by_rank = malloc((u ? u : 1) * sizeof *w->by_rank);
-    if (sources_rank(&w->s) < 0 || !w->cover || !w->cover_ok || !w->by_rank) { free(kept); return "out of memory"; }
+    if (!w->cover || !w->cover_ok || !w->by_rank) { free(run_start); return "out of memory"; }
     for (size_t id = 0; id < u; id++) {
         w->cover[w->s.rank[id]] = w->s.cover[id];
         w->cover_ok[w->s.rank[id]] = w->s.cover_ok[id];
         w->by_rank[w->s.rank[id]] = (uint32_t)id;
     }
-    for (size_t j = 0; j < m; j++) sid[kept[j]] = w->s.rank[sid[kept[j]]];
-    TICK("sources");
-
-    field f[24];
-    int group[24];
-    int nf = sort_fields(x, f, group);
-    for (int k = 0; k < nf; k++) {
-        uint64_t lo = UINT64_MAX, hi = 0;
-        for (size_t j = 0; j < m; j++) {
-            uint32_t e = kept[j];
-            if (f[k].kind != F_NULL && f[k].kind != F_SRC && !ok(f[k].col, e)) continue;
-            uint64_t v = raw_value(&f[k], e, sid);
-            if (v < lo) lo = v;
-            if (v > hi) hi = v;
-        }
-        f[k].min = lo <= hi ? lo : 0;
-        f[k].width = lo <= hi ? bits(hi - lo) : 0;
-    }
-    /* pack from the least significant field into 64-bit words, a new word for each group */
-    int words = 0, used = 0, word_group[MAX_WORDS], word_width[MAX_WORDS], pub_shift[MAX_WORDS];
-    for (int k = nf - 1; k >= 0; k--) {
-        if (f[k].width == 0) { f[k].word = -1; continue; }
-        if (used && (used + f[k].width > 64 || GROUP_OF(word_group[words]) != GROUP_OF(group[k]))) {
-            word_width[words] = used;
-            words++;
-            used = 0;
-            if (words == MAX_WORDS) { free(kept); return "internal error: too many sort words"; }
-        }
-        if (!used) { word_group[words] = group[k]; pub_shift[words] = 64; }
-        if (group[k] == G_PUB && pub_shift[words] == 64) pub_shift[words] = used;
-        f[k].word = words;
-        f[k].shift = used;
-        used += f[k].width;
-    }
-    if (used) { word_width[words] = used; words++; }
-    TICK("minmax");
-    uint64_t *key[MAX_WORDS] = {NULL};
-    /* One arena serves the phases in turn, since fresh pages cost more than the passes over them: first the
-     * sort (a word's keys by event, the keys in sort order, the radix scratch), then the records in sort order
-     * with the key changes, last the rows by day. */
-    size_t sort_bytes = 8 * n + 20 * m, change_at = sort_bytes > 40 * m ? sort_bytes : 40 * m;
-    w->arena_bytes = change_at + m;
-    w->arena = big(w->arena_bytes, 1);
-    uint8_t *arena = w->arena;
-    uint32_t *pos = big(m, sizeof *pos);
-    const char *error = NULL;
-    if (!arena || !pos) { error = "out of memory"; goto sorted_done; }
-    uint64_t *wordbuf = (uint64_t *)(void *)arena, *sorted = (uint64_t *)(void *)(arena + 8 * n),
-             *k2 = (uint64_t *)(void *)(arena + 8 * n + 8 * m);
-    uint32_t *v2 = (uint32_t *)(void *)(arena + 8 * n + 16 * m);
-    record *srec = (record *)(void *)arena;
-    uint8_t *change = arena + change_at;
-    for (size_t j = 0; j < m; j++) pos[j] = kept[j];
-    for (int word = 0; word < words; word++) { /* least significant word first: each sort is stable */
-        /* by event; a word's keys are kept for the key changes only when it is of the key and not the last */
-        int keep_word = word_group[word] != G_TIME && word != words - 1;
-        uint64_t *kw = keep_word ? big(n, sizeof *kw) : wordbuf;
-        if (keep_word) key[word] = kw;
-        if (!kw) { error = "out of memory"; goto sorted_done; }
-        for (size_t j = 0; j < m; j++) kw[kept[j]] = 0;
-        for (int k = 0; k < nf; k++) {
-            if (f[k].word != word) continue;
-            const field *fk = &f[k];
-            int nullable = fk->kind != F_NULL && fk->kind != F_SRC;
-            for (size_t j = 0; j < m; j++) {
-                uint32_t e = kept[j];
-                if (nullable && !ok(fk->col, e)) continue;
-                kw[e] |= (raw_value(fk, e, sid) - fk->min) << fk->shift;
-            }
-        }
-        TICK("keys");
-        for (size_t i = 0; i < m; i++) sorted[i] = kw[pos[i]];
-        if (radix_sort(sorted, pos, m, word_width[word], k2, v2) < 0) { error = "out of memory"; goto sorted_done; }
-        TICK("radix");
-    }
-    /* where the key (bit 1) and the public side (bit 2) change, from the key words in sort order */
-    memset(change, 0, m);
-    if (m) change[0] = 3;
-    for (int word = 0; word < words && m; word++) {
-        if (word_group[word] == G_TIME) continue;
-        int shift = pub_shift[word];
-        const uint64_t *kw = key[word];
-        uint64_t prev = kw ? kw[pos[0]] : sorted[0]; /* the last word sorted is in `sorted` */
-        for (size_t i = 1; i < m; i++) {
-            uint64_t v = kw ? kw[pos[i]] : sorted[i];
-            if (v != prev) change[i] |= shift == 0 || (shift < 64 && (v >> shift) != (prev >> shift)) ? 3 : 1;
-            prev = v;
-        }
-    }
-    for (size_t i = 0; i < m; i++) { /* pos: the events in sort order */
-        if (i + 8 < m) {
-            uint32_t ahead = pos[i + 8];
-            __builtin_prefetch(x->col[C_T].data + 8 * (size_t)ahead);
-            __builtin_prefetch(x->col[C_LINE].data + 8 * (size_t)ahead);
-            __builtin_prefetch(x->col[C_SLACK].data + 4 * (size_t)ahead);
-            __builtin_prefetch(x->col[C_NLINES].data + 4 * (size_t)ahead);
-            __builtin_prefetch(x->col[C_ACTION].data + (size_t)ahead);
-            __builtin_prefetch(sid + ahead);
-        }
-        make_record(w, pos[i], &srec[i]);
-    }
-    TICK("records");
-
-    /* segments -> intervals, each with the run (one public address and port) it belongs to */
-    size_t cap = 0;
-    for (size_t i = 0; i < m; i++) cap += (change[i] & 1) || (i && IS_CLOSE(&srec[i - 1]) && !(change[i] & 1));
-    w->iv = big(cap, sizeof *w->iv);
-    if (!w->iv) { error = "out of memory"; goto sorted_done; }
-    uint32_t run = 0;
-    for (size_t i = 0; i < m;) {
-        size_t g = i + 1;
-        while (g < m && !(change[g] & 1)) g++;
-        if (i && (change[i] & 2)) run++;
-        size_t a = i;
-        for (size_t k = i; k < g; k++) {
-            if (k + 1 == g || IS_CLOSE(&srec[k])) {
-                interval v;
-                int keep;
-                fold(w, srec, a, k + 1, &v, &keep);
-                v.ev = pos[a];
-                v.run = run;
-                if (keep < 0) { error = "an interval's times are out of the range of 64-bit milliseconds"; goto sorted_done; }
-                if (keep) w->iv[w->niv++] = v;
-                a = k + 1;
-            }
-        }
-        i = g;
-    }
-sorted_done:
-    for (int word = 0; word < words; word++) free(key[word]);
-    free(pos);
-    free(kept);
-    if (error) return error;
+    if (u) { tf[T_SRC].lo = 0; tf[T_SRC].hi = u - 1; }
+    w->words = pack(w->key, NKEY, KEY_GROUP, one_class, G_PUB, w->word_width, w->pub_shift);
+    if (w->words < 0) { free(run_start); return "internal error: too many key words"; }
+    for (int k = 0; k < NKEY; k++)
+        if (w->key[k].word >= 0) w->active[w->nactive++] = k;
+    TICK("survey");
+    w->iv_cap = m;
+    w->iv = big(m, sizeof *w->iv);
+    w->iv_key = big(m * (size_t)(w->words ? w->words : 1), sizeof *w->iv_key);
+    w->pend = malloc(AHEAD * sizeof *w->pend);
+    if (!w->iv || !w->iv_key || !w->pend || table_grow(w) < 0) { free(run_start); return "out of memory"; }
+    w->free_list = -1;
+    w->last_rank = -1;
+    int failed = runs <= limit ? by_merge(w, run_start, runs) : by_radix(w, tf, m);
+    free(run_start);
+    if (!failed) failed = close_open(w);
+    if (failed) return w->error ? w->error : "out of memory";
     TICK("segments");
-
-    uint32_t *order = big(w->niv, sizeof *order);
-    uint32_t *tmp = big(w->niv, sizeof *tmp);
-    w->order = order;
-    if (!order || !tmp) { free(tmp); return "out of memory"; }
-    for (size_t k = 0; k < w->niv; k++) order[k] = (uint32_t)k;
-    size_t run_start = 0;
-    for (size_t k = 1; k <= w->niv; k++) { /* a run: the intervals of one public address and port */
-        if (k < w->niv && w->iv[k - 1].run == w->iv[k].run) continue;
-        if (k - run_start > 1) sort_run(x, w->iv, order + run_start, tmp, k - run_start);
-        run_start = k;
-    }
-    free(tmp);
-    TICK("runs");
-
-    /* rows: each interval in every day it overlaps, then stably by day */
-    size_t rows = 0;
-    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
-    for (size_t k = 0; k < w->niv; k++) {
-        const interval *v = &w->iv[k];
-        int64_t d0, d1;
-        days_of(v, &d0, &d1);
-        uint64_t span = (uint64_t)(d1 - d0) + 1;
-        if (span > (uint64_t)UINT32_MAX || rows + span > (size_t)UINT32_MAX)
-            return "too many rows: the intervals' days exceed 2^32 rows";
-        rows += span;
-        if (d0 < dmin) dmin = d0;
-        if (d1 > dmax) dmax = d1;
-    }
-    uint64_t *day2;
-    uint32_t *iv2;
-    if (24 * rows <= w->arena_bytes) { /* the records are folded: the arena holds the rows */
-        w->rows_in_arena = 1;
-        w->row_day = (uint64_t *)(void *)w->arena;
-        day2 = (uint64_t *)(void *)(w->arena + 8 * rows);
-        w->row_iv = (uint32_t *)(void *)(w->arena + 16 * rows);
-        iv2 = (uint32_t *)(void *)(w->arena + 20 * rows);
-    } else {
-        w->row_day = big(rows, sizeof *w->row_day);
-        w->row_iv = big(rows, sizeof *w->row_iv);
-        day2 = big(rows, sizeof *day2);
-        iv2 = big(rows, sizeof *iv2);
-        if (!w->row_day || !w->row_iv || !day2 || !iv2) { free(day2); free(iv2); return "out of memory"; }
-    }
-    size_t r = 0;
-    for (size_t k = 0; k < w->niv; k++) {
-        const interval *v = &w->iv[order[k]];
-        int64_t d0, d1;
-        days_of(v, &d0, &d1);
-        for (int64_t d = d0; d <= d1; d++) {
-            w->row_day[r] = (uint64_t)(d - dmin);
-            w->row_iv[r] = order[k];
-            r++;
-        }
-    }
-    w->rows = rows;
-    w->day_min = rows ? dmin : 0;
-    int failed = rows && radix_sort(w->row_day, w->row_iv, rows, bits((uint64_t)(dmax - dmin)), day2, iv2) < 0;
-    if (!w->rows_in_arena) {
-        free(day2);
-        free(iv2);
-    }
-    if (failed) return "out of memory";
-    TICK("days");
-    return NULL;
+    error = sort_rows(w);
+    TICK("rows");
+    return error;
 }
 
 /* ---- output: Arrow buffers -------------------------------------------------------------------------------- */
-enum { O_PUB_IP, O_PUB_PORT, O_START, O_DUR, O_SLACK, O_FLAGS, O_PROTO, O_PRIV_IP, O_PRIV_PORT, O_SRC, O_LINE,
-       O_NLINES, O_END_SRC, O_END_DLINE, O_END_NLINES, O_DAY, NOUT };
-static const Py_ssize_t OUT_WIDTH[NOUT] = {16, 4, 8, 8, 4, 4, 1, 16, 4, 8, 8, 4, 8, 8, 4, 8};
-static const int OUT_NULLABLE[NOUT] = {1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0};
-static const int OUT_BINARY[NOUT] = {1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+/* Two forms of the rows: the SQL's (ROW_*, build_sql's columns and types, with the day; for the incremental
+ * build and the tests), and the stored table's (NAT_*: nohaven.carrier.schema.NAT_SCHEMA, the private address
+ * split into priv_v4 / priv_ip6), handed out a day's file at a time so that the rows are never held whole. */
+enum { ROW_PUB_IP, ROW_PUB_PORT, ROW_START, ROW_DUR, ROW_SLACK, ROW_FLAGS, ROW_PROTO, ROW_PRIV_IP, ROW_PRIV_PORT,
+       ROW_SRC, ROW_LINE, ROW_NLINES, ROW_END_SRC, ROW_END_DLINE, ROW_END_NLINES, ROW_DAY, NROW };
+static const Py_ssize_t ROW_WIDTH[NROW] = {16, 4, 8, 8, 4, 4, 1, 16, 4, 8, 8, 4, 8, 8, 4, 8};
+static const int ROW_NULLABLE[NROW] = {1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0};
+static const int ROW_BINARY[NROW] = {1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
 
+enum { NAT_PUB_IP, NAT_PUB_PORT, NAT_START, NAT_DUR, NAT_SLACK, NAT_FLAGS, NAT_PROTO, NAT_PRIV_V4, NAT_PRIV_IP6,
+       NAT_PRIV_PORT, NAT_SRC, NAT_LINE, NAT_NLINES, NAT_END_SRC, NAT_END_DLINE, NAT_END_NLINES, NNAT };
+static const Py_ssize_t NAT_WIDTH[NNAT] = {16, 4, 8, 8, 4, 1, 1, 8, 16, 4, 8, 8, 4, 8, 8, 4};
+static const int NAT_NULLABLE[NNAT] = {1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1};
+static const int NAT_BINARY[NNAT] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+#define MAX_OUT 16
 typedef struct {
-    uint8_t *valid[NOUT], *data[NOUT], *offsets[NOUT];
+    uint8_t *valid[MAX_OUT], *data[MAX_OUT], *offsets[MAX_OUT];
     int large; /* 64-bit offsets (Arrow's large_binary): 2^31 bytes of addresses or more */
 } outbufs;
 
@@ -750,82 +1213,121 @@ static inline void set_valid(uint8_t *bitmap, size_t r, int v) {
     if (v) bitmap[r >> 3] |= (uint8_t)(1u << (r & 7));
 }
 
-/* An address column of the rows, from the events' column (e: each row's event). */
-static void fill_ip(const column *c, const uint32_t *e, size_t rows, uint8_t *valid, uint8_t *data,
-                    uint8_t *offsets, int large) {
-    int64_t off = 0;
-    set_offset(offsets, 0, 0, large);
-    for (size_t r = 0; r < rows; r++) {
-        if (r + 16 < rows) __builtin_prefetch(c->data + 16 * (size_t)e[r + 16]);
-        int b = ok(c, e[r]);
-        set_valid(valid, r, b);
-        if (b) { memcpy(data + off, ip(c, e[r]), 16); off += 16; }
-        set_offset(offsets, r + 1, off, large);
-    }
+/* An address of the key back from its words; 0 when NULL. */
+static inline int key_ip(const work *w, const uint64_t *kw, int null_f, int hi_f, uint8_t *out) {
+    if (unpack(&w->key[null_f], kw)) return 0;
+    put_be64(out, unpack(&w->key[hi_f], kw));
+    put_be64(out + 8, unpack(&w->key[hi_f + 1], kw));
+    return 1;
 }
 
-/* A port column (4 bytes) or the protocol (1 byte) of the rows. */
-static void fill_int(const column *c, const uint32_t *e, size_t rows, uint8_t *valid, uint8_t *data, int width) {
-    for (size_t r = 0; r < rows; r++) {
-        if (r + 16 < rows) __builtin_prefetch(c->data + (size_t)width * e[r + 16]);
-        int b = ok(c, e[r]);
-        set_valid(valid, r, b);
-        if (width == 4) {
-            int32_t v = b ? i32(c, e[r]) : 0;
-            memcpy(data + 4 * r, &v, 4);
+static inline int key_i32(const work *w, const uint64_t *kw, int null_f, int32_t *out) {
+    if (unpack(&w->key[null_f], kw)) { *out = 0; return 0; }
+    *out = (int32_t)(int64_t)(unpack(&w->key[null_f + 1], kw) ^ SIGN);
+    return 1;
+}
+
+/* The columns both forms share, for output row r (the table's row `row`). */
+#define PUT(col, width, value) do { __typeof__(value) v_ = (value); memcpy(o->data[col] + (width) * r, &v_, width); } while (0)
+
+/* Rows [from, from + count) of the table's order, in either form. */
+static void fill(const work *w, size_t from, size_t count, int stored, outbufs *o) {
+    int nout = stored ? NNAT : NROW;
+    const int *nullable = stored ? NAT_NULLABLE : ROW_NULLABLE;
+    int64_t pub_off = 0, priv_off = 0;
+    for (int c = 0; c < nout; c++)
+        if (nullable[c]) memset(o->valid[c], 0, (count + 7) / 8);
+    int pub = stored ? NAT_PUB_IP : ROW_PUB_IP;
+    set_offset(o->offsets[pub], 0, 0, o->large);
+    if (!stored) set_offset(o->offsets[ROW_PRIV_IP], 0, 0, o->large);
+    for (size_t r = 0; r < count; r++) {
+        if (r + 8 < count) {
+            uint32_t ahead = w->row_iv[from + r + 8];
+            __builtin_prefetch(&w->iv[ahead]);
+            __builtin_prefetch(w->iv_key + (size_t)ahead * w->words);
+        }
+        size_t row = from + r;
+        uint32_t k = w->row_iv[row];
+        const interval *v = &w->iv[k];
+        const uint64_t *kw = w->iv_key + (size_t)k * w->words;
+        int b, line_ok = !(v->nulls & N_LINE);
+        int32_t port;
+        uint8_t addr[16];
+        int c_start = stored ? NAT_START : ROW_START, c_dur = stored ? NAT_DUR : ROW_DUR;
+        int c_slack = stored ? NAT_SLACK : ROW_SLACK, c_src = stored ? NAT_SRC : ROW_SRC;
+        int c_line = stored ? NAT_LINE : ROW_LINE, c_nlines = stored ? NAT_NLINES : ROW_NLINES;
+        int c_es = stored ? NAT_END_SRC : ROW_END_SRC, c_edl = stored ? NAT_END_DLINE : ROW_END_DLINE;
+        int c_en = stored ? NAT_END_NLINES : ROW_END_NLINES;
+        PUT(c_start, 8, v->start);
+        PUT(c_dur, 8, v->end - v->start);
+        PUT(c_slack, 4, v->slack);
+        PUT(c_src, 8, w->s.value[w->by_rank[v->rank]]);
+        set_valid(o->valid[c_line], r, line_ok);
+        PUT(c_line, 8, line_ok ? v->line : (int64_t)0);
+        b = !(v->nulls & N_NLINES); set_valid(o->valid[c_nlines], r, b);
+        PUT(c_nlines, 4, b ? v->nlines : 0);
+        b = !(v->nulls & N_END); set_valid(o->valid[c_es], r, b);
+        PUT(c_es, 8, b ? w->s.value[w->by_rank[v->end_rank]] : (int64_t)0);
+        b = !(v->nulls & (N_END_LINE | N_LINE)); set_valid(o->valid[c_edl], r, b);
+        PUT(c_edl, 8, b ? v->end_line - v->line : (int64_t)0);
+        b = !(v->nulls & N_END_NLINES); set_valid(o->valid[c_en], r, b);
+        PUT(c_en, 4, b ? v->end_nlines : 0);
+        /* the key */
+        b = key_ip(w, kw, K_PUB_NULL, K_PUB_HI, o->data[pub] + pub_off);
+        set_valid(o->valid[pub], r, b);
+        pub_off += b ? 16 : 0;
+        set_offset(o->offsets[pub], r + 1, pub_off, o->large);
+        int c_port = stored ? NAT_PUB_PORT : ROW_PUB_PORT, c_pport = stored ? NAT_PRIV_PORT : ROW_PRIV_PORT;
+        int c_proto = stored ? NAT_PROTO : ROW_PROTO;
+        b = key_i32(w, kw, K_PORT_NULL, &port); set_valid(o->valid[c_port], r, b); PUT(c_port, 4, port);
+        b = key_i32(w, kw, K_PPORT_NULL, &port); set_valid(o->valid[c_pport], r, b); PUT(c_pport, 4, port);
+        b = !unpack(&w->key[K_PROTO_NULL], kw); set_valid(o->valid[c_proto], r, b);
+        o->data[c_proto][r] = b ? (uint8_t)(int8_t)(int64_t)(unpack(&w->key[K_PROTO], kw) ^ SIGN) : 0;
+        int have_priv = key_ip(w, kw, K_PRIV_NULL, K_PRIV_HI, addr);
+        if (stored) {
+            /* an IPv4-mapped address (::ffff:a.b.c.d) as the integer priv_v4, another one whole in priv_ip6 */
+            int v4 = have_priv && be64(addr) == 0 && (be64(addr + 8) >> 32) == 0xffff;
+            set_valid(o->valid[NAT_PRIV_V4], r, v4);
+            PUT(NAT_PRIV_V4, 8, v4 ? (int64_t)(be64(addr + 8) & 0xffffffffu) : (int64_t)0);
+            set_valid(o->valid[NAT_PRIV_IP6], r, have_priv && !v4);
+            if (have_priv && !v4) memcpy(o->data[NAT_PRIV_IP6] + 16 * r, addr, 16);
+            else memset(o->data[NAT_PRIV_IP6] + 16 * r, 0, 16);
+            b = !(v->nulls & N_FLAGS); set_valid(o->valid[NAT_FLAGS], r, b);
+            o->data[NAT_FLAGS][r] = b ? (uint8_t)(int8_t)v->flags : 0;
         } else {
-            data[r] = b ? c->data[e[r]] : 0;
+            set_valid(o->valid[ROW_PRIV_IP], r, have_priv);
+            if (have_priv) { memcpy(o->data[ROW_PRIV_IP] + priv_off, addr, 16); priv_off += 16; }
+            set_offset(o->offsets[ROW_PRIV_IP], r + 1, priv_off, o->large);
+            b = !(v->nulls & N_FLAGS); set_valid(o->valid[ROW_FLAGS], r, b);
+            PUT(ROW_FLAGS, 4, b ? v->flags : 0);
+            PUT(ROW_DAY, 8, w->row_day[row]);
         }
     }
 }
-
-/* The output columns, one at a time: first those of the intervals (read nearly in turn), then the key's, each
- * gathered from the events' column by the row's event (e, filled by the first pass). */
-static void fill(const work *w, outbufs *o, uint32_t *e) {
-    const events *x = &w->x;
-    size_t rows = w->rows;
-    for (int c = 0; c < NOUT; c++)
-        if (OUT_NULLABLE[c]) memset(o->valid[c], 0, (rows + 7) / 8);
-    for (size_t r = 0; r < rows; r++) {
-        const interval *v = &w->iv[w->row_iv[r]];
-        int b;
-        int32_t i4;
-        int64_t i8v;
-        i8v = (int64_t)w->row_day[r] + w->day_min; memcpy(o->data[O_DAY] + 8 * r, &i8v, 8);
-        e[r] = v->ev;
-        memcpy(o->data[O_START] + 8 * r, &v->start, 8);
-        i8v = v->end - v->start; memcpy(o->data[O_DUR] + 8 * r, &i8v, 8);
-        memcpy(o->data[O_SLACK] + 4 * r, &v->slack, 4);
-        b = !(v->nulls & N_FLAGS); set_valid(o->valid[O_FLAGS], r, b);
-        i4 = b ? v->flags : 0; memcpy(o->data[O_FLAGS] + 4 * r, &i4, 4);
-        memcpy(o->data[O_SRC] + 8 * r, &v->src, 8);
-        b = !(v->nulls & N_LINE); set_valid(o->valid[O_LINE], r, b);
-        i8v = b ? v->line : 0; memcpy(o->data[O_LINE] + 8 * r, &i8v, 8);
-        b = !(v->nulls & N_NLINES); set_valid(o->valid[O_NLINES], r, b);
-        i4 = b ? v->nlines : 0; memcpy(o->data[O_NLINES] + 4 * r, &i4, 4);
-        b = !(v->nulls & N_END); set_valid(o->valid[O_END_SRC], r, b);
-        i8v = b ? v->end_src : 0; memcpy(o->data[O_END_SRC] + 8 * r, &i8v, 8);
-        b = !(v->nulls & (N_END_LINE | N_LINE)); set_valid(o->valid[O_END_DLINE], r, b);
-        i8v = b ? v->end_line - v->line : 0; memcpy(o->data[O_END_DLINE] + 8 * r, &i8v, 8);
-        b = !(v->nulls & N_END_NLINES); set_valid(o->valid[O_END_NLINES], r, b);
-        i4 = b ? v->end_nlines : 0; memcpy(o->data[O_END_NLINES] + 4 * r, &i4, 4);
-    }
-    fill_ip(&x->col[C_PUB_IP], e, rows, o->valid[O_PUB_IP], o->data[O_PUB_IP], o->offsets[O_PUB_IP], o->large);
-    fill_ip(&x->col[C_PRIV_IP], e, rows, o->valid[O_PRIV_IP], o->data[O_PRIV_IP], o->offsets[O_PRIV_IP], o->large);
-    fill_int(&x->col[C_PUB_PORT], e, rows, o->valid[O_PUB_PORT], o->data[O_PUB_PORT], 4);
-    fill_int(&x->col[C_PRIV_PORT], e, rows, o->valid[O_PRIV_PORT], o->data[O_PRIV_PORT], 4);
-    fill_int(&x->col[C_PROTO], e, rows, o->valid[O_PROTO], o->data[O_PROTO], 1);
-}
+#undef PUT
 
 /* ---- Python glue -------------------------------------------------------------------------------------------- */
 typedef struct {
-    Py_buffer views[2 * NCOL + 4];
-    int nviews;
+    Py_buffer *views;
+    int nviews, cap;
 } held;
+
+static Py_buffer *hold(held *h) {
+    if (h->nviews == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 64;
+        Py_buffer *views = PyMem_Realloc(h->views, (size_t)cap * sizeof *views);
+        if (!views) { PyErr_NoMemory(); return NULL; }
+        h->views = views;
+        h->cap = cap;
+    }
+    return &h->views[h->nviews];
+}
 
 static void release(held *h) {
     for (int k = 0; k < h->nviews; k++) PyBuffer_Release(&h->views[k]);
-    h->nviews = 0;
+    PyMem_Free(h->views);
+    h->views = NULL;
+    h->nviews = h->cap = 0;
 }
 
 /* One (validity or None, data, offset) triple of `length` elements of `width` bytes into `out`. */
@@ -841,8 +1343,8 @@ static int take_column(PyObject *triple, const char *name, Py_ssize_t length, Py
         PyErr_Format(PyExc_ValueError, "column %s: negative offset", name);
         return -1;
     }
-    Py_buffer *data = &h->views[h->nviews];
-    if (PyObject_GetBuffer(PyTuple_GET_ITEM(triple, 1), data, PyBUF_SIMPLE) < 0) return -1;
+    Py_buffer *data = hold(h);
+    if (!data || PyObject_GetBuffer(PyTuple_GET_ITEM(triple, 1), data, PyBUF_SIMPLE) < 0) return -1;
     h->nviews++;
     if (data->len / width < offset + length) {
         PyErr_Format(PyExc_ValueError, "column %s: data holds %zd bytes, %zd elements of %zd bytes need %zd", name,
@@ -854,8 +1356,8 @@ static int take_column(PyObject *triple, const char *name, Py_ssize_t length, Py
     out->valid = NULL;
     PyObject *validity = PyTuple_GET_ITEM(triple, 0);
     if (validity != Py_None) {
-        Py_buffer *bitmap = &h->views[h->nviews];
-        if (PyObject_GetBuffer(validity, bitmap, PyBUF_SIMPLE) < 0) return -1;
+        Py_buffer *bitmap = hold(h);
+        if (!bitmap || PyObject_GetBuffer(validity, bitmap, PyBUF_SIMPLE) < 0) return -1;
         h->nviews++;
         if (bitmap->len < (offset + length + 7) / 8) {
             PyErr_Format(PyExc_ValueError, "column %s: validity bitmap holds %zd bytes, %zd needed", name,
@@ -867,44 +1369,81 @@ static int take_column(PyObject *triple, const char *name, Py_ssize_t length, Py
     return 0;
 }
 
-static void work_free(work *w) {
+/* A computed table: its rows in order, handed out by `nat_next`. */
+typedef struct {
+    work w;
+    size_t next; /* the next row to hand out */
+} state;
+
+static void state_free(state *st) {
+    work *w = &st->w;
     sources_free(&w->s);
-    free(w->src_rank);
     free(w->cover);
     free(w->cover_ok);
     free(w->by_rank);
+    free(w->slot);
+    free(w->slot_hash);
+    free(w->pool);
+    free(w->pool_key);
+    free(w->pool_hash);
     free(w->iv);
-    free(w->order);
-    if (!w->rows_in_arena) {
-        free(w->row_day);
-        free(w->row_iv);
-    }
-    free(w->arena);
+    free(w->iv_key);
+    free(w->row_iv);
+    free(w->row_day);
+    free(w->b);
+    free(w->first);
+    free(w->pend);
+    free(st);
 }
 
-static PyObject *nat_rows(PyObject *self, PyObject *args) {
+static void capsule_free(PyObject *capsule) {
+    state *st = PyCapsule_GetPointer(capsule, "nohaven.natbuild.state");
+    if (st) state_free(st);
+}
+
+static PyObject *nat_start(PyObject *self, PyObject *args) {
     (void)self;
-    Py_ssize_t n;
-    PyObject *columns, *coverage;
-    if (!PyArg_ParseTuple(args, "nO!O:nat_rows", &n, &PyTuple_Type, &columns, &coverage)) return NULL;
-    if (n < 0 || (size_t)n >= (size_t)UINT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "nat_rows: %zd events (at most %u at a time)", n, UINT32_MAX - 1);
+    PyObject *batches, *coverage;
+    int order_mode = 0;
+    if (!PyArg_ParseTuple(args, "O!O|i:nat_start", &PyTuple_Type, &batches, &coverage, &order_mode)) return NULL;
+    if (order_mode < 0 || order_mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "nat_start: order is 0 (chosen), 1 (merge) or 2 (radix)");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(columns) != NCOL) {
-        PyErr_Format(PyExc_ValueError, "nat_rows: %d columns expected, got %zd", NCOL, PyTuple_GET_SIZE(columns));
-        return NULL;
-    }
-    work w;
-    memset(&w, 0, sizeof w);
-    w.n = (size_t)n;
-    held h;
-    h.nviews = 0;
-    PyObject *result = NULL, *bufs[NOUT][3];
-    memset(bufs, 0, sizeof bufs);
-    for (int c = 0; c < NCOL; c++)
-        if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &w.x.col[c], &h) < 0)
+    state *st = calloc(1, sizeof *st);
+    if (!st) return PyErr_NoMemory();
+    work *w = &st->w;
+    w->order_mode = order_mode;
+    held h = {NULL, 0, 0};
+    w->nb = (size_t)PyTuple_GET_SIZE(batches);
+    w->b = calloc(w->nb ? w->nb : 1, sizeof *w->b);
+    w->first = calloc(w->nb + 1, sizeof *w->first);
+    if (!w->b || !w->first) { PyErr_NoMemory(); goto fail; }
+    for (size_t k = 0; k < w->nb; k++) {
+        PyObject *item = PyTuple_GET_ITEM(batches, k), *columns;
+        Py_ssize_t n;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "nO!", &n, &PyTuple_Type, &columns)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "nat_start: a batch is (rows, columns)");
             goto fail;
+        }
+        if (n < 0) { PyErr_SetString(PyExc_ValueError, "nat_start: a batch of negative length"); goto fail; }
+        if (PyTuple_GET_SIZE(columns) != NCOL) {
+            PyErr_Format(PyExc_ValueError, "nat_start: %d columns expected, got %zd", NCOL, PyTuple_GET_SIZE(columns));
+            goto fail;
+        }
+        w->b[k].n = (size_t)n;
+        w->first[k] = w->n;
+        w->n += (size_t)n;
+        if (w->n >= (size_t)UINT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "nat_start: %zu events or more (at most %u at a time)", w->n,
+                         UINT32_MAX - 1);
+            goto fail;
+        }
+        for (int c = 0; c < NCOL; c++)
+            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &w->b[k].col[c], &h) < 0)
+                goto fail;
+    }
+    w->first[w->nb] = w->n;
     if (coverage != Py_None) {
         Py_ssize_t m;
         PyObject *cs, *cv;
@@ -915,50 +1454,84 @@ static PyObject *nat_rows(PyObject *self, PyObject *args) {
             goto fail;
         }
         if (m < 0) { PyErr_SetString(PyExc_ValueError, "coverage: negative length"); goto fail; }
-        if (take_column(cs, "coverage src", m, 8, &w.cover_src, &h) < 0) goto fail;
-        if (take_column(cv, "coverage", m, 8, &w.cover_val, &h) < 0) goto fail;
-        w.has_cover = 1;
-        w.ncover = (size_t)m;
+        if (take_column(cs, "coverage src", m, 8, &w->cover_src, &h) < 0) goto fail;
+        if (take_column(cv, "coverage", m, 8, &w->cover_val, &h) < 0) goto fail;
+        w->has_cover = 1;
+        w->ncover = (size_t)m;
     }
     const char *error;
     Py_BEGIN_ALLOW_THREADS
-    error = compute(&w);
+    error = compute(w);
     Py_END_ALLOW_THREADS
+    release(&h); /* the rows hold everything they need: the events' buffers are no longer read */
     if (error) {
         PyErr_Format(error[0] == 'o' ? PyExc_MemoryError : PyExc_ValueError, "nat_rows: %s", error);
-        goto fail;
+        state_free(st);
+        return NULL;
     }
-    Py_ssize_t rows = (Py_ssize_t)w.rows;
+    PyObject *capsule = PyCapsule_New(st, "nohaven.natbuild.state", capsule_free);
+    if (!capsule) state_free(st);
+    return capsule;
+fail:
+    release(&h);
+    state_free(st);
+    return NULL;
+}
+
+/* nat_next(state, max_rows, stored): the next rows, at most max_rows; stored: of one day, in the stored
+ * table's form; else in the SQL's form (with the day). None when every row has been handed out. */
+static PyObject *nat_next(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule;
+    Py_ssize_t max_rows;
+    int stored;
+    if (!PyArg_ParseTuple(args, "Onp:nat_next", &capsule, &max_rows, &stored)) return NULL;
+    state *st = PyCapsule_GetPointer(capsule, "nohaven.natbuild.state");
+    if (!st) return NULL;
+    if (max_rows < 1) { PyErr_SetString(PyExc_ValueError, "nat_next: max_rows must be positive"); return NULL; }
+    work *w = &st->w;
+    if (st->next >= w->rows) Py_RETURN_NONE;
+    size_t from = st->next, count = w->rows - from;
+    if (count > (size_t)max_rows) count = (size_t)max_rows;
+    int64_t day = w->row_day[from];
+    if (stored) { /* the rows of this day only */
+        size_t k = 0;
+        while (k < count && w->row_day[from + k] == day) k++;
+        count = k;
+    }
+    int nout = stored ? NNAT : NROW;
+    const Py_ssize_t *width = stored ? NAT_WIDTH : ROW_WIDTH;
+    const int *nullable = stored ? NAT_NULLABLE : ROW_NULLABLE, *binary = stored ? NAT_BINARY : ROW_BINARY;
+    Py_ssize_t rows = (Py_ssize_t)count;
+    PyObject *bufs[MAX_OUT][3], *result = NULL;
+    memset(bufs, 0, sizeof bufs);
     outbufs o;
     memset(&o, 0, sizeof o);
     o.large = rows > INT32_MAX / 16;
-    for (int c = 0; c < NOUT; c++) {
-        bufs[c][1] = PyBytes_FromStringAndSize(NULL, rows * OUT_WIDTH[c]);
-        if (!bufs[c][1]) goto fail;
+    for (int c = 0; c < nout; c++) {
+        bufs[c][1] = PyBytes_FromStringAndSize(NULL, rows * width[c]);
+        if (!bufs[c][1]) goto done;
         o.data[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][1]);
-        huge_pages(o.data[c], (size_t)(rows * OUT_WIDTH[c]));
-        if (OUT_NULLABLE[c]) {
+        if (nullable[c]) {
             bufs[c][0] = PyBytes_FromStringAndSize(NULL, (rows + 7) / 8);
-            if (!bufs[c][0]) goto fail;
+            if (!bufs[c][0]) goto done;
             o.valid[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][0]);
         }
-        if (OUT_BINARY[c]) {
+        if (binary[c]) {
             bufs[c][2] = PyBytes_FromStringAndSize(NULL, (rows + 1) * (o.large ? 8 : 4));
-            if (!bufs[c][2]) goto fail;
+            if (!bufs[c][2]) goto done;
             o.offsets[c] = (uint8_t *)PyBytes_AS_STRING(bufs[c][2]);
         }
     }
-    uint32_t *row_ev = big((size_t)rows, sizeof *row_ev); /* each row's event */
-    if (!row_ev) { PyErr_NoMemory(); goto fail; }
     Py_BEGIN_ALLOW_THREADS
-    fill(&w, &o, row_ev);
+    fill(w, from, count, stored, &o);
     Py_END_ALLOW_THREADS
-    free(row_ev);
-    PyObject *out = PyTuple_New(NOUT);
-    if (!out) goto fail;
-    for (int c = 0; c < NOUT; c++) {
+    st->next += count;
+    PyObject *out = PyTuple_New(nout);
+    if (!out) goto done;
+    for (int c = 0; c < nout; c++) {
         PyObject *item = PyTuple_New(3);
-        if (!item) { Py_DECREF(out); goto fail; }
+        if (!item) { Py_DECREF(out); goto done; }
         for (int k = 0; k < 3; k++) {
             PyObject *b = bufs[c][k] ? bufs[c][k] : Py_None;
             Py_INCREF(b);
@@ -966,18 +1539,21 @@ static PyObject *nat_rows(PyObject *self, PyObject *args) {
         }
         PyTuple_SET_ITEM(out, c, item);
     }
-    result = Py_BuildValue("(nN)", rows, out);
-fail:
-    for (int c = 0; c < NOUT; c++)
+    result = Py_BuildValue("(LnN)", (long long)day, rows, out);
+done:
+    for (int c = 0; c < nout; c++)
         for (int k = 0; k < 3; k++) Py_XDECREF(bufs[c][k]);
-    release(&h);
-    work_free(&w);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"nat_rows", nat_rows, METH_VARARGS,
-     "nat_rows(n, columns, coverage) -> (rows, buffers): the NAT table's rows with their day, as Arrow buffers."},
+    {"nat_start", nat_start, METH_VARARGS,
+     "nat_start(batches, coverage, order=0) -> state: the NAT table's rows computed from the events' batches. "
+     "order: 0 chooses how the events are put in the window's order, 1 merges their ordered runs, 2 radix-sorts "
+     "them (the last two for tests)."},
+    {"nat_next", nat_next, METH_VARARGS,
+     "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows as Arrow buffers, of one "
+     "day in the stored table's form (stored) or in the SQL's form with their day."},
     {NULL, NULL, 0, NULL},
 };
 

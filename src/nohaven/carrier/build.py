@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -128,12 +129,11 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
                     continue
                 if name == "nat" and parts > 1:
                     days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
-                    counts["nat"] = sum(days["nat"].values())
-                    continue
-                table = (natbuild.rows(con, build_sql(name, "events"), paths)
-                         if name == "nat" else con.sql(build_sql(name, "events")).to_arrow_table())
-                for day, part in _by_day(table):
-                    days[name][day_name(day)] = _write_day(part, work / name, name, day)
+                elif name == "nat":
+                    days["nat"] = _write_days(_nat_days(con, paths), work / "nat", "nat")
+                else:
+                    days[name] = _write_days(stored_days(con.sql(build_sql(name, "events")).to_arrow_table(),
+                                                         name), work / name, name)
                 counts[name] = sum(days[name].values())
         finally:
             con.close()
@@ -172,16 +172,36 @@ def _kinds(manifests: dict[str, dict[str, Any]], shas: list[str]) -> set[str]:
     return kinds
 
 
+def _nat_days(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> Iterable[tuple[int, pa.Table]]:
+    """A full build's NAT rows as stored, day by day in the table's order: from the compiled build a file's
+    rows at a time, else from DuckDB's statement over the connection's events."""
+    if natbuild.available():
+        return natbuild.day_tables(natbuild.read_events(paths))
+    return stored_days(con.sql(build_sql("nat", "events")).to_arrow_table().combine_chunks(), "nat")
+
+
+def stored_days(rows: pa.Table, name: str) -> Iterator[tuple[int, pa.Table]]:
+    """A build statement's rows (with their day) as table `name` stores them, a day at a time."""
+    for day, part in _by_day(rows):
+        yield day, _cast(part, TABLES[name])
+
+
+def _write_days(chunks: Iterable[tuple[int, pa.Table]], folder: Path, name: str,
+                writers: dict[int, DayWriter] | None = None) -> dict[str, int]:
+    """Rows as stored, in the table's order within each day, written day by day; the rows of each day."""
+    writers = {} if writers is None else writers
+    for day, part in chunks:
+        if day not in writers:
+            writers[day] = _day_writer(folder, name, day)
+        writers[day].add(part)
+    return {day_name(day): writers[day].close() for day in sorted(writers)}
+
+
 def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> dict[str, int]:
     """The NAT table built range by range of public (address, port) within the memory budget
-    (nohaven.carrier.buildparts): the same files as `_write_day` of the whole table."""
-    writers: dict[int, DayWriter] = {}
-    for rows in buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, natbuild.range_rows):
-        for day, part in _by_day(rows):
-            if day not in writers:
-                writers[day] = _day_writer(folder, "nat", day)
-            writers[day].add(_cast(part, TABLES["nat"]))
-    return {day_name(day): writers[day].close() for day in sorted(writers)}
+    (nohaven.carrier.buildparts): the same files as the whole table written at once."""
+    ranges = buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, natbuild.range_rows)
+    return _write_days((chunk for chunks in ranges for chunk in chunks), folder, "nat")
 
 
 def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str],
@@ -246,12 +266,6 @@ def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _S
 def _same(left: str, right: str, left_cols: tuple[str, ...], right_cols: tuple[str, ...]) -> str:
     return " AND ".join(f"{left}.{a} IS NOT DISTINCT FROM {right}.{b}"
                         for a, b in zip(left_cols, right_cols, strict=True))
-
-
-def _write_day(table: pa.Table, folder: Path, name: str, day: int) -> int:
-    writer = _day_writer(folder, name, day)
-    writer.add(_cast(table, TABLES[name]))
-    return writer.close()
 
 
 def _day_writer(folder: Path, name: str, day: int) -> DayWriter:

@@ -27,6 +27,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +42,7 @@ __all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_r
 BYTES_PER_EVENT = 450  # measured peak of the compiled build per nat event (864 MB for 2·10^6), with a margin
 _SAMPLE_EVERY = 101
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_Rows = TypeVar("_Rows")  # what a range's computation gives
 _KEY_WIDTH = 21  # a null flag, the 16-byte address, the port as 4 big-endian bytes
 
 
@@ -119,8 +121,8 @@ def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
 
 
 def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, spill: Path,
-                     compute: Callable[[pa.Table, pa.Table], pa.Table]) -> Iterator[pa.Table]:
-    """The NAT table's rows (with their day, in the table's order within each day), one key range at a time.
+                     compute: Callable[[pa.Table, pa.Table], _Rows]) -> Iterator[_Rows]:
+    """The NAT table's rows (in the table's order within each day), one key range at a time.
 
     `compute(events, coverage)` gives a range's rows from its nat events (the columns `columns`) and the
     coverage of every source.
@@ -146,7 +148,7 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
         if schema is None:
             return
 
-        def one(f: Path) -> pa.Table | None:
+        def one(f: Path) -> _Rows | None:
             with pa.memory_map(str(f)) as source:
                 events = pa.ipc.open_file(source).read_all()
             f.unlink()

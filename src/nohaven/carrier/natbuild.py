@@ -39,7 +39,7 @@ The extension is built by the install where a C compiler exists; `available()` s
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -47,11 +47,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier.schema import EVENT_SCHEMA
-from nohaven.carrier.store import DAY_MS, event_table
+from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA
+from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "available", "incremental_rows", "nat_rows", "only_nat", "range_rows", "rows"]
+__all__ = ["COLUMNS", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat", "range_rows"]
 
 _native: ModuleType | None
 try:
@@ -107,36 +107,37 @@ def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
     return table.filter(is_nat)
 
 
-def _column(table: pa.Table, name: str) -> tuple[pa.Buffer | None, pa.Buffer, int]:
-    wanted = EVENT_SCHEMA.field(name).type
-    column = table.column(name)
-    if column.type != wanted:
-        column = column.cast(wanted)
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+def _column(array: pa.Array) -> tuple[pa.Buffer | None, pa.Buffer, int]:
+    """An array's (validity or None, data, offset) buffers, as the extension takes a column."""
     buffers = array.buffers()
     if buffers[1] is None:  # an empty array may come without a data buffer
         buffers[1] = pa.py_buffer(b"\0" * 16)
     return (buffers[0] if array.null_count else None), buffers[1], array.offset
 
 
-def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
-    """The rows of build_sql("nat", events) in its order, computed by the extension.
+def _batches(table: pa.Table) -> tuple[tuple[int, tuple[tuple[pa.Buffer | None, pa.Buffer, int], ...]], ...]:
+    """The table's columns COLUMNS, batch by batch, as the extension takes them: no chunk is copied."""
+    wanted = [EVENT_SCHEMA.field(name).type for name in COLUMNS]
+    columns = [table.column(name) if table.column(name).type == t else table.column(name).cast(t)
+               for name, t in zip(COLUMNS, wanted, strict=True)]
+    aligned = pa.Table.from_arrays(columns, names=list(COLUMNS)).to_batches()
+    return tuple((b.num_rows, tuple(_column(b.column(k)) for k in range(len(COLUMNS)))) for b in aligned)
 
-    `coverage` (columns src, coverage) is each source's last nat time when `events` is a subset of the store's
-    events; without it, it is computed from `events`.
-    """
+
+def _start(events: pa.Table, coverage: pa.Table | None, order: int) -> object:
     if _native is None:
         raise RuntimeError("the compiled carrier build is not built (install with a C compiler)")
     events = only_nat(events)
-    columns = tuple(_column(events, name) for name in COLUMNS)
     cover = None
     if coverage is not None:
-        renamed = coverage.rename_columns(["src", "t_ms"])
-        cover = (coverage.num_rows, _column(renamed, "src"), _column(renamed, "t_ms"))
-    count, buffers = _native.nat_rows(events.num_rows, columns, cover)
+        cover = (coverage.num_rows, *(_column(coverage.column(k).cast(pa.int64()).combine_chunks()) for k in (0, 1)))
+    return _native.nat_start(_batches(events), cover, order)
+
+
+def _arrays(schema: pa.Schema, count: int, buffers: tuple[tuple[bytes | None, bytes, bytes | None], ...]) -> pa.Table:
     arrays = []
     fields = []
-    for field, (validity, data, offsets) in zip(ROW_SCHEMA, buffers, strict=True):
+    for field, (validity, data, offsets) in zip(schema, buffers, strict=True):
         parts = [None if validity is None else pa.py_buffer(validity)]
         if offsets is not None:
             parts.append(pa.py_buffer(offsets))
@@ -148,18 +149,36 @@ def nat_rows(events: pa.Table, coverage: pa.Table | None = None) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def nat_rows(events: pa.Table, coverage: pa.Table | None = None, order: int = 0) -> pa.Table:
+    """The rows of build_sql("nat", events) in its order, computed by the extension.
+
+    `coverage` (columns src, coverage) is each source's last nat time when `events` is a subset of the store's
+    events; without it, it is computed from `events`. `order` is for tests: 1 has the extension merge the
+    events' ordered runs, 2 radix-sort them (0: it chooses).
+    """
+    assert _native is not None
+    got = _native.nat_next(_start(events, coverage, order), 1 << 62, False)
+    if got is None:
+        return ROW_SCHEMA.empty_table()
+    _day, count, buffers = got
+    return _arrays(ROW_SCHEMA, count, buffers)
+
+
+def day_tables(events: pa.Table, coverage: pa.Table | None = None,
+               order: int = 0) -> Iterator[tuple[int, pa.Table]]:
+    """The same rows as the stored NAT table has them (NAT_SCHEMA: the private address split), a day at a time
+    in the table's order and at most FILE_ROWS rows at a time, never all of them in memory at once."""
+    assert _native is not None
+    state = _start(events, coverage, order)
+    while (got := _native.nat_next(state, FILE_ROWS, True)) is not None:
+        day, count, buffers = got
+        yield day, _arrays(NAT_SCHEMA, count, buffers)
+
+
 def _relation_events(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[pa.Table, pa.Table]:
     events = con.sql(f"SELECT {', '.join(COLUMNS)} FROM {relation} WHERE kind = 'nat'").to_arrow_table()  # noqa: S608
     coverage = con.sql("SELECT src, coverage FROM coverage WHERE kind = 'nat'").to_arrow_table()
     return events, coverage
-
-
-def rows(con: duckdb.DuckDBPyConnection, sql: str, paths: Sequence[Path]) -> pa.Table:
-    """A full build's NAT rows with their day, in one chunk: compiled from the event files `paths` when
-    available, else DuckDB runs `sql` on the connection."""
-    if not available():
-        return con.sql(sql).to_arrow_table().combine_chunks()
-    return nat_rows(read_events(paths))
 
 
 def incremental_rows(con: duckdb.DuckDBPyConnection, sql: str, old_sql: str, relation: str,
@@ -176,12 +195,12 @@ def incremental_rows(con: duckdb.DuckDBPyConnection, sql: str, old_sql: str, rel
     return nat_rows(events, coverage), before
 
 
-def range_rows(events: pa.Table, coverage: pa.Table) -> pa.Table:
-    """The NAT rows of one key range's events (columns COLUMNS) with every source's coverage (src, coverage):
-    compiled when available, else DuckDB's `build_sql("nat", ...)` on them."""
+def range_rows(events: pa.Table, coverage: pa.Table) -> list[tuple[int, pa.Table]]:
+    """The NAT rows of one key range's events (columns COLUMNS) with every source's coverage (src, coverage), as
+    stored, day by day: compiled when available, else DuckDB's `build_sql("nat", ...)` on them."""
     if available():
-        return nat_rows(events, coverage)
-    from nohaven.carrier.build import build_sql  # the SQL lives with the build, which imports this module
+        return list(day_tables(events, coverage))
+    from nohaven.carrier.build import build_sql, stored_days  # the SQL lives with the build, which imports this
 
     con = duckdb.connect()
     try:
@@ -189,6 +208,6 @@ def range_rows(events: pa.Table, coverage: pa.Table) -> pa.Table:
         con.register("range_events", events.append_column("kind", pa.array(["nat"] * events.num_rows)))
         con.register("range_coverage", coverage)
         con.execute("CREATE TEMP TABLE coverage AS SELECT src, 'nat' AS kind, coverage FROM range_coverage")
-        return con.sql(build_sql("nat", "range_events")).to_arrow_table().combine_chunks()
+        return list(stored_days(con.sql(build_sql("nat", "range_events")).to_arrow_table().combine_chunks(), "nat"))
     finally:
         con.close()
