@@ -667,6 +667,8 @@ static int fold_pending(work *w);
 static inline int take(work *w, const batch *b, size_t i) {
     if (!kept(w, b, i)) return 0;
     struct pending *p = &w->pend[w->npend++];
+    if (i + 16 < b->n) /* the columns' next rows: the hardware's prefetch does not keep up with thirteen streams */
+        for (int c = 0; c < NCOL; c++) __builtin_prefetch(b->col[c].data + COLUMN_WIDTH[c] * (i + 16));
     uint32_t rank = rank_of(w, i64(&b->col[C_SRC], i));
     pack_key(w->key, w->active, w->nactive, w->words, b, i, p->key);
     p->h = hash_words(p->key, w->words);
@@ -960,24 +962,23 @@ typedef struct {
     int width, shift, sort_word;
 } row_field;
 
-static inline uint64_t row_value(const work *w, const row_field *f, size_t r, int64_t dmin) {
-    const interval *v = &w->iv[w->row_iv[r]];
+static inline uint64_t row_value(const work *w, const row_field *f, uint32_t k, int64_t day, int64_t dmin) {
+    const interval *v = &w->iv[k];
     switch (f->what) {
     case 0: return ((uint64_t)v->start ^ SIGN) - f->min;
-    case 1: return w->pub_shift[f->word] >= 64 ? 0
-                   : (w->iv_key[(size_t)w->row_iv[r] * w->words + f->word] >> w->pub_shift[f->word]) - f->min;
-    default: return (uint64_t)(w->row_day[r] - dmin);
+    case 1: return (w->iv_key[(size_t)k * w->words + f->word] >> w->pub_shift[f->word]) - f->min;
+    default: return (uint64_t)(day - dmin);
     }
 }
 
-/* The table's order after (day, pub_ip, pub_port, start_ms), which are equal in a tie. */
-static int cmp_tail(const work *w, uint32_t ra, uint32_t rb) {
-    const interval *a = &w->iv[w->row_iv[ra]], *b = &w->iv[w->row_iv[rb]];
+/* The table's order after (day, pub_ip, pub_port, start_ms), which are equal in a tie; of intervals ia, ib. */
+static int cmp_tail(const work *w, uint32_t ia, uint32_t ib) {
+    const interval *a = &w->iv[ia], *b = &w->iv[ib];
     CMP(a->rank, b->rank);
     CMP_NULL(a->nulls & N_LINE, b->nulls & N_LINE);
     if (!(a->nulls & N_LINE)) CMP(a->line, b->line);
     /* (proto, priv_ip, priv_port), NULLS LAST: the key words, whose public bits are equal here */
-    const uint64_t *ka = w->iv_key + (size_t)w->row_iv[ra] * w->words, *kb = w->iv_key + (size_t)w->row_iv[rb] * w->words;
+    const uint64_t *ka = w->iv_key + (size_t)ia * w->words, *kb = w->iv_key + (size_t)ib * w->words;
     for (int k = w->words - 1; k >= 0; k--) CMP(ka[k], kb[k]);
     CMP(a->end - a->start, b->end - b->start);
     CMP(a->slack, b->slack);
@@ -995,7 +996,7 @@ static int cmp_tail(const work *w, uint32_t ra, uint32_t rb) {
     return 0;
 }
 
-/* Stable merge sort of rows by cmp_tail (insertion sort below 16). */
+/* Stable merge sort of a tie's intervals by cmp_tail (insertion sort below 16). */
 static void sort_tie(const work *w, uint32_t *a, uint32_t *tmp, size_t n) {
     if (n < 16) {
         for (size_t k = 1; k < n; k++) {
@@ -1036,21 +1037,6 @@ static const char *sort_rows(work *w) {
         if (s > smax) smax = s;
     }
     w->rows = rows;
-    w->row_iv = big(rows, sizeof *w->row_iv);
-    w->row_day = big(rows, sizeof *w->row_day);
-    uint32_t *pos = big(rows, sizeof *pos), *v2 = big(rows, sizeof *v2);
-    uint64_t *keys = big(rows, sizeof *keys), *k2 = big(rows, sizeof *k2);
-    if (!w->row_iv || !w->row_day || !pos || !v2 || !keys || !k2) {
-        free(pos); free(v2); free(keys); free(k2);
-        return "out of memory";
-    }
-    size_t r = 0;
-    for (size_t k = 0; k < w->niv; k++) {
-        int64_t d0, d1;
-        days_of(&w->iv[k], &d0, &d1);
-        for (int64_t d = d0; d <= d1; d++) { w->row_iv[r] = (uint32_t)k; w->row_day[r] = d; r++; }
-    }
-    for (r = 0; r < rows; r++) pos[r] = (uint32_t)r;
     /* the sort fields, least significant first, packed into words as the key is */
     row_field f[MAX_WORDS + 2];
     int nf = 0;
@@ -1065,6 +1051,7 @@ static const char *sort_rows(work *w) {
             }
             f[nf++] = (row_field){1, k, w->niv ? lo : 0, w->niv ? bits(hi - lo) : 0, 0, 0};
         }
+    int day_f = nf;
     f[nf++] = (row_field){2, 0, 0, rows ? bits((uint64_t)(dmax - dmin)) : 0, 0, 0};
     int sort_words = 0, used = 0, width[MAX_WORDS + 2];
     for (int k = 0; k < nf; k++) {
@@ -1075,51 +1062,89 @@ static const char *sort_rows(work *w) {
         used += f[k].width;
     }
     if (used) width[sort_words++] = used;
-    for (int sw = 0; sw < sort_words; sw++) {
-        for (size_t q = 0; q < rows; q++) {
+    /* keys with the interval of each row (vals); the day is in the key */
+    uint32_t *vals = big(rows, sizeof *vals), *v2 = big(rows, sizeof *v2);
+    uint64_t *keys = big(rows, sizeof *keys), *k2 = big(rows, sizeof *k2);
+    int64_t *day_of_row = sort_words > 1 ? big(rows, sizeof *day_of_row) : NULL;
+    uint32_t *pos = sort_words > 1 ? big(rows, sizeof *pos) : NULL;
+    if (!vals || !v2 || !keys || !k2 || (sort_words > 1 && (!day_of_row || !pos))) {
+        free(vals); free(v2); free(keys); free(k2); free(day_of_row); free(pos);
+        return "out of memory";
+    }
+    size_t r = 0;
+    for (size_t k = 0; k < w->niv; k++) {
+        int64_t d0, d1;
+        days_of(&w->iv[k], &d0, &d1);
+        for (int64_t d = d0; d <= d1; d++, r++) {
+            if (sort_words > 1) { /* sorted below word by word, rows by their index */
+                day_of_row[r] = d;
+                vals[r] = (uint32_t)k;
+                pos[r] = (uint32_t)r;
+                continue;
+            }
             uint64_t v = 0;
-            for (int k = 0; k < nf; k++)
-                if (f[k].sort_word == sw) v |= row_value(w, &f[k], pos[q], dmin) << f[k].shift;
-            keys[q] = v;
+            for (int j = 0; j < nf; j++)
+                if (f[j].sort_word == 0) v |= row_value(w, &f[j], (uint32_t)k, d, dmin) << f[j].shift;
+            keys[r] = v;
+            vals[r] = (uint32_t)k;
         }
-        if (radix_sort(keys, pos, rows, width[sw], k2, v2) < 0) {
-            free(pos); free(v2); free(keys); free(k2);
+    }
+    int64_t *sorted_day = (int64_t *)(void *)k2;
+    if (sort_words <= 1) {
+        if (radix_sort(keys, vals, rows, sort_words ? width[0] : 0, k2, v2) < 0) {
+            free(vals); free(v2); free(keys); free(k2);
             return "out of memory";
         }
-    }
-    /* ties of (day, public side, start): sorted by the rest of the order */
-    for (size_t a = 0; a < rows;) {
-        size_t b = a + 1;
-        for (; b < rows; b++) {
-            int same = 1;
-            if (sort_words == 1) {
-                same = keys[b] == keys[a];
-            } else {
-                for (int k = 0; k < nf && same; k++)
-                    if (f[k].sort_word >= 0)
-                        same = row_value(w, &f[k], pos[b], dmin) == row_value(w, &f[k], pos[a], dmin);
+        for (size_t a = 0; a < rows;) { /* ties of (day, public side, start): by the rest of the order */
+            size_t b = a + 1;
+            while (b < rows && keys[b] == keys[a]) b++;
+            if (b - a > 1) sort_tie(w, vals + a, v2, b - a);
+            a = b;
+        }
+        const row_field *fd = &f[day_f];
+        uint64_t mask = fd->width >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << fd->width) - 1);
+        for (size_t q = 0; q < rows; q++)
+            sorted_day[q] = fd->sort_word < 0 ? dmin : (int64_t)((keys[q] >> fd->shift) & mask) + dmin;
+    } else {
+        for (int sw = 0; sw < sort_words; sw++) {
+            for (size_t q = 0; q < rows; q++) {
+                uint64_t v = 0;
+                for (int j = 0; j < nf; j++)
+                    if (f[j].sort_word == sw)
+                        v |= row_value(w, &f[j], vals[pos[q]], day_of_row[pos[q]], dmin) << f[j].shift;
+                keys[q] = v;
             }
-            if (!same) break;
+            if (radix_sort(keys, pos, rows, width[sw], k2, v2) < 0) {
+                free(vals); free(v2); free(keys); free(k2); free(day_of_row); free(pos);
+                return "out of memory";
+            }
         }
-        if (b - a > 1) sort_tie(w, pos + a, v2, b - a);
-        a = b;
-    }
-    /* the rows' intervals and days in the table's order, so that the output reads them in turn */
-    uint32_t *sorted_iv = v2;
-    int64_t *sorted_day = (int64_t *)(void *)k2;
-    for (size_t q = 0; q < rows; q++) {
-        if (q + 16 < rows) {
-            __builtin_prefetch(&w->row_iv[pos[q + 16]]);
-            __builtin_prefetch(&w->row_day[pos[q + 16]]);
+        uint32_t *sorted_iv = v2; /* the rows' intervals and days in order */
+        for (size_t q = 0; q < rows; q++) {
+            sorted_iv[q] = vals[pos[q]];
+            sorted_day[q] = day_of_row[pos[q]];
         }
-        sorted_iv[q] = w->row_iv[pos[q]];
-        sorted_day[q] = w->row_day[pos[q]];
+        for (size_t a = 0; a < rows;) { /* ties of (day, public side, start) */
+            size_t b = a + 1;
+            for (; b < rows; b++) {
+                int same = sorted_day[b] == sorted_day[a];
+                for (int j = 0; j < nf && same; j++)
+                    if (f[j].sort_word >= 0 && f[j].what != 2)
+                        same = row_value(w, &f[j], sorted_iv[b], 0, 0) == row_value(w, &f[j], sorted_iv[a], 0, 0);
+                if (!same) break;
+            }
+            if (b - a > 1) sort_tie(w, sorted_iv + a, vals, b - a);
+            a = b;
+        }
+        free(vals);
+        vals = sorted_iv;
+        v2 = NULL;
+        free(day_of_row);
+        free(pos);
     }
-    free(w->row_iv);
-    free(w->row_day);
-    free(pos);
     free(keys);
-    w->row_iv = sorted_iv;
+    free(v2);
+    w->row_iv = vals;
     w->row_day = sorted_day;
     return NULL;
 }
