@@ -234,3 +234,39 @@ def test_a_store_of_parquet_event_files_is_built_and_added_to_without_ingesting_
     assert len(list((old.root / "events").glob("*.arrow"))) == 2
     assert len(list((old.root / "events").glob("*.parquet"))) == 6
     assert tables(old.root) == tables(fresh.root)
+
+
+def test_a_first_ingest_builds_from_the_events_it_holds_and_writes_what_a_build_from_files_writes(
+        files: list[list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events an ingest just wrote are handed to its first build in memory (not read back from their files);
+    the tables are those a build from the files writes. Past the memory budget none are held."""
+    sources = [str(p) for day in files[:2] for p in day]
+    read: list[int] = []
+    from_files = build_module.natbuild.read_events
+
+    def counted(paths: list[Path]) -> pa.Table:
+        read.append(len(paths))
+        return from_files(paths)
+
+    monkeypatch.setattr(build_module.natbuild, "read_events", counted)
+    store = Store(tmp_path / "store")
+    result = ingest(store, sources)
+    assert result.tables is not None and result.tables["nat"] > 400
+    assert read == []  # every source's events came from memory
+    held = tables(store.root)
+    (store.tables_dir / "BUILD.json").unlink()
+    store.build()  # a full build from the files
+    assert sum(read) == 4 and tables(store.root) == held
+    handed: list[int] = []
+    build = Store.build
+
+    def spied(self: Store, events: object = None) -> dict[str, int]:
+        handed.append(len(events or {}))  # type: ignore[arg-type]
+        return build(self, events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "build", spied)
+    budget = buildparts.nat_event_count([store.events_file(s) for s in store.sources()]) * buildparts.BYTES_PER_EVENT
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", str(budget // 3))  # the events do not fit: none is held
+    other = Store(tmp_path / "other")
+    ingest(other, sources)
+    assert handed == [0] and tables(other.root) == held

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -81,8 +81,10 @@ _SPECS = {
 }
 
 
-def build(store: Store) -> dict[str, int]:
-    """Bring the tables up to date with the store's sources; returns row counts per table."""
+def build(store: Store, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None) -> dict[str, int]:
+    """Bring the tables up to date with the store's sources; returns row counts per table. `events`: sources'
+    events the caller holds in memory (the ingest that just wrote them), by content digest; a full build reads
+    those from there instead of from their files."""
     manifests = store.sources()
     shas = sorted(manifests)
     state = store.build_state()
@@ -90,7 +92,7 @@ def build(store: Store) -> dict[str, int]:
     paths = [p for p in map(store.events_file, shas) if p is not None]
     if state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas) and paths:
         return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"])
-    return _full(store, shas, paths, _kinds(manifests, shas))
+    return _full(store, shas, paths, _kinds(manifests, shas), events or {})
 
 
 def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -109,7 +111,8 @@ def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyCon
     return con
 
 
-def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> dict[str, int]:
+def _full(store: Store, shas: list[str], paths: list[Path], held: set[str],
+          in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> dict[str, int]:
     work = store.root / "tables.new"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -130,7 +133,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str]) -> d
                 if name == "nat" and parts > 1:
                     days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
                 elif name == "nat":
-                    days["nat"] = _write_days(_nat_days(con, paths), work / "nat", "nat")
+                    days["nat"] = _write_days(_nat_days(con, store, shas, in_memory), work / "nat", "nat")
                 else:
                     days[name] = _write_days(stored_days(con.sql(build_sql(name, "events")).to_arrow_table(),
                                                          name), work / name, name)
@@ -172,12 +175,19 @@ def _kinds(manifests: dict[str, dict[str, Any]], shas: list[str]) -> set[str]:
     return kinds
 
 
-def _nat_days(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> Iterable[tuple[int, pa.Table]]:
+def _nat_days(con: duckdb.DuckDBPyConnection, store: Store, shas: list[str],
+              in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> Iterable[tuple[int, pa.Table]]:
     """A full build's NAT rows as stored, day by day in the table's order: from the compiled build a file's
     rows at a time, else from DuckDB's statement over the connection's events."""
-    if natbuild.available():
-        return natbuild.day_tables(natbuild.read_events(paths))
-    return stored_days(con.sql(build_sql("nat", "events")).to_arrow_table().combine_chunks(), "nat")
+    if not natbuild.available():
+        return stored_days(con.sql(build_sql("nat", "events")).to_arrow_table().combine_chunks(), "nat")
+    parts = []
+    for sha in shas:  # the events held in memory, or else read from their files
+        if sha in in_memory:
+            parts.append(natbuild.only_nat(pa.Table.from_batches(in_memory[sha], schema=natbuild.EVENTS_READ)))
+        elif (path := store.events_file(sha)) is not None:
+            parts.append(natbuild.read_events([path]))
+    return natbuild.day_tables(pa.concat_tables(parts) if parts else natbuild.read_events([]))
 
 
 def stored_days(rows: pa.Table, name: str) -> Iterator[tuple[int, pa.Table]]:

@@ -39,7 +39,7 @@ from nohaven.carrier.store import event_batches, event_count
 
 __all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
 
-BYTES_PER_EVENT = 450  # measured peak of the compiled build per nat event (864 MB for 2·10^6), with a margin
+BYTES_PER_EVENT = 250  # measured peak of a first ingest and its build per nat event (3.25 GB for 2·10^7), with a margin
 _SAMPLE_EVERY = 101
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _Rows = TypeVar("_Rows")  # what a range's computation gives

@@ -37,14 +37,14 @@ import pyarrow.compute as pc
 import zstandard
 
 from nohaven import durable
-from nohaven.carrier import formats
+from nohaven.carrier import buildparts, formats, natbuild
 from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.sources import Digests, digest_file, is_plain, iter_lines, open_content, spool_stdin
-from nohaven.carrier.store import Store
+from nohaven.carrier.store import LAYOUT, Store
 from nohaven.carrier.vectorised import FastParser
 
 __all__ = ["FileResult", "IngestResult", "ParseOptions", "ingest"]
@@ -131,6 +131,10 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     store.clear_tmp()  # what a killed run left half-written; nothing in tmp/ was ever committed
     # The content sizes of the stored sources: a plain file of none of these sizes is not among them.
     sizes = {m.get("size") for m in store.sources().values()}
+    # A first build (or one of another layout) is a full one: it may take the events from memory.
+    state = store.build_state()
+    full = state is None or state.get("layout") != LAYOUT
+    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT if full else 0)
     results = []
     for name in inputs:
         spooled = None
@@ -141,7 +145,7 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
             path = Path(name)
         try:
             result = _ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format, options,
-                                 sizes)
+                                 sizes, held)
             results.append(result)
             if not result.skipped:
                 sizes.add(json.loads(store.marker(result.sha256).read_text()).get("size"))
@@ -150,7 +154,7 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
                 spooled.unlink(missing_ok=True)
     tables = None
     if not store.is_current():
-        tables = store.build()
+        tables = store.build(held.sources)
     return IngestResult(results, tables, time.monotonic() - started)
 
 
@@ -207,7 +211,7 @@ class _Source:
 
 def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | None, progress: Progress | None,
                 on_format: Callable[[str, str], None] | None, options: ParseOptions,
-                sizes: set[Any] | None = None) -> FileResult:
+                sizes: set[Any] | None = None, held: _Held | None = None) -> FileResult:
     started = time.monotonic()
     reported = 0
 
@@ -239,7 +243,7 @@ def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | 
     source = _Source(store, path, digests)
     try:
         digests = _parse_into(store, path, name, source, cls(zone), result, counted if progress else None,
-                              options)
+                              options, held)
     except _AlreadyStored as stored:
         return skipped(stored.digests, stored.manifest)
     finally:
@@ -328,7 +332,7 @@ class _Tee(io.RawIOBase):
 
 
 def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: LogFormat, result: FileResult,
-                progress: Progress | None, options: ParseOptions) -> Digests:
+                progress: Progress | None, options: ParseOptions, held: _Held | None = None) -> Digests:
     """Parse the source into its files under tmp/, then move them into place (durably): its digests."""
     tmp = store.tmp_dir()
     tag = uuid.uuid4().hex  # the names do not depend on the digest, which may not be known yet
@@ -338,7 +342,7 @@ def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: Lo
     fast = block_parser(parser, options.vectorised, options.native)
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
-                rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp, source) as writer:
+                rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp, source, held) as writer:
             rejects.write("file\tline\treason\ttext\n")
             if fast is not None:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -358,6 +362,8 @@ def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: Lo
                                 (rejects_tmp, store.rejects_path(sha))):
             durable.sync_file(tmp_path)
             durable.replace(tmp_path, final)  # its folder made by Store.create
+        if held is not None:
+            held.commit(sha, writer.kept)
         return digests
     finally:
         for leftover in (raw_tmp, events_tmp, rejects_tmp):
@@ -439,14 +445,42 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
         yield carry, True
 
 
+class _Held:
+    """The events an ingest keeps in memory for the full build that follows it (which then does not read them
+    back from their files), by source, as long as all of them fit the build's memory in one piece; past that,
+    none are kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.rows, self.on = limit, 0, limit > 0
+        self.sources: dict[str, list[pa.RecordBatch]] = {}
+
+    def keep(self, batch: pa.RecordBatch, into: list[pa.RecordBatch]) -> None:
+        """A batch of a source being written, kept in `into` (only the columns a build reads)."""
+        if not self.on:
+            return
+        self.rows += batch.num_rows
+        if self.rows > self.limit:
+            self.on = False
+            self.sources.clear()
+            into.clear()
+            return
+        into.append(batch.select(natbuild.EVENTS_READ.names))
+
+    def commit(self, sha: str, batches: list[pa.RecordBatch]) -> None:
+        if self.on:
+            self.sources[sha] = batches
+
+
 class _EventWriter:
     """Writes events to an Arrow IPC file (zstd buffers) in record batches of exactly BATCH rows, whichever path
     produced them (so all give equal bytes), on a thread of its own (the IPC writer releases the GIL), in the
     order they were added. Events parsed before the source's digest is known are held, and its source id written
     into them once it is (the parse waits for the digest past WAITING_BYTES of them)."""
 
-    def __init__(self, path: Path, source: _Source) -> None:
+    def __init__(self, path: Path, source: _Source, held: _Held | None = None) -> None:
         self.source = source
+        self.held = held
+        self.kept: list[pa.RecordBatch] = []  # what `held` keeps of this source's events
         self.stamp = source.digests is None  # the events come with _NO_SOURCE
         self.src: int | None = None if self.stamp else source.parse_src
         self.writer = pa.ipc.new_file(str(path), EVENT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd"))
@@ -505,7 +539,10 @@ class _EventWriter:
 
     def _write_batch(self, table: pa.Table) -> None:
         columns = [_canonical(column.chunk(0)) for column in table.combine_chunks().columns]
-        self.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA))
+        batch = pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA)
+        self.writer.write_batch(batch)
+        if self.held is not None:
+            self.held.keep(batch, self.kept)
 
     def __exit__(self, *exc: object) -> None:
         try:

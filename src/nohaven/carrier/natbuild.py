@@ -51,7 +51,8 @@ from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat", "range_rows"]
+__all__ = ["COLUMNS", "EVENTS_READ", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat",
+           "range_rows"]
 
 _native: ModuleType | None
 try:
@@ -84,11 +85,15 @@ def available() -> bool:
     return _native is not None and os.environ.get("NOHAVEN_CARRIER_NATIVE", "1") != "0"
 
 
+# The event columns a build reads (kind, to keep the nat events, and COLUMNS).
+EVENTS_READ = EVENT_SCHEMA.empty_table().select(["kind", *COLUMNS]).schema
+
+
 def read_events(paths: Sequence[Path]) -> pa.Table:
     """The nat events of the event files (either format), the columns the build reads."""
     # A file at a time, not through pyarrow.dataset, whose first import alone costs a tenth of the build of 10^6
     # mappings.
-    return only_nat(event_table(paths, ["kind", *COLUMNS]))
+    return only_nat(event_table(paths, EVENTS_READ.names))
 
 
 def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:

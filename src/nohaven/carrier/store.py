@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -412,11 +412,12 @@ class Store:
         return files
 
     # -- build --------------------------------------------------------------------------------------------------
-    def build(self) -> dict[str, int]:
-        """Bring the interval tables up to date with the sources (see nohaven.carrier.build); row counts."""
+    def build(self, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None) -> dict[str, int]:
+        """Bring the interval tables up to date with the sources (see nohaven.carrier.build); row counts.
+        `events`: sources' events held in memory by content digest, which a full build need not read again."""
         from nohaven.carrier.build import build
 
-        return build(self)
+        return build(self, events)
 
 
 def _ipc_reader(path: Path, columns: Sequence[str]) -> pa.ipc.RecordBatchFileReader:
