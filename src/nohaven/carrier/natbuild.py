@@ -3,34 +3,44 @@
 `build_sql("nat", ...)` (nohaven.carrier.build) defines the table; the compiled path computes the same relation
 in four steps, each the SQL's step in another order of work:
 
-1. The nat events (those with a source: the SQL's join with the coverage table drops a NULL one) are sorted by
-   (pub_ip, pub_port, proto, priv_ip, priv_port, t_ms, src, line), NULLS LAST, with a stable least-significant-
-   digit radix sort: each column becomes fields (a null flag, then the value minus the column's minimum, as an
-   order-preserving unsigned integer; an address as two big-endian 64-bit halves; a source as the rank of its
-   id), packed into as few 64-bit words as their widths allow, and digits that are equal everywhere are skipped.
-   The events of one key are then adjacent and in the window's (t_ms, src, line) order. Keys compare NULL equal
-   to NULL, as PARTITION BY and GROUP BY do.
-2. Walking a key's events, a segment ends after each close (action >= 2): that is `seg`, the count of closes
-   strictly before a row. A segment folds into one interval with the aggregates of `grp` and `iv`, NULLs
+1. One pass over the events as they are (record batches, read where they lie: nothing is combined into one
+   array) finds the sources (a NULL source is dropped, as the SQL's join with the coverage table drops it) and
+   each source's coverage, the range of every key field, and where the window's order (t_ms NULLS LAST, src,
+   line NULLS LAST) breaks. A key (pub_ip, pub_port, proto, priv_ip, priv_port) becomes fields (a null flag,
+   then the value minus the field's minimum as an order-preserving unsigned integer; an address as two
+   big-endian 64-bit halves) packed into as few 64-bit words as their widths allow, the public side most
+   significant; keys compare NULL equal to NULL, as PARTITION BY and GROUP BY do.
+2. The events are taken in the window's order: as they are when they already are, by merging their ordered runs
+   (a heap; a run goes on while it comes first, so a month of rotated files costs one comparison an event), or,
+   when the runs are many, by a radix sort of (t_ms, source rank, line). Each is folded into its key's open
+   segment, held in a hash table; a close (action >= 2) ends the segment (that is `seg`, the count of closes
+   strictly before a row), which becomes one interval at once with the aggregates of `grp` and `iv`, NULLs
    ignored as SQL aggregates ignore them: known_start (min of a create's t_ms or a whole record's begin_ms),
    first_seen, known_end (max close t_ms), coverage (max over the rows' sources), max slack, OR of flags (NULL
    when every flag is NULL), src/line/nlines of the segment's first row (`first` keeps a NULL), end_* as maxima
-   over its closes; start_ms, end_ms (greatest() skips a NULL) and the two flag bits as the SQL has them.
+   over its closes; start_ms, end_ms (greatest() skips a NULL) and the two flag bits as the SQL has them. The
+   segments open at the end become intervals last. Only the segments open at a time are held (about the
+   mappings alive at once), and the events are read in turn, a few dozen ahead of their fold.
 3. An interval's days are range(floor((start - slack) / DAY), floor((end + slack) / DAY) + 1), computed in
    double precision like DuckDB's `/`; a NULL start, end or slack gives no row (unnest of NULL), nor does an
    end day before the start day.
 4. The table's order is (day, pub_ip, pub_port, start_ms, src, line, proto, priv_ip, priv_port, dur_ms,
-   slack_ms, flags, nlines, end_src, end_dline, end_nlines), NULLS LAST (DuckDB's default). The events are
-   already grouped by (pub_ip, pub_port) in that order, so only each such run's intervals are sorted by the rest
-   (a merge sort); each interval is then repeated once per day and the rows sorted stably by day (radix).
+   slack_ms, flags, nlines, end_src, end_dline, end_nlines), NULLS LAST (DuckDB's default). Each interval is
+   repeated once per day, and the rows are radix-sorted by (day, the key's public side, start_ms) packed into a
+   word (or several); rows equal in those are sorted by the rest (a merge sort).
+
+The rows are then handed out either in the SQL's form (`nat_rows`: build_sql's columns and types with the day,
+for the incremental build and the tests) or as the stored table has them (`day_tables`: NAT_SCHEMA, the private
+address split into priv_v4 / priv_ip6) a day's file of FILE_ROWS rows at a time, so that a full build never
+holds the whole table. Tests hold both to DuckDB's rows on random event sets, in every order mode and batching.
 
 Ties in (t_ms, src, line) within one key are the one place the SQL itself is not deterministic (a source's
-line is one event of a key, so they do not arise from an ingest). The result is one Arrow chunk with the SQL's
-column types (the addresses as large_binary from 2^31 bytes on, which one chunk of binary cannot hold). The
-DuckDB path's result is made one chunk too: the Parquet writer cuts pages where its input's chunks end, DuckDB's
-batches differ with its thread count (122,880 rows on 2 threads, 131,072 on 1), and a day's part filtered out of
-a batched table starts mid-batch, so the bytes of a full build's later days depended on the threads and were
-not those of an incremental build, whose days DuckDB hands over from their first row.
+line is one event of a key, so they do not arise from an ingest). `nat_rows` gives one Arrow chunk with the
+SQL's column types (the addresses as large_binary from 2^31 bytes on, which one chunk of binary cannot hold).
+The DuckDB path's result is made one chunk too: the Parquet writer cuts pages where its input's chunks end,
+DuckDB's batches differ with its thread count (122,880 rows on 2 threads, 131,072 on 1), and a day's part
+filtered out of a batched table starts mid-batch, so the bytes of a full build's later days depended on the
+threads and were not those of an incremental build, whose days DuckDB hands over from their first row.
 
 The extension is built by the install where a C compiler exists; `available()` says whether it imported, and
 `NOHAVEN_CARRIER_NATIVE=0` turns it off (DuckDB's SQL is then used).
