@@ -120,35 +120,40 @@ def in_batches(events: pa.Table, rows: int) -> pa.Table:
 
 
 # How the extension puts the events in the window's order: chosen by it, by merging their ordered runs, by a
-# radix sort. Each must give DuckDB's rows.
+# radix sort; and whether it computes the keys on one thread or splits them in two halves by their public side,
+# each on a thread of its own. Each must give DuckDB's rows.
 ORDERS = st.sampled_from([0, 1, 2])
+PARTS = st.sampled_from([0, 1, 2])
 
 
 @needs_native
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, max_size=60), ORDERS, st.integers(1, 64))
-def test_random_events_give_duckdbs_rows(rows: list[dict[str, Any]], order: int, batch: int) -> None:
+@given(st.lists(event, max_size=60), ORDERS, PARTS, st.integers(1, 64))
+def test_random_events_give_duckdbs_rows(rows: list[dict[str, Any]], order: int, parts: int, batch: int) -> None:
     events = in_batches(events_table(rows), batch)
-    assert_same(natbuild.nat_rows(events, order=order), duckdb_rows(events))
+    assert_same(natbuild.nat_rows(events, order=order, parts=parts), duckdb_rows(events))
 
 
 @needs_native
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, max_size=60), st.sampled_from(IPS), ORDERS)
+@given(st.lists(event, max_size=60), st.sampled_from(IPS), ORDERS, PARTS)
 def test_a_subset_with_the_stores_coverage_gives_duckdbs_rows(rows: list[dict[str, Any]], pub: bytes | None,
-                                                              order: int) -> None:
+                                                              order: int, parts: int) -> None:
     """The incremental build's case: some keys' events, each source's coverage taken from all events."""
     events = events_table(rows)
     subset = events.filter(pa.compute.is_null(events.column("pub_ip")) if pub is None
                            else pa.compute.equal(events.column("pub_ip"), pa.scalar(pub, pa.binary(16))))
-    assert_same(natbuild.nat_rows(subset, coverage_of(events), order=order), duckdb_rows(events, subset))
+    assert_same(natbuild.nat_rows(subset, coverage_of(events), order=order, parts=parts),
+                duckdb_rows(events, subset))
 
 
 @needs_native
 @pytest.mark.parametrize("order", [0, 1, 2])
-def test_a_busy_public_port_and_a_long_day(order: int) -> None:
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_busy_public_port_and_a_long_day(order: int, parts: int) -> None:
     """Many sessions on one public port (ties of start sorted by merge, not insertion), thousands of keys, and
-    the events of two sources each in time order (two runs to merge), in batches of 100."""
+    the events of two sources each in time order (two runs to merge), in batches of 100; on one thread, and
+    split in two halves (two public ports) with the rows of both halves in each of two days."""
     rows = []
     for i in range(3000):
         start = MIDNIGHT - 600_000 + i * 997
@@ -160,9 +165,12 @@ def test_a_busy_public_port_and_a_long_day(order: int) -> None:
             rows.append({**key, "action": 2, "t_ms": start + 30_000 + i % 13, "src": SOURCES[i % 3]})
     rows.sort(key=lambda r: (r["src"] != SOURCES[0], r["t_ms"]))
     events = in_batches(events_table(rows), 100)
-    native = natbuild.nat_rows(events, order=order)
-    assert native.num_rows > 2000
+    native = natbuild.nat_rows(events, order=order, parts=parts)
+    assert native.num_rows > 2000 and len(set(native.column("day").to_pylist())) == 2
     assert_same(native, duckdb_rows(events))
+    days = [(day, rows.num_rows) for day, rows in natbuild.day_tables(events, order=order, parts=parts)]
+    assert len(days) == 2 * parts  # a chunk per day and part
+    assert sum(n for _, n in days) == native.num_rows
 
 
 @needs_native
@@ -179,6 +187,8 @@ def test_bad_buffers_are_refused_with_the_column_named() -> None:
         natbuild._native.nat_start(((0, tuple(columns[:3])),), None)  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="order"):
         natbuild._native.nat_start(((rows, columns),), None, 3)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="parts"):
+        natbuild._native.nat_start(((rows, columns),), None, 0, 3)  # type: ignore[union-attr]
 
 
 # -- the store's bytes ------------------------------------------------------------------------------------------

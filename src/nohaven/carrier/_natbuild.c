@@ -18,6 +18,7 @@
 #include <Python.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,6 +515,11 @@ typedef struct {
     size_t ncover;
     column cover_src, cover_val;
     int order_mode;     /* 0: chosen here; 1: merge the ordered runs; 2: radix sort */
+    int parts_mode;     /* 0: chosen here; 1: one part; 2: two parts where the keys allow */
+    /* the keys are split in two halves by their public side, each computed on its own thread: this part takes
+     * the keys whose most significant word's public bits are below `split` (part 0) or not (part 1) */
+    int part, nparts;
+    uint64_t split;
     /* sources */
     sources s;
     int64_t *cover;     /* by rank */
@@ -669,8 +675,12 @@ static inline int take(work *w, const batch *b, size_t i) {
     struct pending *p = &w->pend[w->npend++];
     if (i + 16 < b->n) /* the columns' next rows: the hardware's prefetch does not keep up with thirteen streams */
         for (int c = 0; c < NCOL; c++) __builtin_prefetch(b->col[c].data + COLUMN_WIDTH[c] * (i + 16));
-    uint32_t rank = rank_of(w, i64(&b->col[C_SRC], i));
     pack_key(w->key, w->active, w->nactive, w->words, b, i, p->key);
+    if (w->nparts > 1 && ((p->key[w->words - 1] >> w->pub_shift[w->words - 1]) >= w->split) != (w->part == 1)) {
+        w->npend--; /* the other part's key */
+        return 0;
+    }
+    uint32_t rank = rank_of(w, i64(&b->col[C_SRC], i));
     p->h = hash_words(p->key, w->words);
     make_record(b, i, rank, &p->r);
     __builtin_prefetch(&w->slot[p->h & (w->slots - 1)]);
@@ -1149,6 +1159,43 @@ static const char *sort_rows(work *w) {
     return NULL;
 }
 
+#define PARALLEL_MIN ((size_t)1 << 18) /* events from which the keys are split in two parts on two threads */
+
+typedef struct {
+    work *w;
+    field tf[NTIME];
+    const size_t *run_start;
+    size_t runs, limit, m;
+    const char *error;
+} part_job;
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One part's segments, intervals and rows. */
+static void *part_thread(void *arg) {
+    part_job *job = arg;
+    work *w = job->w;
+    w->iv_cap = job->m;
+    w->iv = big(job->m, sizeof *w->iv);
+    w->iv_key = big(job->m * (size_t)(w->words ? w->words : 1), sizeof *w->iv_key);
+    w->pend = malloc(AHEAD * sizeof *w->pend);
+    w->slots = 0;
+    w->slot = NULL;
+    w->slot_hash = NULL;
+    if (!w->iv || !w->iv_key || !w->pend || table_grow(w) < 0) { job->error = "out of memory"; return NULL; }
+    w->free_list = -1;
+    w->last_rank = -1;
+    int failed = job->runs <= job->limit ? by_merge(w, job->run_start, job->runs) : by_radix(w, job->tf, job->m);
+    if (!failed) failed = close_open(w);
+    if (failed) { job->error = w->error ? w->error : "out of memory"; return NULL; }
+    job->error = sort_rows(w);
+    return NULL;
+}
+
+/* The rows of the events in w->b: w points at two works, the second used when the keys are split in two. */
 static const char *compute(work *w) {
     TICK_START;
     if (w->has_cover) {
@@ -1186,21 +1233,47 @@ static const char *compute(work *w) {
     for (int k = 0; k < NKEY; k++)
         if (w->key[k].word >= 0) w->active[w->nactive++] = k;
     TICK("survey");
-    w->iv_cap = m;
-    w->iv = big(m, sizeof *w->iv);
-    w->iv_key = big(m * (size_t)(w->words ? w->words : 1), sizeof *w->iv_key);
-    w->pend = malloc(AHEAD * sizeof *w->pend);
-    if (!w->iv || !w->iv_key || !w->pend || table_grow(w) < 0) { free(run_start); return "out of memory"; }
-    w->free_list = -1;
-    w->last_rank = -1;
-    int failed = runs <= limit ? by_merge(w, run_start, runs) : by_radix(w, tf, m);
+    /* two parts where the events are many and the public side of the keys varies: split at a sampled median */
+    w->nparts = 1;
+    int top = w->words - 1;
+    if (w->parts_mode != 1 && (w->parts_mode == 2 || m >= PARALLEL_MIN) && top >= 0 && w->pub_shift[top] < 64) {
+        size_t step = m / 4096 > 1 ? m / 4096 : 1, count = 0, cap = m / step + 2;
+        uint64_t *sample = malloc(cap * sizeof *sample), key[MAX_WORDS];
+        if (!sample) { free(run_start); return "out of memory"; }
+        for (size_t bi = 0, seen = 0; bi < w->nb; bi++)
+            for (size_t i = 0; i < w->b[bi].n; i++) {
+                if (!kept(w, &w->b[bi], i) || seen++ % step || count == cap) continue;
+                pack_key(w->key, w->active, w->nactive, w->words, &w->b[bi], i, key);
+                sample[count++] = key[top] >> w->pub_shift[top];
+            }
+        qsort(sample, count, sizeof *sample, cmp_u64);
+        if (count && sample[count / 2] > sample[0]) {
+            w->split = sample[count / 2];
+            w->nparts = 2;
+        } else if (count > 1 && sample[count - 1] > sample[0]) {
+            w->split = sample[count - 1];
+            w->nparts = 2;
+        }
+        free(sample);
+    }
+    work *other = w + 1; /* the state holds two works */
+    if (w->nparts == 2) {
+        *other = *w; /* the shared part (batches, sources, key fields) by pointer: only part 0 frees it */
+        other->part = 1;
+    }
+    part_job jobs[2] = {{w, {{0}}, run_start, runs, limit, m, NULL}, {other, {{0}}, run_start, runs, limit, m, NULL}};
+    memcpy(jobs[0].tf, tf, sizeof tf);
+    memcpy(jobs[1].tf, tf, sizeof tf);
+    pthread_t thread;
+    int threaded = w->nparts == 2 && pthread_create(&thread, NULL, part_thread, &jobs[1]) == 0;
+    part_thread(&jobs[0]);
+    if (w->nparts == 2) {
+        if (threaded) pthread_join(thread, NULL);
+        else part_thread(&jobs[1]);
+    }
     free(run_start);
-    if (!failed) failed = close_open(w);
-    if (failed) return w->error ? w->error : "out of memory";
-    TICK("segments");
-    error = sort_rows(w);
-    TICK("rows");
-    return error;
+    TICK("parts");
+    return jobs[0].error ? jobs[0].error : jobs[1].error;
 }
 
 /* ---- output: Arrow buffers -------------------------------------------------------------------------------- */
@@ -1394,30 +1467,34 @@ static int take_column(PyObject *triple, const char *name, Py_ssize_t length, Py
     return 0;
 }
 
-/* A computed table: its rows in order, handed out by `nat_next`. */
+/* A computed table: its rows in order (those of part 0, then part 1, day by day), handed out by `nat_next`. */
 typedef struct {
-    work w;
-    size_t next; /* the next row to hand out */
+    work w[2];
+    size_t next[2]; /* each part's next row to hand out */
 } state;
 
 static void state_free(state *st) {
-    work *w = &st->w;
+    for (int k = 0; k < 2; k++) {
+        work *w = &st->w[k];
+        if (k == 1 && st->w[0].nparts < 2) break;
+        free(w->slot);
+        free(w->slot_hash);
+        free(w->pool);
+        free(w->pool_key);
+        free(w->pool_hash);
+        free(w->iv);
+        free(w->iv_key);
+        free(w->row_iv);
+        free(w->row_day);
+        free(w->pend);
+    }
+    work *w = &st->w[0]; /* what the parts share */
     sources_free(&w->s);
     free(w->cover);
     free(w->cover_ok);
     free(w->by_rank);
-    free(w->slot);
-    free(w->slot_hash);
-    free(w->pool);
-    free(w->pool_key);
-    free(w->pool_hash);
-    free(w->iv);
-    free(w->iv_key);
-    free(w->row_iv);
-    free(w->row_day);
     free(w->b);
     free(w->first);
-    free(w->pend);
     free(st);
 }
 
@@ -1429,16 +1506,22 @@ static void capsule_free(PyObject *capsule) {
 static PyObject *nat_start(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *batches, *coverage;
-    int order_mode = 0;
-    if (!PyArg_ParseTuple(args, "O!O|i:nat_start", &PyTuple_Type, &batches, &coverage, &order_mode)) return NULL;
+    int order_mode = 0, parts_mode = 0;
+    if (!PyArg_ParseTuple(args, "O!O|ii:nat_start", &PyTuple_Type, &batches, &coverage, &order_mode, &parts_mode))
+        return NULL;
     if (order_mode < 0 || order_mode > 2) {
         PyErr_SetString(PyExc_ValueError, "nat_start: order is 0 (chosen), 1 (merge) or 2 (radix)");
         return NULL;
     }
+    if (parts_mode < 0 || parts_mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "nat_start: parts is 0 (chosen), 1 or 2");
+        return NULL;
+    }
     state *st = calloc(1, sizeof *st);
     if (!st) return PyErr_NoMemory();
-    work *w = &st->w;
+    work *w = &st->w[0];
     w->order_mode = order_mode;
+    w->parts_mode = parts_mode;
     held h = {NULL, 0, 0};
     w->nb = (size_t)PyTuple_GET_SIZE(batches);
     w->b = calloc(w->nb ? w->nb : 1, sizeof *w->b);
@@ -1514,16 +1597,20 @@ static PyObject *nat_next(PyObject *self, PyObject *args) {
     state *st = PyCapsule_GetPointer(capsule, "nohaven.natbuild.state");
     if (!st) return NULL;
     if (max_rows < 1) { PyErr_SetString(PyExc_ValueError, "nat_next: max_rows must be positive"); return NULL; }
-    work *w = &st->w;
-    if (st->next >= w->rows) Py_RETURN_NONE;
-    size_t from = st->next, count = w->rows - from;
+    /* the part whose next row is of the earliest day (part 0 first: its keys come first in a day) */
+    int nparts = st->w[0].nparts, pick = -1;
+    for (int k = 0; k < nparts; k++)
+        if (st->next[k] < st->w[k].rows
+            && (pick < 0 || st->w[k].row_day[st->next[k]] < st->w[pick].row_day[st->next[pick]]))
+            pick = k;
+    if (pick < 0) Py_RETURN_NONE;
+    work *w = &st->w[pick];
+    size_t from = st->next[pick], count = w->rows - from;
     if (count > (size_t)max_rows) count = (size_t)max_rows;
     int64_t day = w->row_day[from];
-    if (stored) { /* the rows of this day only */
-        size_t k = 0;
-        while (k < count && w->row_day[from + k] == day) k++;
-        count = k;
-    }
+    size_t same = 0; /* the rows of this day only */
+    while (same < count && w->row_day[from + same] == day) same++;
+    count = same;
     int nout = stored ? NNAT : NROW;
     const Py_ssize_t *width = stored ? NAT_WIDTH : ROW_WIDTH;
     const int *nullable = stored ? NAT_NULLABLE : ROW_NULLABLE, *binary = stored ? NAT_BINARY : ROW_BINARY;
@@ -1551,7 +1638,7 @@ static PyObject *nat_next(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     fill(w, from, count, stored, &o);
     Py_END_ALLOW_THREADS
-    st->next += count;
+    st->next[pick] += count;
     PyObject *out = PyTuple_New(nout);
     if (!out) goto done;
     for (int c = 0; c < nout; c++) {
@@ -1573,12 +1660,13 @@ done:
 
 static PyMethodDef methods[] = {
     {"nat_start", nat_start, METH_VARARGS,
-     "nat_start(batches, coverage, order=0) -> state: the NAT table's rows computed from the events' batches. "
-     "order: 0 chooses how the events are put in the window's order, 1 merges their ordered runs, 2 radix-sorts "
-     "them (the last two for tests)."},
+     "nat_start(batches, coverage, order=0, parts=0) -> state: the NAT table's rows computed from the events' "
+     "batches. order: 0 chooses how the events are put in the window's order, 1 merges their ordered runs, 2 "
+     "radix-sorts them; parts: 0 chooses, 1 computes all keys on one thread, 2 splits them in two halves by their "
+     "public side, each on a thread of its own (the forced modes are for tests)."},
     {"nat_next", nat_next, METH_VARARGS,
-     "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows as Arrow buffers, of one "
-     "day in the stored table's form (stored) or in the SQL's form with their day."},
+     "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
+     "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},
     {NULL, NULL, 0, NULL},
 };
 

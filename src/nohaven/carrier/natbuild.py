@@ -139,14 +139,14 @@ def _batches(table: pa.Table) -> tuple[tuple[int, tuple[tuple[pa.Buffer | None, 
     return tuple((b.num_rows, tuple(_column(b.column(k)) for k in range(len(COLUMNS)))) for b in aligned)
 
 
-def _start(events: pa.Table, coverage: pa.Table | None, order: int) -> object:
+def _start(events: pa.Table, coverage: pa.Table | None, order: int, parts: int = 0) -> object:
     if _native is None:
         raise RuntimeError("the compiled carrier build is not built (install with a C compiler)")
     events = only_nat(events)
     cover = None
     if coverage is not None:
         cover = (coverage.num_rows, *(_column(coverage.column(k).cast(pa.int64()).combine_chunks()) for k in (0, 1)))
-    return _native.nat_start(_batches(events), cover, order)
+    return _native.nat_start(_batches(events), cover, order, parts)
 
 
 def _arrays(schema: pa.Schema, count: int, buffers: tuple[tuple[bytes | None, bytes, bytes | None], ...]) -> pa.Table:
@@ -164,27 +164,37 @@ def _arrays(schema: pa.Schema, count: int, buffers: tuple[tuple[bytes | None, by
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def nat_rows(events: pa.Table, coverage: pa.Table | None = None, order: int = 0) -> pa.Table:
-    """The rows of build_sql("nat", events) in its order, computed by the extension.
+def nat_rows(events: pa.Table, coverage: pa.Table | None = None, order: int = 0, parts: int = 0) -> pa.Table:
+    """The rows of build_sql("nat", events) in its order, computed by the extension, in one chunk.
 
     `coverage` (columns src, coverage) is each source's last nat time when `events` is a subset of the store's
-    events; without it, it is computed from `events`. `order` is for tests: 1 has the extension merge the
-    events' ordered runs, 2 radix-sort them (0: it chooses).
+    events; without it, it is computed from `events`. `order` and `parts` are for tests: order 1 has the
+    extension merge the events' ordered runs, 2 radix-sort them; parts 1 computes every key on one thread, 2
+    splits them in two halves on two threads (0: it chooses).
     """
     assert _native is not None
-    got = _native.nat_next(_start(events, coverage, order), 1 << 62, False)
-    if got is None:
+    state = _start(events, coverage, order, parts)
+    chunks = []
+    while (got := _native.nat_next(state, 1 << 62, False)) is not None:
+        _day, count, buffers = got
+        chunks.append(_arrays(ROW_SCHEMA, count, buffers))
+    if not chunks:
         return ROW_SCHEMA.empty_table()
-    _day, count, buffers = got
-    return _arrays(ROW_SCHEMA, count, buffers)
+    if len(chunks) == 1:
+        return chunks[0]
+    # chunks of the parts and days, in order, made one; 2^31 bytes of addresses or more need 64-bit offsets
+    if sum(c.num_rows for c in chunks) > ((1 << 31) - 1) // 16:
+        schema = pa.schema([f.with_type(pa.large_binary()) if pa.types.is_binary(f.type) else f for f in ROW_SCHEMA])
+        chunks = [c.cast(schema) for c in chunks]
+    return pa.concat_tables(chunks).combine_chunks()
 
 
-def day_tables(events: pa.Table, coverage: pa.Table | None = None,
-               order: int = 0) -> Iterator[tuple[int, pa.Table]]:
+def day_tables(events: pa.Table, coverage: pa.Table | None = None, order: int = 0,
+               parts: int = 0) -> Iterator[tuple[int, pa.Table]]:
     """The same rows as the stored NAT table has them (NAT_SCHEMA: the private address split), a day at a time
     in the table's order and at most FILE_ROWS rows at a time, never all of them in memory at once."""
     assert _native is not None
-    state = _start(events, coverage, order)
+    state = _start(events, coverage, order, parts)
     while (got := _native.nat_next(state, FILE_ROWS, True)) is not None:
         day, count, buffers = got
         yield day, _arrays(NAT_SCHEMA, count, buffers)
