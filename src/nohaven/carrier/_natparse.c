@@ -576,28 +576,21 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         goto done;
     }
     const char *base = data.buf, *stop = base + data.len;
-    Py_ssize_t lines = 0;
-    for (const char *p = base; p < stop; lines++) {
-        const char *nl = memchr(p, '\n', (size_t)(stop - p));
-        p = nl ? nl + 1 : stop;
-    }
+    Py_ssize_t capacity = PY_SSIZE_T_MAX;
     for (; held < NCOLS; held++) {
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(outs, held), &views[held], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
             goto done;
-        if (views[held].len < lines * WIDTH[held]) {
-            PyErr_Format(PyExc_ValueError, "output buffer %d holds %zd bytes, %zd needed", held, views[held].len,
-                         lines * WIDTH[held]);
-            held++;
-            goto done;
-        }
+        if (views[held].len / WIDTH[held] < capacity) capacity = views[held].len / WIDTH[held];
     }
     Out o = {views[C_OK].buf, views[C_START].buf, views[C_END].buf, views[C_ACTION].buf, views[C_SEC].buf,
              views[C_OFF].buf, views[C_WALL].buf, views[C_FRAC].buf, views[C_RES].buf, views[C_PROTO].buf,
              views[C_PRIV_IP].buf, views[C_PRIV_PORT].buf, views[C_PUB_IP].buf, views[C_PUB_PORT].buf,
              views[C_DST_IP].buf, views[C_DST_PORT].buf, views[C_ELAPSED].buf};
-    Py_BEGIN_ALLOW_THREADS
     Py_ssize_t i = 0;
+    int overflow = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (const char *p = base; p < stop; i++) {
+        if (i == capacity) { overflow = 1; break; }
         const char *nl = memchr(p, '\n', (size_t)(stop - p));
         const char *end = nl ? nl : stop;
         Cur c = {p, end};
@@ -615,10 +608,150 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         p = nl ? nl + 1 : stop;
     }
     Py_END_ALLOW_THREADS
-    result = PyLong_FromSsize_t(lines);
+    if (overflow)
+        PyErr_Format(PyExc_ValueError, "the output buffers hold %zd lines, the data more", capacity);
+    else
+        result = PyLong_FromSsize_t(i);
 done:
     for (int k = 0; k < held; k++) PyBuffer_Release(&views[k]);
     PyBuffer_Release(&data);
+    return result;
+}
+
+/* scan(data) -> (newlines, carriage returns): one pass over a block. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Py_ssize_t nl = 0, cr = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const unsigned char *p = data.buf;
+    for (Py_ssize_t i = 0; i < data.len; i++) { /* vectorised by the compiler */
+        nl += p[i] == '\n';
+        cr += p[i] == '\r';
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return Py_BuildValue("(nn)", nl, cr);
+}
+
+/* The event columns (nohaven.carrier.schema.EVENT_SCHEMA's, those a NAT line fills) of the admitted lines, in
+ * line order, from parse's per-line columns; the lines not admitted are listed for the reference parser. */
+enum { E_KIND_OFFSETS, E_KIND_DATA, E_ACTION, E_T, E_BEGIN, E_BEGIN_VALID, E_SLACK, E_FLAGS, E_PROTO, E_PRIV_IP,
+       E_PRIV_PORT, E_PUB_IP, E_PUB_PORT, E_DST_IP, E_DST_IP_VALID, E_DST_PORT, E_DST_PORT_VALID, E_SRC, E_LINE,
+       E_NLINES, E_REST, NEVENT };
+#define ACTION_WHOLE 3
+
+/* compact(lines, parsed, placed, first_line, src, destination, out) -> (kept, rest): `parsed` the columns
+ * parse filled, `placed` None or (ms, slack, flags) by line for lines whose time is local (wall), the instants
+ * the --tz zone gives them (flags < 0: the zone refuses the time, the reference says why). Each output buffer
+ * holds `lines` elements (bitmaps bits, kind's offsets one more, its data three bytes each). */
+static PyObject *compact(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_ssize_t n;
+    long long first_line, src;
+    int destination;
+    PyObject *parsed, *placed, *outs;
+    if (!PyArg_ParseTuple(args, "nO!OLLpO!", &n, &PyTuple_Type, &parsed, &placed, &first_line, &src, &destination,
+                          &PyTuple_Type, &outs))
+        return NULL;
+    Py_buffer in[NCOLS], wall[3], out[NEVENT];
+    int nin = 0, nwall = 0, nout = 0;
+    PyObject *result = NULL;
+    if (n < 0 || PyTuple_GET_SIZE(parsed) != NCOLS || PyTuple_GET_SIZE(outs) != NEVENT
+        || (placed != Py_None && (!PyTuple_Check(placed) || PyTuple_GET_SIZE(placed) != 3))) {
+        PyErr_SetString(PyExc_ValueError, "compact: lines, parse's columns, None or 3 placed columns, the outputs");
+        goto done;
+    }
+    for (; nin < NCOLS; nin++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(parsed, nin), &in[nin], PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if (in[nin].len < n * WIDTH[nin]) { nin++; PyErr_SetString(PyExc_ValueError, "compact: a short column"); goto done; }
+    }
+    for (; placed != Py_None && nwall < 3; nwall++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(placed, nwall), &wall[nwall], PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if (wall[nwall].len < n * 8) { nwall++; PyErr_SetString(PyExc_ValueError, "compact: a short column"); goto done; }
+    }
+    static const int OUT_WIDTH[NEVENT] = {4, 3, 1, 8, 8, 0, 4, 1, 1, 16, 4, 16, 4, 16, 0, 4, 0, 8, 8, 4, 4};
+    for (; nout < NEVENT; nout++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(outs, nout), &out[nout], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        Py_ssize_t need = OUT_WIDTH[nout] ? n * OUT_WIDTH[nout] + (nout == E_KIND_OFFSETS ? 4 : 0) : (n + 7) / 8;
+        if (out[nout].len < need) { nout++; PyErr_SetString(PyExc_ValueError, "compact: a short output"); goto done; }
+    }
+    Py_ssize_t kept = 0, rest = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *ok = in[C_OK].buf, *is_wall = in[C_WALL].buf;
+    const int8_t *action = in[C_ACTION].buf, *proto = in[C_PROTO].buf;
+    const int64_t *sec = in[C_SEC].buf, *elapsed = in[C_ELAPSED].buf;
+    const int32_t *off = in[C_OFF].buf, *priv_port = in[C_PRIV_PORT].buf, *pub_port = in[C_PUB_PORT].buf,
+                  *dst_port = in[C_DST_PORT].buf;
+    const int16_t *frac = in[C_FRAC].buf, *res = in[C_RES].buf;
+    const uint8_t *priv_ip = in[C_PRIV_IP].buf, *pub_ip = in[C_PUB_IP].buf, *dst_ip = in[C_DST_IP].buf;
+    const int64_t *w_ms = nwall ? wall[0].buf : NULL, *w_slack = nwall ? wall[1].buf : NULL,
+                  *w_flags = nwall ? wall[2].buf : NULL;
+    int32_t *o_kind = out[E_KIND_OFFSETS].buf, *o_slack = out[E_SLACK].buf, *o_priv_port = out[E_PRIV_PORT].buf,
+            *o_pub_port = out[E_PUB_PORT].buf, *o_dst_port = out[E_DST_PORT].buf, *o_nlines = out[E_NLINES].buf,
+            *o_rest = out[E_REST].buf;
+    char *o_kind_data = out[E_KIND_DATA].buf;
+    int8_t *o_action = out[E_ACTION].buf, *o_flags = out[E_FLAGS].buf, *o_proto = out[E_PROTO].buf;
+    int64_t *o_t = out[E_T].buf, *o_begin = out[E_BEGIN].buf, *o_src = out[E_SRC].buf, *o_line = out[E_LINE].buf;
+    uint8_t *o_begin_valid = out[E_BEGIN_VALID].buf, *o_dst_ip_valid = out[E_DST_IP_VALID].buf,
+            *o_dst_port_valid = out[E_DST_PORT_VALID].buf, *o_priv_ip = out[E_PRIV_IP].buf,
+            *o_pub_ip = out[E_PUB_IP].buf, *o_dst_ip = out[E_DST_IP].buf;
+    memset(o_begin_valid, 0, (size_t)(n + 7) / 8);
+    memset(o_dst_ip_valid, 0, (size_t)(n + 7) / 8);
+    memset(o_dst_port_valid, 0, (size_t)(n + 7) / 8);
+    o_kind[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int good = ok[i];
+        int64_t ms, slack, flags = 0;
+        if (good && is_wall[i] == 1) {
+            if (!w_ms || w_flags[i] < 0) {
+                good = 0; /* the zone refuses this local time: the reference says why */
+            } else {
+                ms = w_ms[i] + frac[i];
+                slack = w_slack[i] - 1000 + res[i];
+                flags = w_flags[i];
+            }
+        } else {
+            ms = (sec[i] - off[i]) * 1000 + frac[i];
+            slack = res[i];
+        }
+        if (!good) { o_rest[rest++] = (int32_t)i; continue; }
+        Py_ssize_t k = kept++;
+        int whole = action[i] == ACTION_WHOLE;
+        o_kind[k + 1] = (int32_t)(3 * (k + 1));
+        memcpy(o_kind_data + 3 * k, "nat", 3);
+        o_action[k] = action[i];
+        o_t[k] = ms;
+        o_begin[k] = whole ? ms - elapsed[i] * 1000 - 1000 : 0;
+        if (whole) o_begin_valid[k >> 3] |= (uint8_t)(1u << (k & 7));
+        o_slack[k] = (int32_t)(whole ? slack + 1000 : slack);
+        o_flags[k] = (int8_t)flags;
+        o_proto[k] = proto[i];
+        memcpy(o_priv_ip + 16 * k, priv_ip + 16 * i, 16);
+        o_priv_port[k] = priv_port[i];
+        memcpy(o_pub_ip + 16 * k, pub_ip + 16 * i, 16);
+        o_pub_port[k] = pub_port[i];
+        int32_t port = destination ? dst_port[i] : -2; /* -1: no port logged; -2: no destination */
+        if (port != -2) {
+            memcpy(o_dst_ip + 16 * k, dst_ip + 16 * i, 16);
+            o_dst_ip_valid[k >> 3] |= (uint8_t)(1u << (k & 7));
+        } else {
+            memset(o_dst_ip + 16 * k, 0, 16);
+        }
+        o_dst_port[k] = port >= 0 ? port : 0;
+        if (port >= 0) o_dst_port_valid[k >> 3] |= (uint8_t)(1u << (k & 7));
+        o_src[k] = (int64_t)src;
+        o_line[k] = (int64_t)first_line + i;
+        o_nlines[k] = 1;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(nn)", kept, rest);
+done:
+    for (int k = 0; k < nin; k++) PyBuffer_Release(&in[k]);
+    for (int k = 0; k < nwall; k++) PyBuffer_Release(&wall[k]);
+    for (int k = 0; k < nout; k++) PyBuffer_Release(&out[k]);
     return result;
 }
 
@@ -641,6 +774,10 @@ static PyObject *newlines(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, "parse(fmt, data, outs) -> lines: fill the output columns for each line"},
     {"newlines", newlines, METH_VARARGS, "newlines(data) -> how many '\\n' bytes data holds"},
+    {"scan", scan, METH_VARARGS, "scan(data) -> (newlines, carriage returns) in one pass"},
+    {"compact", compact, METH_VARARGS,
+     "compact(lines, parsed, placed, first_line, src, destination, out) -> (kept, rest): the admitted lines' event "
+     "columns"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -650,7 +787,8 @@ PyMODINIT_FUNC PyInit__natparse(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "A10", FMT_A10) < 0 || PyModule_AddIntConstant(m, "JUNIPER_RTFLOW", FMT_JUNIPER_RTFLOW) < 0
-        || PyModule_AddIntConstant(m, "COLUMNS", NCOLS) < 0) {
+        || PyModule_AddIntConstant(m, "COLUMNS", NCOLS) < 0
+        || PyModule_AddIntConstant(m, "ACTION_WHOLE", ACTION_WHOLE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

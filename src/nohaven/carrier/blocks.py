@@ -16,13 +16,13 @@ import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
-from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser, newlines
+from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser, scan
 from nohaven.carrier.nativeparse import available as native_available
 from nohaven.carrier.schema import EVENT_SCHEMA
 from nohaven.carrier.sources import iter_lines
 from nohaven.carrier.vectorised import A10Fast, F5LsnFast, FastParser, JuniperRtFlowFast, address_array
 
-__all__ = ["FAST_FORMATS", "BlockResult", "block_parser", "count_lines", "parse_block"]
+__all__ = ["FAST_FORMATS", "BlockResult", "block_parser", "count_lines", "parse_block", "scan"]
 
 
 @dataclass
@@ -40,13 +40,16 @@ FAST_FORMATS: dict[str, type[FastParser]] = {cls.name: cls for cls in (A10Fast, 
 
 
 def parse_block(data: bytes, first_line: int, fast: FastParser | NativeParser | None, reference: LogFormat,
-                src: int, emit: Callable[[list[tuple[object, ...]]], pa.Table]) -> BlockResult:
-    """Parse a block of complete lines (ending in a newline unless it is the last) starting at `first_line`."""
-    if fast is None or b"\r" in data:
+                src: int, emit: Callable[[list[tuple[object, ...]]], pa.Table],
+                scanned: tuple[int, int] | None = None) -> BlockResult:
+    """Parse a block of complete lines (ending in a newline unless it is the last) starting at `first_line`.
+    `scanned`: the block's (newline, carriage-return) bytes, where the caller counted them (scan)."""
+    newline, cr = scan(data) if scanned is None else scanned
+    if fast is None or cr:
         # Lone carriage returns end lines too in the reference reader; leave such blocks to it.
         return _reference_block(data, first_line, reference, src, emit)
     if isinstance(fast, NativeParser):
-        events, leftover, n = fast.parse(data, first_line, src)
+        events, leftover, n = fast.parse(data, first_line, src, newline)
         return _with_rest(BlockResult(events, records=events.num_rows, lines=n), leftover, reference, src, emit)
     split = pc.split_pattern(pa.array([data], pa.large_binary()), "\n").flatten()
     if data.endswith(b"\n"):
@@ -123,11 +126,12 @@ def _reference_block(data: bytes, first_line: int, reference: LogFormat, src: in
     return result
 
 
-def count_lines(data: bytes, last: bool) -> int:
-    """Lines in a block as the reference reader counts them: \\n, \\r\\n and a lone \\r each end one."""
-    ends = newlines(data)
-    if b"\r" in data:
-        ends += data.count(b"\r") - data.count(b"\r\n")
+def count_lines(data: bytes, last: bool, scanned: tuple[int, int] | None = None) -> int:
+    """Lines in a block as the reference reader counts them: \\n, \\r\\n and a lone \\r each end one.
+    `scanned`: the block's (newline, carriage-return) bytes, where the caller counted them (scan)."""
+    ends, cr = scan(data) if scanned is None else scanned
+    if cr:
+        ends += cr - data.count(b"\r\n")
     return ends + (1 if last and data and data[-1:] not in (b"\n", b"\r") else 0)
 
 

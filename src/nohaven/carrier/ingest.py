@@ -38,7 +38,7 @@ import zstandard
 
 from nohaven import durable
 from nohaven.carrier import buildparts, formats, natbuild
-from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block
+from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse_block, scan
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
@@ -414,8 +414,9 @@ def _parse_blocks(content: BinaryIO, archive: _Archive, progress: Progress | Non
 
     line = 1
     for data, last in _blocks(content, archive, progress, block_bytes):
-        pending.append(pool.submit(parse_block, data, line, fast, parser, src, _events_table))
-        line += count_lines(data, last)
+        scanned = scan(data)  # one pass for the line count here and the parser's checks
+        pending.append(pool.submit(parse_block, data, line, fast, parser, src, _events_table, scanned))
+        line += count_lines(data, last, scanned)
         while len(pending) > WORKERS:
             take(pending.popleft().result())
     while pending:

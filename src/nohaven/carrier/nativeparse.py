@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
 from nohaven.carrier.formats import ACTION_WHOLE, LogFormat
@@ -39,6 +38,10 @@ try:
     _native = importlib.import_module("nohaven.carrier._natparse")
 except ImportError:  # built without a C compiler: the Arrow path serves
     _native = None
+
+if _native is not None and getattr(_native, "ACTION_WHOLE", None) != ACTION_WHOLE:
+    # the C file repeats the value, or the extension was built from an older one
+    raise RuntimeError("nohaven.carrier._natparse disagrees with formats.ACTION_WHOLE: rebuild it (pip install -e .)")
 
 _CODES = {"a10": 1, "juniper-rtflow": 2, "cisco-asa": 3, "conntrack": 4, "citrix-lsn": 5}
 NATIVE_FORMATS = tuple(_CODES)
@@ -62,6 +65,24 @@ def newlines(data: bytes) -> int:
     return int(_native.newlines(data)) if _native is not None else data.count(b"\n")
 
 
+def scan(data: bytes) -> tuple[int, int]:
+    """(newline bytes, carriage-return bytes) of `data`, in one pass where the extension is built."""
+    if _native is not None:
+        nl, cr = _native.scan(data)
+        return int(nl), int(cr)
+    return data.count(b"\n"), data.count(b"\r")
+
+
+# The event columns compact() fills, in its order: name, numpy dtype, elements per line (0: a bitmap).
+_EVENT_OUT = (("kind_offsets", np.int32, 1), ("kind_data", np.uint8, 3), ("action", np.int8, 1),
+              ("t_ms", np.int64, 1), ("begin_ms", np.int64, 1), ("begin_valid", np.uint8, 0),
+              ("slack_ms", np.int32, 1), ("flags", np.int8, 1), ("proto", np.int8, 1), ("priv_ip", np.uint8, 16),
+              ("priv_port", np.int32, 1), ("pub_ip", np.uint8, 16), ("pub_port", np.int32, 1),
+              ("dst_ip", np.uint8, 16), ("dst_ip_valid", np.uint8, 0), ("dst_port", np.int32, 1),
+              ("dst_port_valid", np.uint8, 0), ("src", np.int64, 1), ("line", np.int64, 1), ("nlines", np.int32, 1),
+              ("rest", np.int32, 1))
+
+
 class NativeParser:
     """A format's compiled parser; `parse` gives the admitted lines' event table and the lines it left."""
 
@@ -75,39 +96,30 @@ class NativeParser:
         self.zone: ZoneInfo | None = reference.zone
         self._seconds: dict[int, tuple[int, int, int] | None] = {}
 
-    def parse(self, data: bytes, first_line: int, src: int) -> tuple[pa.Table, list[tuple[int, str]], int]:
-        """(events of admitted lines in line order, (number, text) of the others, lines in the block)."""
+    def parse(self, data: bytes, first_line: int, src: int,
+              lines: int | None = None) -> tuple[pa.Table, list[tuple[int, str]], int]:
+        """(events of admitted lines in line order, (number, text) of the others, lines in the block). `lines`:
+        the block's newline bytes, where the caller counted them."""
         assert _native is not None
-        capacity = newlines(data) + 1
+        capacity = (newlines(data) if lines is None else lines) + 1
         cols: dict[str, Any] = {name: np.empty(capacity * width, dtype=dtype) for name, dtype, width in _COLUMNS}
-        n = _native.parse(self.code, data, tuple(cols.values()))
-        ok = cols["ok"][:n].astype(bool)
-        wall = ok & (cols["wall"][:n] == 1)
-        frac = cols["frac"][:n].astype(np.int64)
-        res = cols["res"][:n].astype(np.int64)
-        ms = (cols["sec"][:n] - cols["off"][:n]) * 1000 + frac
-        slack = res.copy()
-        flags = np.zeros(n, dtype=np.int64)
-        if wall.any():
-            rows = np.flatnonzero(wall)
-            seconds, index = np.unique(cols["sec"][rows], return_inverse=True)
-            placed = np.array([self._place(int(s)) or (0, 0, -1) for s in seconds], dtype=np.int64).reshape(-1, 3)
-            table = placed[index]
-            ms[rows] = table[:, 0] + frac[rows]
-            slack[rows] = table[:, 1] - 1000 + res[rows]
-            flags[rows] = table[:, 2]
-            ok[rows[table[:, 2] < 0]] = False  # the reference says why, line by line
-        action = cols["action"][:n]
-        whole = ok & (action == ACTION_WHOLE)
-        elapsed = cols["elapsed"][:n]
-        begin = ms - elapsed * 1000 - 1000
-        slack = np.where(whole, slack + 1000, slack)
-        keep = np.flatnonzero(ok)
-        numbers = np.arange(first_line, first_line + n, dtype=np.int64)
-        events = _table(keep, numbers, src, action, ms, begin, whole, slack, flags, cols, self.destination)
+        parsed = tuple(cols.values())
+        n = _native.parse(self.code, data, parsed)
+        placed = None
+        wall = np.flatnonzero((cols["wall"][:n] == 1) & (cols["ok"][:n] == 1))
+        if len(wall):  # local times: placed in the zone once per distinct second, by the reference's function
+            seconds, index = np.unique(cols["sec"][wall], return_inverse=True)
+            table = np.array([self._place(int(s)) or (0, 0, -1) for s in seconds], dtype=np.int64).reshape(-1, 3)
+            placed = tuple(np.zeros(n, dtype=np.int64) for _ in range(3))
+            for column, values in zip(placed, table.T, strict=True):
+                column[wall] = values[index]
+        out = {name: np.empty(max(n * width, 1) + (4 if name == "kind_offsets" else 0) if width else (n + 7) // 8 + 1,
+                              dtype=dtype) for name, dtype, width in _EVENT_OUT}
+        kept, left = _native.compact(n, parsed, placed, first_line, src, self.destination, tuple(out.values()))
+        events = _table(kept, out, self.destination)
         starts, ends = cols["start"], cols["end"]
-        rest = [(int(numbers[i]), data[starts[i]:ends[i]].decode("utf-8", "backslashreplace"))
-                for i in np.flatnonzero(~ok)]
+        rest = [(first_line + int(i), data[starts[i]:ends[i]].decode("utf-8", "backslashreplace"))
+                for i in out["rest"][:left]]
         return events, rest, n
 
     def _place(self, second: int) -> tuple[int, int, int] | None:
@@ -128,34 +140,37 @@ class NativeParser:
         return placed
 
 
-def _table(keep: np.ndarray, numbers: np.ndarray, src: int, action: np.ndarray, ms: np.ndarray, begin: np.ndarray,
-           whole: np.ndarray, slack: np.ndarray, flags: np.ndarray, cols: dict[str, Any],
-           destination: bool) -> pa.Table:
-    """The events schema's columns for the rows `keep`, built from buffers (no Python objects per row)."""
-    k = len(keep)
-    values: dict[str, pa.Array] = {
-        "kind": pa.StringArray.from_buffers(k, pa.py_buffer(np.arange(0, 3 * k + 1, 3, dtype=np.int32).tobytes()),
-                                            pa.py_buffer(b"nat" * k)),
-        "action": pa.array(action[keep], pa.int8()),
-        "t_ms": pa.array(ms[keep], pa.int64()),
-        "begin_ms": pa.array(begin[keep], pa.int64(), mask=~whole[keep]),
-        "slack_ms": pa.array(slack[keep].astype(np.int32), pa.int32()),
-        "flags": pa.array(flags[keep].astype(np.int8), pa.int8()),
-        "proto": pa.array(cols["proto"][keep], pa.int8()),
-        "priv_port": pa.array(cols["priv_port"][keep], pa.int32()),
-        "pub_port": pa.array(cols["pub_port"][keep], pa.int32()),
+def _table(k: int, out: dict[str, np.ndarray], destination: bool) -> pa.Table:
+    """The events schema's columns of the k admitted lines, over compact()'s buffers (no copy)."""
+    def fixed(name: str, kind: pa.DataType, width: int) -> pa.Array:
+        return pa.Array.from_buffers(kind, k, [None, pa.py_buffer(out[name][: k * width])])
 
-        "src": pa.array(np.full(k, src, dtype=np.int64)),
-        "line": pa.array(numbers[keep]),
-        "nlines": pa.array(np.ones(k, dtype=np.int32)),
+    def valid(name: str) -> pa.Buffer:
+        return pa.py_buffer(out[name][: (k + 7) // 8])
+
+    values: dict[str, pa.Array] = {
+        "kind": pa.StringArray.from_buffers(k, pa.py_buffer(out["kind_offsets"][: k + 1]),
+                                            pa.py_buffer(out["kind_data"][: 3 * k])),
+        "action": fixed("action", pa.int8(), 1),
+        "t_ms": fixed("t_ms", pa.int64(), 1),
+        "begin_ms": pa.Array.from_buffers(pa.int64(), k, [valid("begin_valid"), pa.py_buffer(out["begin_ms"][:k])],
+                                          null_count=-1),
+        "slack_ms": fixed("slack_ms", pa.int32(), 1),
+        "flags": fixed("flags", pa.int8(), 1),
+        "proto": fixed("proto", pa.int8(), 1),
+        "priv_ip": fixed("priv_ip", pa.binary(16), 16),
+        "priv_port": fixed("priv_port", pa.int32(), 1),
+        "pub_ip": fixed("pub_ip", pa.binary(16), 16),
+        "pub_port": fixed("pub_port", pa.int32(), 1),
+        "src": fixed("src", pa.int64(), 1),
+        "line": fixed("line", pa.int64(), 1),
+        "nlines": fixed("nlines", pa.int32(), 1),
     }
-    for name in ("priv_ip", "pub_ip", "dst_ip") if destination else ("priv_ip", "pub_ip"):
-        matrix = cols[name][: 16 * len(numbers)].reshape(-1, 16)[keep]
-        values[name] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), k, [None, pa.py_buffer(matrix.tobytes())])
-    if destination:  # a port of -1: none logged; -2: no destination logged
-        port = cols["dst_port"][keep]
-        values["dst_port"] = pa.array(port, pa.int32(), mask=port < 0)
-        if (port == -2).any():
-            values["dst_ip"] = pc.if_else(pa.array(port == -2), pa.nulls(k, pa.binary(16)), values["dst_ip"])
+    if destination:
+        values["dst_ip"] = pa.Array.from_buffers(pa.binary(16), k, [valid("dst_ip_valid"),
+                                                                    pa.py_buffer(out["dst_ip"][: 16 * k])],
+                                                 null_count=-1)
+        values["dst_port"] = pa.Array.from_buffers(pa.int32(), k, [valid("dst_port_valid"),
+                                                                   pa.py_buffer(out["dst_port"][:k])], null_count=-1)
     arrays = [values[f.name] if f.name in values else pa.nulls(k, f.type) for f in EVENT_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
