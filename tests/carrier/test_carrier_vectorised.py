@@ -320,3 +320,13 @@ def test_the_compiled_parser_reads_mutated_lines_as_the_reference_does(fmt: str,
         text = text[:at] + char + text[at + (1 if char == "" or position % 2 else 0):]
     text = text.replace("\n", " ").replace("\r", " ")
     assert _one_line(fmt, text, True) == _one_line(fmt, text, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=9000), st.integers(0, 20))
+def test_a_blocks_newlines_and_carriage_returns_are_counted_in_one_scan(noise: bytes, every: int) -> None:
+    """The compiled scan (sixteen bytes at a time, its counters summed every 255 rounds) counts what bytes.count
+    does, on data of every length around those boundaries."""
+    data = noise if not every else bytes(b if i % (every + 1) else (b"\n\r"[i % 2]) for i, b in enumerate(noise))
+    data += b"\n" * (4080 * (every % 3))  # past one round of byte counters
+    assert nativeparse.scan(data) == (data.count(b"\n"), data.count(b"\r"))

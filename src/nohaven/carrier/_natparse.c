@@ -17,6 +17,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { FMT_A10 = 1, FMT_JUNIPER_RTFLOW = 2, FMT_CISCO_ASA = 3, FMT_CONNTRACK = 4, FMT_CITRIX_LSN = 5 };
 
@@ -623,10 +626,24 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
-    Py_ssize_t nl = 0, cr = 0;
+    Py_ssize_t nl = 0, cr = 0, i = 0;
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *p = data.buf;
-    for (Py_ssize_t i = 0; i < data.len; i++) { /* vectorised by the compiler */
+#ifdef __SSE2__ /* sixteen bytes at a time: each match subtracts -1 from a byte counter, summed every 255 rounds */
+    const __m128i want_nl = _mm_set1_epi8('\n'), want_cr = _mm_set1_epi8('\r'), zero = _mm_setzero_si128();
+    while (i + 16 <= data.len) {
+        __m128i count_nl = zero, count_cr = zero;
+        for (int round = 0; round < 255 && i + 16 <= data.len; round++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            count_nl = _mm_sub_epi8(count_nl, _mm_cmpeq_epi8(x, want_nl));
+            count_cr = _mm_sub_epi8(count_cr, _mm_cmpeq_epi8(x, want_cr));
+        }
+        __m128i sum_nl = _mm_sad_epu8(count_nl, zero), sum_cr = _mm_sad_epu8(count_cr, zero);
+        nl += _mm_cvtsi128_si32(sum_nl) + _mm_extract_epi16(sum_nl, 4);
+        cr += _mm_cvtsi128_si32(sum_cr) + _mm_extract_epi16(sum_cr, 4);
+    }
+#endif
+    for (; i < data.len; i++) {
         nl += p[i] == '\n';
         cr += p[i] == '\r';
     }
