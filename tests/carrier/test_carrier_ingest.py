@@ -118,6 +118,11 @@ def test_killed_ingest_resumes_to_the_same_store(tmp_path: Path) -> None:
     first, second = tmp_path / "one.log", tmp_path / "two.log"
     synthetic_a10(first, 3_000, 1)
     synthetic_a10(second, 50_000, 2)
+    with second.open("rb") as part, (tmp_path / "two.tmp").open("wb") as whole:  # long enough to be caught
+        block = part.read()
+        for copy in range(8):
+            whole.write(block.replace(b"cgn-1 ", f"cgn-{copy + 1} ".encode()))
+    (tmp_path / "two.tmp").replace(second)
     clean = tmp_path / "clean"
     r = carrier("ingest", "--store", str(clean), str(first), str(second), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

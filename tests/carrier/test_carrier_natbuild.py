@@ -25,7 +25,7 @@ from nohaven.carrier import natbuild
 from nohaven.carrier.build import build_sql
 from nohaven.carrier.ingest import ingest
 from nohaven.carrier.ipaddr import to_bytes
-from nohaven.carrier.schema import EVENT_SCHEMA
+from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.store import DAY_MS, Store
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -196,7 +196,8 @@ def write_sources(store: Store, events: pa.Table, sources: list[int]) -> None:
     """Each source's events as an ingest leaves them: an events file and a committed marker."""
     store.create()
     for src in sources:
-        sha = hashlib.sha256(str(src).encode()).hexdigest()
+        sha = f"{src << 1:016x}" + hashlib.sha256(str(src).encode()).hexdigest()[16:]  # source_id(sha) == src
+        assert source_id(sha) == src
         part = events.filter(pa.compute.equal(events.column("src"), src))
         with pa.ipc.new_file(str(store.events_path(sha)), part.schema) as out:
             out.write_table(part)

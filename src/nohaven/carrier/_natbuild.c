@@ -1658,12 +1658,131 @@ done:
     return result;
 }
 
+/* ---- which events have one of some keys (an incremental build's) -------------------------------------------- */
+/* A mapping key as it is, NULLs zeroed and flagged, for hashing and comparing. */
+typedef struct {
+    uint8_t pub[16], priv[16];
+    int32_t pub_port, priv_port;
+    int8_t proto;
+    uint8_t nulls;
+    uint8_t pad[6];
+} raw_key;
+
+static inline void raw_key_of(const batch *b, size_t i, raw_key *k) {
+    const column *c = b->col;
+    memset(k, 0, sizeof *k);
+    if (ok(&c[C_PUB_IP], i)) memcpy(k->pub, ip(&c[C_PUB_IP], i), 16); else k->nulls |= 1;
+    if (ok(&c[C_PRIV_IP], i)) memcpy(k->priv, ip(&c[C_PRIV_IP], i), 16); else k->nulls |= 2;
+    if (ok(&c[C_PUB_PORT], i)) k->pub_port = i32(&c[C_PUB_PORT], i); else k->nulls |= 4;
+    if (ok(&c[C_PRIV_PORT], i)) k->priv_port = i32(&c[C_PRIV_PORT], i); else k->nulls |= 8;
+    if (ok(&c[C_PROTO], i)) k->proto = i8(&c[C_PROTO], i); else k->nulls |= 16;
+}
+
+static inline uint64_t raw_hash(const raw_key *k) {
+    uint64_t w[6], h = 0x243f6a8885a308d3ULL;
+    memcpy(w, k, sizeof w);
+    for (int i = 0; i < 6; i++) h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL, h ^= h >> 31;
+    return h * 0xbf58476d1ce4e5b9ULL;
+}
+
+#define FILTER_BITS 24 /* a bit per hash value's top bits: most events of other keys stop there (2 MB) */
+
+/* keys_in(wanted, batches) -> masks: for each batch of `batches` (as nat_start takes them), a byte per row, 1
+ * where the row's key (NULL equal to NULL) is the key of some row of `wanted`. */
+static PyObject *keys_in(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *wanted, *batches, *result = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!:keys_in", &PyTuple_Type, &wanted, &PyTuple_Type, &batches)) return NULL;
+    held h = {NULL, 0, 0};
+    raw_key *keys = NULL;
+    uint64_t *hashes = NULL, *filter = NULL;
+    size_t cap = 64, count = 0;
+    Py_ssize_t nw = PyTuple_GET_SIZE(wanted), nb = PyTuple_GET_SIZE(batches);
+    batch *all = calloc((size_t)(nw + nb) + 1, sizeof *all);
+    PyObject *masks = PyTuple_New(nb);
+    if (!all || !masks) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t k = 0; k < nw + nb; k++) {
+        PyObject *item = PyTuple_GET_ITEM(k < nw ? wanted : batches, k < nw ? k : k - nw), *columns;
+        Py_ssize_t n;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "nO!", &n, &PyTuple_Type, &columns)
+            || PyTuple_GET_SIZE(columns) != NCOL || n < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "keys_in: a batch is (rows, 13 columns)");
+            goto done;
+        }
+        all[k].n = (size_t)n;
+        for (int c = 0; c < NCOL; c++)
+            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &all[k].col[c], &h) < 0)
+                goto done;
+    }
+    for (Py_ssize_t k = nw; k < nw + nb; k++) {
+        PyObject *mask = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)all[k].n);
+        if (!mask) goto done;
+        PyTuple_SET_ITEM(masks, k - nw, mask);
+    }
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < nw; k++) cap += all[k].n;
+    size_t slots = 64;
+    while (slots < 2 * cap) slots *= 2;
+    keys = malloc(slots * sizeof *keys);
+    hashes = calloc(slots, sizeof *hashes); /* 0: empty (a key's hash is made odd) */
+    filter = calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *filter);
+    if (!keys || !hashes || !filter) failed = 1;
+    for (Py_ssize_t k = 0; k < nw && !failed; k++)
+        for (size_t i = 0; i < all[k].n; i++) {
+            raw_key key;
+            raw_key_of(&all[k], i, &key);
+            uint64_t hv = raw_hash(&key) | 1;
+            size_t at = hv & (slots - 1);
+            while (hashes[at] && !(hashes[at] == hv && !memcmp(&keys[at], &key, sizeof key))) at = (at + 1) & (slots - 1);
+            if (!hashes[at]) {
+                hashes[at] = hv;
+                keys[at] = key;
+                count++;
+                filter[(hv >> (64 - FILTER_BITS)) >> 6] |= (uint64_t)1 << ((hv >> (64 - FILTER_BITS)) & 63);
+            }
+        }
+    for (Py_ssize_t k = nw; k < nw + nb && !failed; k++) {
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(masks, k - nw));
+        for (size_t i = 0; i < all[k].n; i++) {
+            raw_key key;
+            raw_key_of(&all[k], i, &key);
+            uint64_t hv = raw_hash(&key) | 1, bit = hv >> (64 - FILTER_BITS);
+            uint8_t found = 0;
+            if (filter[bit >> 6] >> (bit & 63) & 1) {
+                size_t at = hv & (slots - 1);
+                while (hashes[at]) {
+                    if (hashes[at] == hv && !memcmp(&keys[at], &key, sizeof key)) { found = 1; break; }
+                    at = (at + 1) & (slots - 1);
+                }
+            }
+            out[i] = found;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    (void)count;
+    if (failed) { PyErr_NoMemory(); goto done; }
+    result = masks;
+    masks = NULL;
+done:
+    Py_XDECREF(masks);
+    release(&h);
+    free(all);
+    free(keys);
+    free(hashes);
+    free(filter);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"nat_start", nat_start, METH_VARARGS,
      "nat_start(batches, coverage, order=0, parts=0) -> state: the NAT table's rows computed from the events' "
      "batches. order: 0 chooses how the events are put in the window's order, 1 merges their ordered runs, 2 "
      "radix-sorts them; parts: 0 chooses, 1 computes all keys on one thread, 2 splits them in two halves by their "
      "public side, each on a thread of its own (the forced modes are for tests)."},
+    {"keys_in", keys_in, METH_VARARGS,
+     "keys_in(wanted, batches) -> masks: a byte per row of each batch, 1 where its mapping key is one of wanted's "
+     "rows' keys (NULL equal to NULL)."},
     {"nat_next", nat_next, METH_VARARGS,
      "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
      "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},

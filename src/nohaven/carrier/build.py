@@ -91,11 +91,11 @@ def build(store: Store, events: Mapping[str, Sequence[pa.RecordBatch]] | None = 
     built = set(state["sources"]) if state else None
     paths = [p for p in map(store.events_file, shas) if p is not None]
     if state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas) and paths:
-        return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"])
+        return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"], events or {})
     return _full(store, shas, paths, _kinds(manifests, shas), events or {})
 
 
-def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+def _duckdb(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     if spill is not None:
@@ -103,6 +103,11 @@ def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyCon
         # its sorts and temporary tables spill under the store's tmp/
         con.execute(f"SET memory_limit = '{max(buildparts.memory_budget(), 1 << 27)}B'")
         con.execute(f"SET temp_directory = '{spill}'")
+    return con
+
+
+def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+    con = _duckdb(spill)
     # The event files (Arrow IPC, which DuckDB does not read itself; Parquet in an older store) as a pyarrow
     # dataset, which it scans with the statements' projections and filters pushed down.
     con.register("events", event_dataset(paths))
@@ -181,12 +186,7 @@ def _nat_days(con: duckdb.DuckDBPyConnection, store: Store, shas: list[str],
     rows at a time, else from DuckDB's statement over the connection's events."""
     if not natbuild.available():
         return stored_days(con.sql(build_sql("nat", "events")).to_arrow_table().combine_chunks(), "nat")
-    parts = []
-    for sha in shas:  # the events held in memory, or else read from their files
-        if sha in in_memory:
-            parts.append(natbuild.only_nat(pa.Table.from_batches(in_memory[sha], schema=natbuild.EVENTS_READ)))
-        elif (path := store.events_file(sha)) is not None:
-            parts.append(natbuild.read_events([path]))
+    parts = [natbuild.only_nat(_events_of(store, sha, in_memory)) for sha in shas]
     return natbuild.day_tables(pa.concat_tables(parts) if parts else natbuild.read_events([]))
 
 
@@ -214,25 +214,36 @@ def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> 
     return _write_days((chunk for chunks in ranges for chunk in chunks), folder, "nat")
 
 
-def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str],
-                 days: dict[str, dict[str, int]]) -> dict[str, int]:
-    con = _connect(paths, store.tmp_dir() / "build-duckdb")
+def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str], days: dict[str, dict[str, int]],
+                 in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> dict[str, int]:
     new_ids = ", ".join(str(source_id(s)) for s in new)
+    produced = _kinds(store.sources(), new)  # a kind no new source's format produces has no new keys
+    compiled = natbuild.available()
+    # DuckDB's view of every event (and its coverage table) only for the statements that read it: the compiled
+    # NAT build selects its events itself
+    scans = bool(produced & {"block", "identity"}) or ("nat" in produced and not compiled)
+    con = _connect(paths, store.tmp_dir() / "build-duckdb") if scans else _duckdb(store.tmp_dir() / "build-duckdb")
     try:
         for name, spec in _SPECS.items():
             days.setdefault(name, {})
-            on = _same("e", "k", spec.key, spec.key)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE k AS SELECT DISTINCT {', '.join(spec.key)} FROM events "  # noqa: S608
-                        f"WHERE kind = '{spec.kind}' AND src IN ({new_ids})")
-            if con.execute("SELECT count(*) FROM k").fetchall()[0][0] == 0:
+            if spec.kind not in produced:
                 continue
-            con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
-            con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
-            sql, old_sql = build_sql(name, "ek"), build_sql(name, "ek_old")
-            if name == "nat":
-                fresh, before = natbuild.incremental_rows(con, sql, old_sql, "ek", {source_id(s) for s in new})
+            if name == "nat" and compiled:
+                got = natbuild.incremental_rows(lambda sha: _events_of(store, sha, in_memory), shas, new)
+                if got is None:
+                    continue
+                fresh, before, keys = got
+                con.register("k", keys)
             else:
-                fresh = con.sql(sql).to_arrow_table()
+                on = _same("e", "k", spec.key, spec.key)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE k AS SELECT DISTINCT {', '.join(spec.key)} FROM events "  # noqa: S608
+                            f"WHERE kind = '{spec.kind}' AND src IN ({new_ids})")
+                if con.execute("SELECT count(*) FROM k").fetchall()[0][0] == 0:
+                    continue
+                con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
+                con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
+                old_sql = build_sql(name, "ek_old")
+                fresh = con.sql(build_sql(name, "ek")).to_arrow_table().combine_chunks()
                 before = {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()}  # noqa: S608
             con.register("fresh", fresh)
             affected = sorted({int(d) for d in pc.unique(fresh.column("day")).to_pylist()} | before)
@@ -243,10 +254,20 @@ def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str
                 else:
                     days[name].pop(day_name(day), None)
             con.unregister("fresh")
+            if name == "nat" and compiled:
+                con.unregister("k")
     finally:
         con.close()
     _write_state(store.tables_dir, shas, days)
     return {name: sum(days.get(name, {}).values()) for name in TABLES}
+
+
+def _events_of(store: Store, sha: str, in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> pa.Table:
+    """A source's events, the columns a build reads: held in memory by the ingest, or else read from its file."""
+    if sha in in_memory:
+        return pa.Table.from_batches(in_memory[sha], schema=natbuild.EVENTS_READ)
+    path = store.events_file(sha)
+    return natbuild.read_events([path] if path is not None else [])
 
 
 def _merge_day(con: duckdb.DuckDBPyConnection, store: Store, name: str, spec: _Spec, day: int) -> int:

@@ -44,7 +44,7 @@ from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
 from nohaven.carrier.schema import EVENT_SCHEMA, source_id
 from nohaven.carrier.sources import Digests, digest_file, is_plain, iter_lines, open_content, spool_stdin
-from nohaven.carrier.store import LAYOUT, Store
+from nohaven.carrier.store import Store
 from nohaven.carrier.vectorised import FastParser
 
 __all__ = ["FileResult", "IngestResult", "ParseOptions", "ingest"]
@@ -131,10 +131,8 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     store.clear_tmp()  # what a killed run left half-written; nothing in tmp/ was ever committed
     # The content sizes of the stored sources: a plain file of none of these sizes is not among them.
     sizes = {m.get("size") for m in store.sources().values()}
-    # A first build (or one of another layout) is a full one: it may take the events from memory.
-    state = store.build_state()
-    full = state is None or state.get("layout") != LAYOUT
-    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT if full else 0)
+    # The build that follows takes the new sources' events from memory where they fit its budget.
+    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT)
     results = []
     for name in inputs:
         spooled = None
@@ -447,9 +445,9 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
 
 
 class _Held:
-    """The events an ingest keeps in memory for the full build that follows it (which then does not read them
-    back from their files), by source, as long as all of them fit the build's memory in one piece; past that,
-    none are kept."""
+    """The events an ingest keeps in memory for the build that follows it (which then does not read them back
+    from their files), by source, as long as all of them fit the build's memory in one piece; past that, none
+    are kept."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.rows, self.on = limit, 0, limit > 0

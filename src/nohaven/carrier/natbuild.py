@@ -49,19 +49,20 @@ The extension is built by the install where a C compiler exists; `available()` s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA
+from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, source_id
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "EVENTS_READ", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat",
+__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat",
            "range_rows"]
 
 _native: ModuleType | None
@@ -122,7 +123,10 @@ def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
     return table.filter(is_nat)
 
 
-def _column(array: pa.Array) -> tuple[pa.Buffer | None, pa.Buffer, int]:
+_Buffers = tuple[pa.Buffer | None, pa.Buffer, int]
+
+
+def _column(array: pa.Array) -> _Buffers:
     """An array's (validity or None, data, offset) buffers, as the extension takes a column."""
     buffers = array.buffers()
     if buffers[1] is None:  # an empty array may come without a data buffer
@@ -130,13 +134,19 @@ def _column(array: pa.Array) -> tuple[pa.Buffer | None, pa.Buffer, int]:
     return (buffers[0] if array.null_count else None), buffers[1], array.offset
 
 
-def _batches(table: pa.Table) -> tuple[tuple[int, tuple[tuple[pa.Buffer | None, pa.Buffer, int], ...]], ...]:
-    """The table's columns COLUMNS, batch by batch, as the extension takes them: no chunk is copied."""
+def _aligned(table: pa.Table) -> tuple[list[pa.RecordBatch], tuple[tuple[int, tuple[_Buffers, ...]], ...]]:
+    """The table's columns COLUMNS as record batches, and the same batches as the extension takes them: no chunk is
+    copied."""
     wanted = [EVENT_SCHEMA.field(name).type for name in COLUMNS]
     columns = [table.column(name) if table.column(name).type == t else table.column(name).cast(t)
                for name, t in zip(COLUMNS, wanted, strict=True)]
     aligned = pa.Table.from_arrays(columns, names=list(COLUMNS)).to_batches()
-    return tuple((b.num_rows, tuple(_column(b.column(k)) for k in range(len(COLUMNS)))) for b in aligned)
+    return aligned, tuple((b.num_rows, tuple(_column(b.column(k)) for k in range(len(COLUMNS)))) for b in aligned)
+
+
+def _batches(table: pa.Table) -> tuple[tuple[int, tuple[_Buffers, ...]], ...]:
+    """The table's columns COLUMNS, batch by batch, as the extension takes them: no chunk is copied."""
+    return _aligned(table)[1]
 
 
 def _start(events: pa.Table, coverage: pa.Table | None, order: int, parts: int = 0) -> object:
@@ -200,24 +210,40 @@ def day_tables(events: pa.Table, coverage: pa.Table | None = None, order: int = 
         yield day, _arrays(NAT_SCHEMA, count, buffers)
 
 
-def _relation_events(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[pa.Table, pa.Table]:
-    events = con.sql(f"SELECT {', '.join(COLUMNS)} FROM {relation} WHERE kind = 'nat'").to_arrow_table()  # noqa: S608
-    coverage = con.sql("SELECT src, coverage FROM coverage WHERE kind = 'nat'").to_arrow_table()
-    return events, coverage
+KEY = ("proto", "priv_ip", "priv_port", "pub_ip", "pub_port")  # a mapping's key, in the build's order
 
 
-def incremental_rows(con: duckdb.DuckDBPyConnection, sql: str, old_sql: str, relation: str,
-                     new_sources: set[int]) -> tuple[pa.Table, set[int]]:
-    """An incremental build's NAT rows of the connection's `relation` (the new events' keys, from every source)
-    and the days the same keys' rows fell in without the new sources: compiled from one fetch of the events,
-    else DuckDB runs `sql` and `old_sql`."""
-    if not available():
-        fresh = con.sql(sql).to_arrow_table().combine_chunks()
-        return fresh, {int(row[0]) for row in con.sql(f"SELECT DISTINCT day FROM ({old_sql})").fetchall()}  # noqa: S608
-    events, coverage = _relation_events(con, relation)
-    old = events.filter(pc.invert(pc.is_in(events.column("src"), pa.array(sorted(new_sources), pa.int64()))))
+def incremental_rows(events_of: Callable[[str], pa.Table], shas: Sequence[str],
+                     new: Sequence[str]) -> tuple[pa.Table, set[int], pa.Table] | None:
+    """An incremental build's NAT rows, compiled: those of the keys the new sources' nat events name, from every
+    source's events (`events_of(sha)`, one source at a time), the days the same keys' rows fell in without the new
+    sources, and the keys (distinct). None when the new sources hold no nat event."""
+    assert _native is not None
+    fresh_events = [only_nat(events_of(sha)) for sha in new]
+    new_events = pa.concat_tables(fresh_events) if fresh_events else read_events([])
+    if new_events.num_rows == 0:
+        return None
+    wanted = _batches(new_events)
+    chosen: list[pa.RecordBatch] = []
+    cover_src, cover_t = [], []
+    for sha in shas:
+        table = only_nat(events_of(sha))
+        if table.num_rows == 0:
+            continue
+        last = pc.max(table.column("t_ms")).as_py()
+        if last is not None:  # the source's coverage: the last time it says anything of nat
+            cover_src.append(pc.min(table.column("src")).as_py())
+            cover_t.append(last)
+        batches, columns = _aligned(table)
+        masks = _native.keys_in(wanted, columns)
+        chosen += [b.filter(pa.array(np.frombuffer(m, dtype=np.bool_))) for b, m in zip(batches, masks, strict=True)]
+    events = pa.Table.from_batches(chosen, schema=pa.schema([EVENT_SCHEMA.field(n) for n in COLUMNS]))
+    coverage = pa.table({"src": pa.array(cover_src, pa.int64()), "coverage": pa.array(cover_t, pa.int64())})
+    new_ids = pa.array(sorted({int(source_id(sha)) for sha in new}), pa.int64())
+    old = events.filter(pc.invert(pc.is_in(events.column("src"), new_ids)))
     before = {int(d) for d in pc.unique(nat_rows(old, coverage).column("day")).to_pylist()}
-    return nat_rows(events, coverage), before
+    keys = new_events.select(list(KEY)).group_by(list(KEY)).aggregate([])
+    return nat_rows(events, coverage), before, keys
 
 
 def range_rows(events: pa.Table, coverage: pa.Table) -> list[tuple[int, pa.Table]]:
