@@ -299,3 +299,19 @@ def test_times_out_of_range_are_refused_like_duckdb_refuses_them() -> None:
         natbuild.nat_rows(events)
     with pytest.raises(duckdb.Error):
         duckdb_rows(events)
+
+
+@needs_native
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, max_size=40), st.lists(event, max_size=40), st.integers(1, 16))
+def test_keys_in_finds_the_events_of_a_set_of_keys_nulls_equal(wanted: list[dict[str, Any]],
+                                                             rows: list[dict[str, Any]], batch: int) -> None:
+    """The incremental build's selection: an event is chosen when its mapping key (proto, private and public
+    address and port) is the key of some wanted event, NULL equal to NULL as GROUP BY has it."""
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[name] for name in natbuild.KEY)
+
+    events = in_batches(events_table(rows), batch) if rows else events_table(rows)
+    chosen = natbuild._native.keys_in(natbuild._native.key_set(natbuild._batches(events_table(wanted))),  # type: ignore[union-attr]
+                                      natbuild._batches(events))
+    assert b"".join(chosen) == bytes(key(r) in {key(w) for w in wanted} for r in rows)

@@ -1687,72 +1687,125 @@ static inline uint64_t raw_hash(const raw_key *k) {
 
 #define FILTER_BITS 24 /* a bit per hash value's top bits: most events of other keys stop there (2 MB) */
 
-/* keys_in(wanted, batches) -> masks: for each batch of `batches` (as nat_start takes them), a byte per row, 1
- * where the row's key (NULL equal to NULL) is the key of some row of `wanted`. */
-static PyObject *keys_in(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *wanted, *batches, *result = NULL;
-    if (!PyArg_ParseTuple(args, "O!O!:keys_in", &PyTuple_Type, &wanted, &PyTuple_Type, &batches)) return NULL;
-    held h = {NULL, 0, 0};
-    raw_key *keys = NULL;
-    uint64_t *hashes = NULL, *filter = NULL;
-    size_t cap = 64, count = 0;
-    Py_ssize_t nw = PyTuple_GET_SIZE(wanted), nb = PyTuple_GET_SIZE(batches);
-    batch *all = calloc((size_t)(nw + nb) + 1, sizeof *all);
-    PyObject *masks = PyTuple_New(nb);
-    if (!all || !masks) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t k = 0; k < nw + nb; k++) {
-        PyObject *item = PyTuple_GET_ITEM(k < nw ? wanted : batches, k < nw ? k : k - nw), *columns;
+/* A set of mapping keys: open addressing on their hashes, behind a bit filter. */
+typedef struct {
+    raw_key *keys;
+    uint64_t *hashes; /* 0: an empty slot (a key's hash is made odd) */
+    uint64_t *filter;
+    size_t slots;
+} key_set;
+
+static void key_set_free(key_set *ks) {
+    if (!ks) return;
+    free(ks->keys);
+    free(ks->hashes);
+    free(ks->filter);
+    free(ks);
+}
+
+static void key_set_capsule_free(PyObject *capsule) {
+    key_set_free(PyCapsule_GetPointer(capsule, "nohaven.natbuild.key_set"));
+}
+
+/* Take batches (as nat_start takes them) into `all`; -1 with an exception set. */
+static int take_batches(PyObject *batches, batch *all, held *h) {
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(batches); k++) {
+        PyObject *item = PyTuple_GET_ITEM(batches, k), *columns;
         Py_ssize_t n;
         if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "nO!", &n, &PyTuple_Type, &columns)
             || PyTuple_GET_SIZE(columns) != NCOL || n < 0) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "keys_in: a batch is (rows, 13 columns)");
-            goto done;
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a batch is (rows, 13 columns)");
+            return -1;
         }
         all[k].n = (size_t)n;
         for (int c = 0; c < NCOL; c++)
-            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &all[k].col[c], &h) < 0)
-                goto done;
+            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &all[k].col[c], h) < 0)
+                return -1;
     }
-    for (Py_ssize_t k = nw; k < nw + nb; k++) {
-        PyObject *mask = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)all[k].n);
-        if (!mask) goto done;
-        PyTuple_SET_ITEM(masks, k - nw, mask);
-    }
-    int failed = 0;
+    return 0;
+}
+
+/* key_set(batches) -> the set of their rows' mapping keys (NULL equal to NULL), for keys_in. */
+static PyObject *make_key_set(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *batches, *result = NULL;
+    if (!PyArg_ParseTuple(args, "O!:key_set", &PyTuple_Type, &batches)) return NULL;
+    held h = {NULL, 0, 0};
+    Py_ssize_t nb = PyTuple_GET_SIZE(batches);
+    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    key_set *ks = calloc(1, sizeof *ks);
+    if (!all || !ks) { PyErr_NoMemory(); goto done; }
+    if (take_batches(batches, all, &h) < 0) goto done;
+    size_t rows = 0;
+    for (Py_ssize_t k = 0; k < nb; k++) rows += all[k].n;
+    ks->slots = 64;
+    while (ks->slots < 2 * rows) ks->slots *= 2;
+    ks->keys = big(ks->slots, sizeof *ks->keys);
+    ks->hashes = calloc(ks->slots, sizeof *ks->hashes);
+    ks->filter = calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *ks->filter);
+    if (!ks->keys || !ks->hashes || !ks->filter) { PyErr_NoMemory(); goto done; }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < nw; k++) cap += all[k].n;
-    size_t slots = 64;
-    while (slots < 2 * cap) slots *= 2;
-    keys = malloc(slots * sizeof *keys);
-    hashes = calloc(slots, sizeof *hashes); /* 0: empty (a key's hash is made odd) */
-    filter = calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *filter);
-    if (!keys || !hashes || !filter) failed = 1;
-    for (Py_ssize_t k = 0; k < nw && !failed; k++)
-        for (size_t i = 0; i < all[k].n; i++) {
-            raw_key key;
-            raw_key_of(&all[k], i, &key);
-            uint64_t hv = raw_hash(&key) | 1;
-            size_t at = hv & (slots - 1);
-            while (hashes[at] && !(hashes[at] == hv && !memcmp(&keys[at], &key, sizeof key))) at = (at + 1) & (slots - 1);
-            if (!hashes[at]) {
-                hashes[at] = hv;
-                keys[at] = key;
-                count++;
-                filter[(hv >> (64 - FILTER_BITS)) >> 6] |= (uint64_t)1 << ((hv >> (64 - FILTER_BITS)) & 63);
-            }
-        }
-    for (Py_ssize_t k = nw; k < nw + nb && !failed; k++) {
-        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(masks, k - nw));
+    size_t mask = ks->slots - 1;
+    for (Py_ssize_t k = 0; k < nb; k++)
         for (size_t i = 0; i < all[k].n; i++) {
             raw_key key;
             raw_key_of(&all[k], i, &key);
             uint64_t hv = raw_hash(&key) | 1, bit = hv >> (64 - FILTER_BITS);
+            size_t at = hv & mask;
+            while (ks->hashes[at] && !(ks->hashes[at] == hv && !memcmp(&ks->keys[at], &key, sizeof key)))
+                at = (at + 1) & mask;
+            if (!ks->hashes[at]) {
+                ks->hashes[at] = hv;
+                ks->keys[at] = key;
+                ks->filter[bit >> 6] |= (uint64_t)1 << (bit & 63);
+            }
+        }
+    Py_END_ALLOW_THREADS
+    result = PyCapsule_New(ks, "nohaven.natbuild.key_set", key_set_capsule_free);
+    if (result) ks = NULL;
+done:
+    key_set_free(ks);
+    release(&h);
+    free(all);
+    return result;
+}
+
+/* keys_in(key_set, batches) -> masks: a byte per row of each batch, 1 where its mapping key is in the set. */
+static PyObject *keys_in(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *batches, *result = NULL;
+    if (!PyArg_ParseTuple(args, "OO!:keys_in", &capsule, &PyTuple_Type, &batches)) return NULL;
+    key_set *ks = PyCapsule_GetPointer(capsule, "nohaven.natbuild.key_set");
+    if (!ks) return NULL;
+    held h = {NULL, 0, 0};
+    Py_ssize_t nb = PyTuple_GET_SIZE(batches);
+    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    PyObject *masks = PyTuple_New(nb);
+    if (!all || !masks) { PyErr_NoMemory(); goto done; }
+    if (take_batches(batches, all, &h) < 0) goto done;
+    for (Py_ssize_t k = 0; k < nb; k++) {
+        PyObject *mask = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)all[k].n);
+        if (!mask) goto done;
+        PyTuple_SET_ITEM(masks, k, mask);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    size_t slots = ks->slots;
+    for (Py_ssize_t k = 0; k < nb; k++) {
+        const batch *b = &all[k];
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(masks, k));
+        for (size_t i = 0; i < b->n; i++) {
+            if (i + 16 < b->n) {
+                __builtin_prefetch(b->col[C_PUB_IP].data + 16 * (i + 16));
+                __builtin_prefetch(b->col[C_PRIV_IP].data + 16 * (i + 16));
+            }
+            raw_key key;
+            raw_key_of(b, i, &key);
+            uint64_t hv = raw_hash(&key) | 1, bit = hv >> (64 - FILTER_BITS);
             uint8_t found = 0;
-            if (filter[bit >> 6] >> (bit & 63) & 1) {
+            if (ks->filter[bit >> 6] >> (bit & 63) & 1) {
                 size_t at = hv & (slots - 1);
-                while (hashes[at]) {
-                    if (hashes[at] == hv && !memcmp(&keys[at], &key, sizeof key)) { found = 1; break; }
+                while (ks->hashes[at]) {
+                    if (ks->hashes[at] == hv && !memcmp(&ks->keys[at], &key, sizeof key)) { found = 1; break; }
                     at = (at + 1) & (slots - 1);
                 }
             }
@@ -1760,17 +1813,12 @@ static PyObject *keys_in(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    (void)count;
-    if (failed) { PyErr_NoMemory(); goto done; }
     result = masks;
     masks = NULL;
 done:
     Py_XDECREF(masks);
     release(&h);
     free(all);
-    free(keys);
-    free(hashes);
-    free(filter);
     return result;
 }
 
@@ -1780,9 +1828,10 @@ static PyMethodDef methods[] = {
      "batches. order: 0 chooses how the events are put in the window's order, 1 merges their ordered runs, 2 "
      "radix-sorts them; parts: 0 chooses, 1 computes all keys on one thread, 2 splits them in two halves by their "
      "public side, each on a thread of its own (the forced modes are for tests)."},
+    {"key_set", make_key_set, METH_VARARGS,
+     "key_set(batches) -> the set of their rows' mapping keys (NULL equal to NULL), for keys_in."},
     {"keys_in", keys_in, METH_VARARGS,
-     "keys_in(wanted, batches) -> masks: a byte per row of each batch, 1 where its mapping key is one of wanted's "
-     "rows' keys (NULL equal to NULL)."},
+     "keys_in(key_set, batches) -> masks: a byte per row of each batch, 1 where its mapping key is in the set."},
     {"nat_next", nat_next, METH_VARARGS,
      "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
      "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},

@@ -223,7 +223,7 @@ def incremental_rows(events_of: Callable[[str], pa.Table], shas: Sequence[str],
     new_events = pa.concat_tables(fresh_events) if fresh_events else read_events([])
     if new_events.num_rows == 0:
         return None
-    wanted = _batches(new_events)
+    wanted = _native.key_set(_batches(new_events))
     chosen: list[pa.RecordBatch] = []
     cover_src, cover_t = [], []
     for sha in shas:
