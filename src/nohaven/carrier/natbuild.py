@@ -29,6 +29,9 @@ in four steps, each the SQL's step in another order of work:
    repeated once per day, and the rows are radix-sorted by (day, the key's public side, start_ms) packed into a
    word (or several); rows equal in those are sorted by the rest (a merge sort).
 
+An incremental build's events are those of the keys its new sources name: `incremental_rows` makes a set of
+those keys (`key_set`) and keeps, source by source, the events whose key is in it (`keys_in`).
+
 The rows are then handed out either in the SQL's form (`nat_rows`: build_sql's columns and types with the day,
 for the incremental build and the tests) or as the stored table has them (`day_tables`: NAT_SCHEMA, the private
 address split into priv_v4 / priv_ip6) a day's file of FILE_ROWS rows at a time, so that a full build never
