@@ -27,6 +27,7 @@ import argparse
 import bisect
 import json
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -238,8 +239,15 @@ def main() -> None:
                 pass
     store = Store(args.out / "store")
     t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     result = ingest(store, [str(p) for p in files])
     ingest_s = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # the CPU the ingest's threads used: on the 2 cores, user + system above 2 s a second is not possible, and a
+    # run well below it waited (on the disk, or on pages the host had to give back)
+    results.update(ingest_cpu_user_s=round(after.ru_utime - before.ru_utime, 1),
+                   ingest_cpu_system_s=round(after.ru_stime - before.ru_stime, 1),
+                   ingest_minor_faults=after.ru_minflt - before.ru_minflt)
     parse_s = sum(f.seconds for f in result.files)
     results.update(ingest_lines=result.lines, ingest_s=round(ingest_s, 2), parse_s=round(parse_s, 2),
                    ingest_lines_per_s=round(result.lines / ingest_s), parse_lines_per_s=round(result.lines / parse_s),
