@@ -240,7 +240,11 @@ def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str
                             f"WHERE kind = '{spec.kind}' AND src IN ({new_ids})")
                 if con.execute("SELECT count(*) FROM k").fetchall()[0][0] == 0:
                     continue
-                con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on}")  # noqa: S608
+                # Only the events of the table's kind (build_sql reads no other): the filter reaches the scan of the
+                # event files' dataset, so DuckDB does not take in every event's columns (a RADIUS file into a store
+                # of 10^7 nat events: 9.3 -> 1.0 s for this statement)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE ek AS SELECT e.* FROM events e SEMI JOIN k ON {on} "  # noqa: S608
+                            f"WHERE e.kind = '{spec.kind}'")
                 con.execute(f"CREATE OR REPLACE TEMP VIEW ek_old AS SELECT * FROM ek WHERE src NOT IN ({new_ids})")  # noqa: S608
                 old_sql = build_sql(name, "ek_old")
                 fresh = con.sql(build_sql(name, "ek")).to_arrow_table().combine_chunks()
