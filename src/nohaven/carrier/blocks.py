@@ -18,7 +18,7 @@ from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NATIVE_FORMATS, NativeParser, scan
 from nohaven.carrier.nativeparse import available as native_available
-from nohaven.carrier.schema import EVENT_SCHEMA
+from nohaven.carrier.schema import EVENT_SCHEMA, null_array
 from nohaven.carrier.sources import iter_lines
 from nohaven.carrier.vectorised import A10Fast, F5LsnFast, FastParser, JuniperRtFlowFast, address_array
 
@@ -113,7 +113,7 @@ def _table(cols: dict[str, pa.Array | np.ndarray], n: int, src: int, lines: np.n
             else:
                 arrays.append(pa.array(value).cast(f.type))
         else:
-            arrays.append(pa.nulls(n, f.type))
+            arrays.append(null_array(f.type, n))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 

@@ -42,7 +42,7 @@ from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
-from nohaven.carrier.schema import EVENT_SCHEMA, source_id
+from nohaven.carrier.schema import EVENT_SCHEMA, null_array, source_id
 from nohaven.carrier.sources import Digests, digest_file, is_plain, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
 from nohaven.carrier.vectorised import FastParser
@@ -537,7 +537,9 @@ class _EventWriter:
             self.pending.popleft().result()
 
     def _write_batch(self, table: pa.Table) -> None:
-        columns = [_canonical(column.chunk(0)) for column in table.combine_chunks().columns]
+        # a column of NULLs only (most of a NAT line's) is not made contiguous: the writer needs no copy of it
+        columns = [null_array(column.type, len(column)) if column.null_count == len(column)
+                   else _canonical(column.combine_chunks()) for column in table.columns]
         batch = pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA)
         self.writer.write_batch(batch)
         if self.held is not None:
@@ -565,7 +567,7 @@ def _canonical(array: pa.Array) -> pa.Array:
     if array.null_count == 0 or not (pa.types.is_fixed_size_binary(array.type) or pa.types.is_integer(array.type)):
         return array
     if array.null_count == len(array):
-        return pa.nulls(len(array), array.type)
+        return null_array(array.type, len(array))
     zero = b"\0" * array.type.byte_width if pa.types.is_fixed_size_binary(array.type) else 0
     values = pc.fill_null(array, pa.scalar(zero, array.type)).buffers()[1]  # a new array: offset 0
     valid = pa.py_buffer(np.packbits(array.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))

@@ -29,7 +29,7 @@ import pyarrow as pa
 from nohaven.carrier.errors import LineRejected, ZoneRequiredError
 from nohaven.carrier.formats import ACTION_WHOLE, LogFormat
 from nohaven.carrier.formats._syslog import iso_stamp
-from nohaven.carrier.schema import EVENT_SCHEMA
+from nohaven.carrier.schema import EVENT_SCHEMA, null_array
 
 __all__ = ["NATIVE_FORMATS", "NativeParser", "available", "newlines"]
 
@@ -172,5 +172,5 @@ def _table(k: int, out: dict[str, np.ndarray], destination: bool) -> pa.Table:
                                                  null_count=-1)
         values["dst_port"] = pa.Array.from_buffers(pa.int32(), k, [valid("dst_port_valid"),
                                                                    pa.py_buffer(out["dst_port"][:k])], null_count=-1)
-    arrays = [values[f.name] if f.name in values else pa.nulls(k, f.type) for f in EVENT_SCHEMA]
+    arrays = [values[f.name] if f.name in values else null_array(f.type, k) for f in EVENT_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "KEY_IP", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY",
-           "source_id"]
+           "null_array", "source_id"]
 
 IP = pa.binary(16)
 # The addresses a blocks or identity lookup filters on are written as variable-length binary (always 16 bytes),
@@ -57,6 +57,18 @@ IDENTITY_SCHEMA = pa.schema([
     ("hostname", pa.string()), ("session", pa.string()), *_PROVENANCE, ("lo_v4", pa.int64()), ("hi_v4", pa.int64()),
 ])
 V4_ANY = (-1, 1 << 62)
+
+
+_NULLS: dict[pa.DataType, pa.Array] = {}
+
+
+def null_array(kind: pa.DataType, n: int) -> pa.Array:
+    """n NULLs of a type, as a slice of one array kept per type: an event table's columns that a format does not
+    fill (seven of them for a NAT line) cost no memory a block, where pa.nulls allocates and zeroes them."""
+    held = _NULLS.get(kind)
+    if held is None or len(held) < n:
+        held = _NULLS[kind] = pa.nulls(max(n, 1 << 18, 2 * len(held) if held is not None else 0), kind)
+    return held.slice(0, n)
 
 
 def source_id(content_sha256: str) -> int:
