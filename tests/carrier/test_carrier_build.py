@@ -252,11 +252,12 @@ def test_a_first_ingest_builds_from_the_events_it_holds_and_writes_what_a_build_
     store = Store(tmp_path / "store")
     result = ingest(store, sources)
     assert result.tables is not None and result.tables["nat"] > 400
+    compiled = build_module.natbuild.available()  # without the extension DuckDB reads the files itself
     assert read == []  # every source's events came from memory
     held = tables(store.root)
     (store.tables_dir / "BUILD.json").unlink()
     store.build()  # a full build from the files
-    assert sum(read) == 4 and tables(store.root) == held
+    assert sum(read) == (4 if compiled else 0) and tables(store.root) == held
     handed: list[int] = []
     build = Store.build
 
