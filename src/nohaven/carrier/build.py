@@ -269,7 +269,7 @@ def _incremental(store: Store, shas: list[str], paths: list[Path], new: list[str
 def _events_of(store: Store, sha: str, in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> pa.Table:
     """A source's events, the columns a build reads: held in memory by the ingest, or else read from its file."""
     if sha in in_memory:
-        return pa.Table.from_batches(in_memory[sha], schema=natbuild.EVENTS_READ)
+        return pa.Table.from_batches(in_memory[sha], schema=natbuild.NAT_EVENTS)
     path = store.events_file(sha)
     return natbuild.read_events([path] if path is not None else [])
 

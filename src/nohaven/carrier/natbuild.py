@@ -65,8 +65,8 @@ from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, source_id
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "available", "day_tables", "incremental_rows", "nat_rows", "only_nat",
-           "range_rows"]
+__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "day_tables", "incremental_rows", "nat_rows",
+           "only_nat", "range_rows"]
 
 _native: ModuleType | None
 try:
@@ -101,13 +101,15 @@ def available() -> bool:
 
 # The event columns a build reads (kind, to keep the nat events, and COLUMNS).
 EVENTS_READ = EVENT_SCHEMA.empty_table().select(["kind", *COLUMNS]).schema
+# The nat events as a build takes them (the ingest holds its new sources' events so): COLUMNS.
+NAT_EVENTS = EVENT_SCHEMA.empty_table().select(list(COLUMNS)).schema
 
 
 def read_events(paths: Sequence[Path]) -> pa.Table:
     """The nat events of the event files (either format), the columns the build reads."""
     # A file at a time, not through pyarrow.dataset, whose first import alone costs a tenth of the build of 10^6
     # mappings.
-    return only_nat(event_table(paths, EVENTS_READ.names))
+    return only_nat(event_table(paths, EVENTS_READ.names)).select(list(COLUMNS))
 
 
 def only_nat(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import pyarrow as pa
 
 __all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "KEY_IP", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY",
@@ -68,6 +71,29 @@ def null_array(kind: pa.DataType, n: int) -> pa.Array:
     held = _NULLS.get(kind)
     if held is None or len(held) < n:
         held = _NULLS[kind] = pa.nulls(max(n, 1 << 18, 2 * len(held) if held is not None else 0), kind)
+    return held.slice(0, n)
+
+
+_CONSTANTS: dict[tuple[pa.DataType, object], pa.Array] = {}
+_CONSTANTS_KEPT = 16  # values kept (a source id is one: an ingest of many files adds one each)
+_CONSTANTS_LOCK = threading.Lock()  # the event writers' threads and the parse's
+
+
+def constant_array(kind: pa.DataType, value: object, n: int) -> pa.Array:
+    """n copies of a value, as a slice of one array kept for the value (the few used last): a column of one value
+    (the source of a file's events, one line a record) costs no memory a batch."""
+    key = (kind, value)
+    with _CONSTANTS_LOCK:
+        held = _CONSTANTS.pop(key, None)
+        if held is None or len(held) < n:
+            size = max(n, 1 << 18)
+            if pa.types.is_integer(kind):
+                held = pa.array(np.full(size, value, dtype=kind.to_pandas_dtype()), type=kind)
+            else:
+                held = pa.array([value] * size, type=kind)
+        _CONSTANTS[key] = held  # the last used last
+        while len(_CONSTANTS) > _CONSTANTS_KEPT:
+            del _CONSTANTS[next(iter(_CONSTANTS))]
     return held.slice(0, n)
 
 
