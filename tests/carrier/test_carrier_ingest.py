@@ -241,3 +241,26 @@ def test_a_parse_that_fails_stops_the_digest_beside_it(tmp_path: Path, monkeypat
     assert seen == [True]
     assert not [t for t in threading.enumerate() if t.name.startswith("nohaven-digest")]
     assert not list((tmp_path / "s" / "tmp").iterdir()) and not list((tmp_path / "s" / "sources").iterdir())
+
+
+def test_a_column_of_one_value_is_a_slice_of_a_kept_array_and_others_are_copied_whole() -> None:
+    import pyarrow as pa
+
+    from nohaven.carrier import schema
+
+    seven = ingest_module._contiguous("src", pa.chunked_array([[7, 7], [7, 7, 7]], pa.int64()))
+    again = schema.constant_array(pa.int64(), 7, 3)
+    assert seven.to_pylist() == [7] * 5 and again.to_pylist() == [7] * 3
+    assert seven.buffers()[1].address == again.buffers()[1].address  # one array for the value, not one a batch
+    varied = ingest_module._contiguous("src", pa.chunked_array([[7, 8], [7]], pa.int64()))
+    assert varied.to_pylist() == [7, 8, 7] and isinstance(varied, pa.Array)
+    assert ingest_module._contiguous("kind", pa.chunked_array([["nat"], ["nat", "nat"]])).to_pylist() == ["nat"] * 3
+    # a column not among those that are often of one value is copied whole, even when it is
+    line = ingest_module._contiguous("line", pa.chunked_array([[5], [5]], pa.int64()))
+    assert line.to_pylist() == [5, 5] and line.buffers()[1].address != schema.constant_array(
+        pa.int64(), 5, 2).buffers()[1].address
+    with_null = ingest_module._contiguous("nlines", pa.chunked_array([[1, None]], pa.int32()))
+    assert with_null.to_pylist() == [1, None]
+    for value in range(100, 140):  # the values kept are bounded: an ingest of many files adds one source each
+        schema.constant_array(pa.int64(), value, 4)
+    assert len(schema._CONSTANTS) <= schema._CONSTANTS_KEPT
