@@ -21,6 +21,7 @@ is written), a writer's buffered file per day, and the sample. The budget is `NO
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -107,7 +108,7 @@ def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
     samples: list[np.ndarray] = []
     last: dict[int, int] = {}
     for batch in _nat_batches(paths, ("pub_ip", "pub_port", "src", "t_ms")):
-        samples.append(_keys(batch)[::_SAMPLE_EVERY].copy())
+        samples.append(_keys(batch.take(pa.array(np.arange(0, batch.num_rows, _SAMPLE_EVERY)))))
         grouped = pa.table({"src": batch.column("src"), "t_ms": batch.column("t_ms")}).group_by("src").aggregate(
             [("t_ms", "max")])
         for src, t in zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True):
@@ -140,8 +141,13 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
                 options = pa.ipc.IpcWriteOptions(compression="lz4")
                 writers = [pa.ipc.new_file(f, schema, options=options) for f in files]
             which = np.searchsorted(cuts, _keys(batch), side="right")
-            for part in np.unique(which):
-                writers[int(part)].write_batch(batch.filter(pa.array(which == part)))
+            # the batch's rows by range, in their order within each (one take, not a filter a range)
+            order = np.argsort(which, kind="stable")
+            taken = batch.take(pa.array(order))
+            bounds = np.searchsorted(which[order], np.arange(len(files) + 1))
+            for part, (a, b) in enumerate(itertools.pairwise(bounds.tolist())):
+                if b > a:
+                    writers[part].write_batch(taken.slice(a, b - a))
         for writer in writers:
             writer.close()
         writers = []
