@@ -4,17 +4,21 @@ writes the same table files, byte for byte, whether the rows come from the compi
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
-from nohaven.carrier import buildparts
+from nohaven.carrier import buildparts, natbuild
 from nohaven.carrier import store as store_module
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.ingest import ingest
+from nohaven.carrier.ipaddr import to_bytes
 from nohaven.carrier.store import Store
 
 DATA = Path(__file__).resolve().parent / "_data"
@@ -81,3 +85,27 @@ def test_a_budget_that_is_not_a_size_is_refused(monkeypatch: pytest.MonkeyPatch)
         buildparts.memory_budget()
     monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", "8G")
     assert buildparts.memory_budget() == 8 << 30
+
+
+@pytest.mark.skipif(natbuild._native is None and os.environ.get("CI", "").lower() != "true",
+                    reason="the compiled build is not built here (no C compiler)")
+def test_the_compiled_split_puts_each_event_in_the_range_numpy_puts_it_in() -> None:
+    rng = np.random.default_rng(5)
+    n = 5000
+    addresses = [to_bytes(a) for a in ("203.0.113.9", "203.0.113.10", "2001:db8::1", "198.51.100.200")]
+    ips = [None if k % 97 == 0 else addresses[int(rng.integers(len(addresses)))] for k in range(n)]
+    ports = [None if k % 89 == 0 else int(rng.integers(0, 70000)) for k in range(n)]
+    table = natbuild.NAT_EVENTS.empty_table().to_pydict()
+    table.update({name: [None] * n for name in table})
+    table.update(pub_ip=ips, pub_port=ports)
+    batch = pa.Table.from_pydict(table, schema=natbuild.NAT_EVENTS).combine_chunks().to_batches()[0]
+    keys = np.sort(buildparts._keys(batch))
+    # cuts at keys that occur (so that some events equal a cut), and the NULL key's, last
+    cuts = np.unique(np.concatenate([keys[::700], keys[-1:]]))
+    got = natbuild.range_order(cuts, batch)
+    assert got is not None
+    order, bounds = got
+    which = np.searchsorted(cuts, buildparts._keys(batch), side="right")
+    assert order.tolist() == np.argsort(which, kind="stable").tolist()
+    assert bounds.tolist() == np.searchsorted(np.sort(which), np.arange(len(cuts) + 2)).tolist()
+    assert bounds[-1] == n and 0 < bounds[-2] < n  # the NULLs' range (the last) holds the events without a key

@@ -1822,6 +1822,92 @@ done:
     return result;
 }
 
+/* ---- a ranged build's split of events by public (address, port) ------------------------------------------------ */
+#define RANGE_KEY 21 /* as buildparts keys them: a NULL flag, the public address, the public port big-endian */
+
+static inline void range_key_of(const batch *b, size_t i, uint8_t key[RANGE_KEY]) {
+    const column *c = b->col;
+    if (!ok(&c[C_PUB_IP], i) || !ok(&c[C_PUB_PORT], i)) { /* NULLS LAST, as the table's order has them */
+        memset(key, 0xFF, RANGE_KEY);
+        return;
+    }
+    key[0] = 0;
+    memcpy(key + 1, ip(&c[C_PUB_IP], i), 16);
+    uint32_t port = (uint32_t)i32(&c[C_PUB_PORT], i);
+    for (int k = 0; k < 4; k++) key[20 - k] = (uint8_t)(port >> (8 * k));
+}
+
+/* range_order(cuts, batches) -> ((order, bounds), ...), one pair per batch: order (an int64 per row) lists the
+   batch's rows range by range, each range's rows in their order; bounds (an int64 per range, and one more) where
+   each range starts in order. cuts: ascending keys of RANGE_KEY bytes, concatenated; range r holds the keys k with
+   cut r-1 <= k < cut r (numpy.searchsorted(cuts, keys, side="right")). */
+static PyObject *range_order(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *cuts;
+    Py_ssize_t cuts_len;
+    PyObject *batches, *result = NULL, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y#O!:range_order", &cuts, &cuts_len, &PyTuple_Type, &batches)) return NULL;
+    if (cuts_len % RANGE_KEY) {
+        PyErr_Format(PyExc_ValueError, "cuts are keys of %d bytes", RANGE_KEY);
+        return NULL;
+    }
+    size_t ncut = (size_t)cuts_len / RANGE_KEY, nparts = ncut + 1;
+    held h = {NULL, 0, 0};
+    Py_ssize_t nb = PyTuple_GET_SIZE(batches);
+    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    int64_t *next = calloc(nparts, sizeof *next);
+    uint32_t *ids = NULL;
+    out = PyTuple_New(nb);
+    if (!all || !next || !out) { PyErr_NoMemory(); goto done; }
+    if (take_batches(batches, all, &h) < 0) goto done;
+    size_t most = 0;
+    for (Py_ssize_t k = 0; k < nb; k++) {
+        if (all[k].n > most) most = all[k].n;
+        PyObject *order = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * all[k].n));
+        PyObject *bounds = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (nparts + 1)));
+        PyObject *pair = order && bounds ? PyTuple_Pack(2, order, bounds) : NULL;
+        Py_XDECREF(order);
+        Py_XDECREF(bounds);
+        if (!pair) goto done;
+        PyTuple_SET_ITEM(out, k, pair);
+    }
+    ids = malloc((most + 1) * sizeof *ids);
+    if (!ids) { PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *cut = (const uint8_t *)cuts;
+    for (Py_ssize_t k = 0; k < nb; k++) {
+        const batch *b = &all[k];
+        PyObject *pair = PyTuple_GET_ITEM(out, k);
+        int64_t *order = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0));
+        int64_t *bounds = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1));
+        memset(bounds, 0, 8 * (nparts + 1));
+        for (size_t i = 0; i < b->n; i++) {
+            uint8_t key[RANGE_KEY];
+            range_key_of(b, i, key);
+            size_t lo = 0, hi = ncut; /* the cuts at or below the key */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (memcmp(cut + RANGE_KEY * mid, key, RANGE_KEY) <= 0) lo = mid + 1; else hi = mid;
+            }
+            ids[i] = (uint32_t)lo;
+            bounds[lo + 1]++;
+        }
+        for (size_t r = 0; r < nparts; r++) bounds[r + 1] += bounds[r];
+        memcpy(next, bounds, 8 * nparts);
+        for (size_t i = 0; i < b->n; i++) order[next[ids[i]]++] = (int64_t)i;
+    }
+    Py_END_ALLOW_THREADS
+    result = out;
+    out = NULL;
+done:
+    Py_XDECREF(out);
+    release(&h);
+    free(all);
+    free(next);
+    free(ids);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"nat_start", nat_start, METH_VARARGS,
      "nat_start(batches, coverage, order=0, parts=0) -> state: the NAT table's rows computed from the events' "
@@ -1832,6 +1918,9 @@ static PyMethodDef methods[] = {
      "key_set(batches) -> the set of their rows' mapping keys (NULL equal to NULL), for keys_in."},
     {"keys_in", keys_in, METH_VARARGS,
      "keys_in(key_set, batches) -> masks: a byte per row of each batch, 1 where its mapping key is in the set."},
+    {"range_order", range_order, METH_VARARGS,
+     "range_order(cuts, batches) -> ((order, bounds), ...): each batch's rows by key range of public (address, "
+     "port), for a ranged build's split (int64 buffers: the rows' order, and where each range starts in it)."},
     {"nat_next", nat_next, METH_VARARGS,
      "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
      "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},

@@ -9,7 +9,9 @@ asks for; one means the in-memory build (nohaven.carrier.build) as before.
 
 1. One pass over the event files samples the partition keys (one nat event in `_SAMPLE_EVERY`) and computes each
    source's coverage (its last nat time); the sample's quantiles cut the key space into the ranges.
-2. A second pass writes each range's events to a spill file of its own (Arrow IPC, lz4), under the store's tmp/.
+2. A second pass writes each range's events to a spill file of its own (Arrow IPC, lz4), under the store's tmp/:
+   a thread reads a batch, finds each event's range (compiled: a binary search of the cuts and a counting sort)
+   and takes the batch's events in range order, while the caller compresses and writes the one before.
 3. Each range is read back, its rows computed (the compiled build, or DuckDB's SQL where it is not built), and
    handed to a `DayWriter` per day, which writes files of exactly FILE_ROWS rows so that the files' bytes do
    not depend on where the ranges were cut.
@@ -34,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nohaven.carrier import natbuild
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.natbuild import only_nat
 from nohaven.carrier.store import event_batches, event_count
@@ -44,6 +47,7 @@ BYTES_PER_EVENT = 250  # measured peak of a first ingest and its build per nat e
 _SAMPLE_EVERY = 101
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _Rows = TypeVar("_Rows")  # what a range's computation gives
+_Item = TypeVar("_Item")
 _KEY_WIDTH = 21  # a null flag, the 16-byte address, the port as 4 big-endian bytes
 
 
@@ -121,6 +125,33 @@ def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
     return cuts, coverage
 
 
+def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray) -> Iterator[tuple[pa.RecordBatch,
+                                                                                           list[int]]]:
+    """The nat events batch by batch, each batch's rows taken in range order (one take, not a filter a range), and
+    where each range starts in it (one more than the ranges)."""
+    for batch in _nat_batches(paths, columns):
+        batch = batch.select(list(columns))
+        got = natbuild.range_order(cuts, batch) if tuple(columns) == natbuild.COLUMNS else None
+        if got is None:
+            which = np.searchsorted(cuts, _keys(batch), side="right")
+            order = np.argsort(which, kind="stable")
+            bounds = np.searchsorted(which[order], np.arange(len(cuts) + 2))
+        else:
+            order, bounds = got
+        yield batch.take(pa.array(order)), bounds.tolist()
+
+
+def _ahead(items: Iterator[_Item]) -> Iterator[_Item]:
+    """The items, the next computed on a thread while the caller handles this one (the work of both releases the
+    GIL: reading, splitting and taking in one thread, compressing and writing in the other)."""
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-split") as pool:
+        ahead = pool.submit(next, items, end)
+        while (item := ahead.result()) is not end:
+            ahead = pool.submit(next, items, end)
+            yield item  # type: ignore[misc]
+
+
 def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, spill: Path,
                      compute: Callable[[pa.Table, pa.Table], _Rows]) -> Iterator[_Rows]:
     """The NAT table's rows (in the table's order within each day), one key range at a time.
@@ -134,18 +165,12 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
     writers: list[pa.ipc.RecordBatchFileWriter] = []
     try:
         schema: pa.Schema | None = None
-        for batch in _nat_batches(paths, columns):
-            batch = batch.select(list(columns))
+        for taken, bounds in _ahead(_split(paths, columns, cuts)):
             if schema is None:
-                schema = batch.schema
+                schema = taken.schema
                 options = pa.ipc.IpcWriteOptions(compression="lz4")
                 writers = [pa.ipc.new_file(f, schema, options=options) for f in files]
-            which = np.searchsorted(cuts, _keys(batch), side="right")
-            # the batch's rows by range, in their order within each (one take, not a filter a range)
-            order = np.argsort(which, kind="stable")
-            taken = batch.take(pa.array(order))
-            bounds = np.searchsorted(which[order], np.arange(len(files) + 1))
-            for part, (a, b) in enumerate(itertools.pairwise(bounds.tolist())):
+            for part, (a, b) in enumerate(itertools.pairwise(bounds)):
                 if b > a:
                     writers[part].write_batch(taken.slice(a, b - a))
         for writer in writers:

@@ -66,7 +66,7 @@ from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 __all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "day_tables", "incremental_rows", "nat_rows",
-           "only_nat", "range_rows"]
+           "only_nat", "range_order", "range_rows"]
 
 _native: ModuleType | None
 try:
@@ -152,6 +152,17 @@ def _aligned(table: pa.Table) -> tuple[list[pa.RecordBatch], tuple[tuple[int, tu
 def _batches(table: pa.Table) -> tuple[tuple[int, tuple[_Buffers, ...]], ...]:
     """The table's columns COLUMNS, batch by batch, as the extension takes them: no chunk is copied."""
     return _aligned(table)[1]
+
+
+def range_order(cuts: np.ndarray, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray] | None:
+    """A batch's rows (of COLUMNS) by key range (buildparts: keys of (public address, port), `cuts` ascending),
+    compiled: the rows' order (range by range, each range's rows in their order) and where each range starts in
+    it (one more than the ranges). None where the compiled build is not available."""
+    if not available():
+        return None
+    assert _native is not None
+    ((order, bounds),) = _native.range_order(cuts.tobytes(), _batches(pa.Table.from_batches([batch])))
+    return np.frombuffer(order, dtype=np.int64), np.frombuffer(bounds, dtype=np.int64)
 
 
 def _start(events: pa.Table, coverage: pa.Table | None, order: int, parts: int = 0) -> object:
