@@ -264,3 +264,34 @@ def test_a_column_of_one_value_is_a_slice_of_a_kept_array_and_others_are_copied_
     for value in range(100, 140):  # the values kept are bounded: an ingest of many files adds one source each
         schema.constant_array(pa.int64(), value, 4)
     assert len(schema._CONSTANTS) <= schema._CONSTANTS_KEPT
+
+
+def test_events_that_will_not_fit_the_build_are_not_held_from_the_first_batch(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from nohaven.carrier.schema import EVENT_SCHEMA
+
+    batch = pa.Table.from_pydict({**{f.name: [None] * 100 for f in EVENT_SCHEMA}, "kind": ["nat"] * 100},
+                                 schema=EVENT_SCHEMA).to_batches()[0]
+    # 100 events of 10 kB read: 1 MB expected would make 10,000, more than twice the limit of 1000
+    for expected, kept in ((1_000_000, False), (150_000, True), (0, True)):
+        held = ingest_module._Held(1000, expected)
+        into: list[pa.RecordBatch] = []
+        held.seen(10_000)
+        held.keep(batch, into)
+        assert (held.on, len(into)) == (kept, 1 if kept else 0), expected
+        held.commit("sha", into)
+        assert list(held.sources) == (["sha"] if kept else [])
+    held = ingest_module._Held(150, 0)  # without a projection, the limit itself
+    into = []
+    held.keep(batch, into)
+    held.keep(batch, into)
+    assert not held.on and into == []
+    # the lower bound of what an ingest will read: files' sizes, but plain files of a stored source's size
+    plain, packed = tmp_path / "a.log", tmp_path / "b.log.zst"
+    plain.write_text("x\n" * 500)
+    packed.write_bytes(zstandard.ZstdCompressor().compress(b"y\n" * 500))
+    sizes = packed.stat().st_size, plain.stat().st_size
+    assert ingest_module._expected_bytes([str(plain), str(packed), "-", str(tmp_path / "gone")], set()) == sum(sizes)
+    assert ingest_module._expected_bytes([str(plain), str(packed)], {1000}) == sizes[0]
+    assert ingest_module._expected_bytes([str(packed)], {sizes[0]}) == sizes[0]  # compressed: always counted

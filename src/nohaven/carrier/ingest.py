@@ -148,7 +148,7 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     # The content sizes of the stored sources: a plain file of none of these sizes is not among them.
     sizes = {m.get("size") for m in store.sources().values()}
     # The build that follows takes the new sources' events from memory where they fit its budget.
-    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT)
+    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT, _expected_bytes(inputs, sizes))
     results = []
     for name in inputs:
         spooled = None
@@ -170,6 +170,23 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     if not store.is_current():
         tables = store.build(held.sources)
     return IngestResult(results, tables, time.monotonic() - started)
+
+
+def _expected_bytes(inputs: list[str], sizes: set[Any]) -> int:
+    """A lower bound of the content bytes the inputs hold that are not in the store yet: the sizes of the files
+    (a compressed file's content is at least as large), but for plain files of a stored source's size."""
+    total = 0
+    for name in inputs:
+        try:
+            path = Path(name)
+            if name == "-" or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if not (size in sizes and is_plain(path)):
+                total += size
+        except OSError:
+            continue  # the ingest names what it cannot read
+    return total
 
 
 class _AlreadyStored(Exception):
@@ -232,6 +249,8 @@ def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | 
     def counted(n: int) -> None:
         nonlocal reported
         reported += n
+        if held is not None:
+            held.seen(n)
         if progress:
             progress(n)
 
@@ -256,8 +275,8 @@ def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | 
     result = FileResult(name, digests.content_sha256 if digests else "", cls.name, detected)
     source = _Source(store, path, digests)
     try:
-        digests = _parse_into(store, path, name, source, cls(zone), result, counted if progress else None,
-                              options, held)
+        digests = _parse_into(store, path, name, source, cls(zone), result,
+                              counted if progress else (held.seen if held is not None else None), options, held)
     except _AlreadyStored as stored:
         return skipped(stored.digests, stored.manifest)
     finally:
@@ -465,18 +484,26 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
 class _Held:
     """The events an ingest keeps in memory for the build that follows it (which then does not read them back
     from their files), by source, as long as all of them fit the build's memory in one piece; past that, none
-    are kept."""
+    are kept. `expected`: a lower bound of the content bytes the ingest will parse (0: unknown); where the events
+    of the bytes read so far, scaled to it, come to more than twice the limit, they are let go at once rather
+    than when the limit is reached (the build of so many events reads them back in key ranges, and holding them
+    until then only cost fresh memory and copies)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, expected: int = 0) -> None:
         self.limit, self.rows, self.on = limit, 0, limit > 0
+        self.expected, self.read = expected, 0
         self.sources: dict[str, list[pa.RecordBatch]] = {}
+
+    def seen(self, n: int) -> None:
+        """`n` more content bytes read."""
+        self.read += n
 
     def keep(self, batch: pa.RecordBatch, into: list[pa.RecordBatch]) -> None:
         """A batch of a source being written, kept in `into` (only the columns a build reads)."""
         if not self.on:
             return
         self.rows += batch.num_rows
-        if self.rows > self.limit:
+        if self.rows > self.limit or (self.read and self.rows * self.expected > 2 * self.limit * self.read):
             self.on = False
             self.sources.clear()
             into.clear()
