@@ -113,11 +113,17 @@ def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
     last: dict[int, int] = {}
     for batch in _nat_batches(paths, ("pub_ip", "pub_port", "src", "t_ms")):
         samples.append(_keys(batch.take(pa.array(np.arange(0, batch.num_rows, _SAMPLE_EVERY)))))
-        grouped = pa.table({"src": batch.column("src"), "t_ms": batch.column("t_ms")}).group_by("src").aggregate(
-            [("t_ms", "max")])
-        for src, t in zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True):
-            if src is not None and t is not None:
-                last[src] = max(t, last.get(src, t))
+        src = batch.column("src")
+        bounds = pc.min_max(src).as_py()
+        if src.null_count == 0 and bounds["min"] == bounds["max"]:  # an event file holds one source's events
+            pairs = [(bounds["min"], pc.max(batch.column("t_ms")).as_py())]
+        else:
+            grouped = pa.table({"src": src, "t_ms": batch.column("t_ms")}).group_by("src").aggregate(
+                [("t_ms", "max")])
+            pairs = list(zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True))
+        for source, t in pairs:
+            if source is not None and t is not None:
+                last[source] = max(t, last.get(source, t))
     sample = np.sort(np.concatenate(samples)) if samples else np.array([], dtype=f"S{_KEY_WIDTH}")
     cuts = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts]) if len(sample) else sample
     coverage = pa.table({"src": pa.array(list(last), pa.int64()), "coverage": pa.array(list(last.values()),
