@@ -109,3 +109,21 @@ def test_the_compiled_split_puts_each_event_in_the_range_numpy_puts_it_in() -> N
     assert order.tolist() == np.argsort(which, kind="stable").tolist()
     assert bounds.tolist() == np.searchsorted(np.sort(which), np.arange(len(cuts) + 2)).tolist()
     assert bounds[-1] == n and 0 < bounds[-2] < n  # the NULLs' range (the last) holds the events without a key
+
+
+def test_the_plan_samples_one_batch_in_several_and_the_ranges_stay_even(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nohaven.carrier import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "BATCH", 400)  # event files of many batches
+    store = Store(tmp_path / "store")
+    ingest(store, [str(mappings(tmp_path / "a10.log", 6000, 3))])
+    (events,) = [store.events_path(sha) for sha in store.sources()]
+    every = list(store_module.event_batches([events], ["line"]))
+    sampled = list(store_module.event_batches([events], ["line"], 4))
+    assert len(every) > 20 and [b.num_rows for b in every[:-1]] == [400] * (len(every) - 1)
+    assert [b.column(0).to_pylist() for b in sampled] == [b.column(0).to_pylist() for b in every[::4]]
+    cuts = buildparts._plan([events], 8)
+    keys = np.concatenate([buildparts._keys(b) for b in buildparts._nat_batches([events], ("pub_ip", "pub_port"))])
+    sizes = np.bincount(np.searchsorted(cuts, keys, side="right"), minlength=8)
+    assert len(cuts) == 7 and sizes.min() > 0.6 * len(keys) / 8 and sizes.max() < 1.4 * len(keys) / 8

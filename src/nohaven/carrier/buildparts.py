@@ -3,15 +3,16 @@
 The NAT table's rows are computed from each mapping key's events alone, and a key's events all share one public
 address and port; a day's rows are ordered by (public address, public port, ...). So the events can be cut into
 consecutive ranges of (public address, port), each range's rows computed on its own (with the coverage of every
-source, computed over all events first), and the ranges' rows of each day written one after the other: the day
-files are those of a build in one piece, byte for byte. `parts_needed` says how many ranges the memory budget
-asks for; one means the in-memory build (nohaven.carrier.build) as before.
+source, taken over all events before the first range), and the ranges' rows of each day written one after the
+other: the day files are those of a build in one piece, byte for byte. `parts_needed` says how many ranges the
+memory budget asks for; one means the in-memory build (nohaven.carrier.build) as before.
 
-1. One pass over the event files samples the partition keys (one nat event in `_SAMPLE_EVERY`) and computes each
-   source's coverage (its last nat time); the sample's quantiles cut the key space into the ranges.
-2. A second pass writes each range's events to a spill file of its own (Arrow IPC, lz4), under the store's tmp/:
-   a thread reads a batch, finds each event's range (compiled: a binary search of the cuts and a counting sort)
-   and takes the batch's events in range order, while the caller compresses and writes the one before.
+1. A sample of the partition keys (one nat event in `_SAMPLE_EVERY` of one batch in `_SAMPLE_BATCHES` of each
+   event file) is read; its quantiles cut the key space into the ranges.
+2. A pass over every event writes each range's events to a spill file of its own (Arrow IPC, lz4), under the
+   store's tmp/, and takes each source's coverage (its last nat time): a thread reads a batch, finds each event's
+   range (compiled: a binary search of the cuts and a counting sort) and takes the batch's events in range order,
+   while the caller compresses and writes the one before.
 3. Each range is read back, its rows computed (the compiled build, or DuckDB's SQL where it is not built), and
    handed to a `DayWriter` per day, which writes files of exactly FILE_ROWS rows so that the files' bytes do
    not depend on where the ranges were cut.
@@ -44,7 +45,8 @@ from nohaven.carrier.store import event_batches, event_count
 __all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
 
 BYTES_PER_EVENT = 250  # measured peak of a first ingest and its build per nat event (3.25 GB for 2·10^7), with a margin
-_SAMPLE_EVERY = 101
+_SAMPLE_EVERY = 13
+_SAMPLE_BATCHES = 8
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _Rows = TypeVar("_Rows")  # what a range's computation gives
 _Item = TypeVar("_Item")
@@ -99,20 +101,31 @@ def _keys(batch: pa.RecordBatch) -> np.ndarray:
     return out.view(f"S{_KEY_WIDTH}").reshape(n)
 
 
-def _nat_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-    for batch in event_batches(paths, ["kind", *columns]):
+def _nat_batches(paths: Sequence[Path], columns: Sequence[str], every: int = 1) -> Iterator[pa.RecordBatch]:
+    for batch in event_batches(paths, ["kind", *columns], every):
         batch = only_nat(batch)
         if batch.num_rows:
             yield batch
 
 
-def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
-    """Range boundaries (keys; range i holds keys from boundary i-1 up to, not including, boundary i) and the
-    coverage (src, coverage) of the nat events."""
+def _plan(paths: Sequence[Path], parts: int) -> np.ndarray:
+    """Range boundaries (keys; range i holds keys from boundary i-1 up to, not including, boundary i), from a sample
+    of the nat events: one in `_SAMPLE_EVERY` of one batch in `_SAMPLE_BATCHES` of each file (a file's batches
+    follow its lines through the day, and every file has its first read)."""
     samples: list[np.ndarray] = []
-    last: dict[int, int] = {}
-    for batch in _nat_batches(paths, ("pub_ip", "pub_port", "src", "t_ms")):
+    for batch in _nat_batches(paths, ("pub_ip", "pub_port"), _SAMPLE_BATCHES):
         samples.append(_keys(batch.take(pa.array(np.arange(0, batch.num_rows, _SAMPLE_EVERY)))))
+    sample = np.sort(np.concatenate(samples)) if samples else np.array([], dtype=f"S{_KEY_WIDTH}")
+    return np.unique(sample[(np.arange(1, parts) * len(sample)) // parts]) if len(sample) else sample
+
+
+class _Coverage:
+    """Each source's coverage (its last nat event's time), gathered from the batches as they pass."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}
+
+    def add(self, batch: pa.RecordBatch) -> None:
         src = batch.column("src")
         bounds = pc.min_max(src).as_py()
         if src.null_count == 0 and bounds["min"] == bounds["max"]:  # an event file holds one source's events
@@ -123,20 +136,20 @@ def _plan(paths: Sequence[Path], parts: int) -> tuple[np.ndarray, pa.Table]:
             pairs = list(zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True))
         for source, t in pairs:
             if source is not None and t is not None:
-                last[source] = max(t, last.get(source, t))
-    sample = np.sort(np.concatenate(samples)) if samples else np.array([], dtype=f"S{_KEY_WIDTH}")
-    cuts = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts]) if len(sample) else sample
-    coverage = pa.table({"src": pa.array(list(last), pa.int64()), "coverage": pa.array(list(last.values()),
-                                                                                        pa.int64())})
-    return cuts, coverage
+                self.last[source] = max(t, self.last.get(source, t))
+
+    def table(self) -> pa.Table:
+        return pa.table({"src": pa.array(list(self.last), pa.int64()),
+                         "coverage": pa.array(list(self.last.values()), pa.int64())})
 
 
-def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray) -> Iterator[tuple[pa.RecordBatch,
-                                                                                           list[int]]]:
+def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
+           coverage: _Coverage) -> Iterator[tuple[pa.RecordBatch, list[int]]]:
     """The nat events batch by batch, each batch's rows taken in range order (one take, not a filter a range), and
-    where each range starts in it (one more than the ranges)."""
+    where each range starts in it (one more than the ranges); each batch counted into `coverage`."""
     for batch in _nat_batches(paths, columns):
         batch = batch.select(list(columns))
+        coverage.add(batch)
         got = natbuild.range_order(cuts, batch) if tuple(columns) == natbuild.COLUMNS else None
         if got is None:
             which = np.searchsorted(cuts, _keys(batch), side="right")
@@ -165,13 +178,14 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
     `compute(events, coverage)` gives a range's rows from its nat events (the columns `columns`) and the
     coverage of every source.
     """
-    cuts, coverage = _plan(paths, parts)
+    cuts = _plan(paths, parts)
+    covered = _Coverage()
     spill.mkdir(parents=True, exist_ok=True)
     files = [spill / f"part-{i:04d}.arrow" for i in range(len(cuts) + 1)]
     writers: list[pa.ipc.RecordBatchFileWriter] = []
     try:
         schema: pa.Schema | None = None
-        for taken, bounds in _ahead(_split(paths, columns, cuts)):
+        for taken, bounds in _ahead(_split(paths, columns, cuts, covered)):
             if schema is None:
                 schema = taken.schema
                 options = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -184,6 +198,7 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
         writers = []
         if schema is None:
             return
+        coverage = covered.table()
 
         def one(f: Path) -> _Rows | None:
             with pa.memory_map(str(f)) as source:

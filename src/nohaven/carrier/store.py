@@ -431,8 +431,10 @@ def _ipc_reader(path: Path, columns: Sequence[str]) -> pa.ipc.RecordBatchFileRea
     return pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(included_fields=fields))
 
 
-def event_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-    """The events of the files, file by file, as batches of the columns `columns` (in that order)."""
+def event_batches(paths: Sequence[Path], columns: Sequence[str], every: int = 1) -> Iterator[pa.RecordBatch]:
+    """The events of the files, file by file, as batches of the columns `columns` (in that order). `every`: only
+    one batch in so many of each file, its first among them (an IPC file's batches are read at random; a Parquet
+    file's are all read)."""
     names = list(columns)
     for path in paths:
         if path.suffix == ".parquet":
@@ -440,7 +442,7 @@ def event_batches(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pa.
                 yield batch.select(names)
             continue
         reader = _ipc_reader(path, names)
-        for i in range(reader.num_record_batches):
+        for i in range(0, reader.num_record_batches, max(every, 1)):
             yield reader.get_batch(i).select(names)
 
 
