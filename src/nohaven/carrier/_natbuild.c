@@ -1825,16 +1825,31 @@ done:
 /* ---- a ranged build's split of events by public (address, port) ------------------------------------------------ */
 #define RANGE_KEY 21 /* as buildparts keys them: a NULL flag, the public address, the public port big-endian */
 
-static inline void range_key_of(const batch *b, size_t i, uint8_t key[RANGE_KEY]) {
+/* A key as words that compare as its bytes do: a NULL key (all 0xFF bytes) after every other (0x00 first). */
+typedef struct {
+    uint64_t null, hi, lo, port;
+} range_key;
+
+static inline range_key range_key_of(const batch *b, size_t i) {
     const column *c = b->col;
-    if (!ok(&c[C_PUB_IP], i) || !ok(&c[C_PUB_PORT], i)) { /* NULLS LAST, as the table's order has them */
-        memset(key, 0xFF, RANGE_KEY);
-        return;
+    range_key k = {1, UINT64_MAX, UINT64_MAX, UINT32_MAX};
+    if (ok(&c[C_PUB_IP], i) && ok(&c[C_PUB_PORT], i)) { /* else NULLS LAST, as the table's order has them */
+        const uint8_t *a = ip(&c[C_PUB_IP], i);
+        k = (range_key){0, be64(a), be64(a + 8), (uint32_t)i32(&c[C_PUB_PORT], i)};
     }
-    key[0] = 0;
-    memcpy(key + 1, ip(&c[C_PUB_IP], i), 16);
-    uint32_t port = (uint32_t)i32(&c[C_PUB_PORT], i);
-    for (int k = 0; k < 4; k++) key[20 - k] = (uint8_t)(port >> (8 * k));
+    return k;
+}
+
+static inline range_key range_key_from(const uint8_t key[RANGE_KEY]) {
+    return (range_key){key[0] != 0, be64(key + 1), be64(key + 9),
+                       (uint64_t)key[17] << 24 | (uint64_t)key[18] << 16 | (uint64_t)key[19] << 8 | key[20]};
+}
+
+static inline int range_key_le(const range_key *a, const range_key *b) {
+    if (a->null != b->null) return a->null < b->null;
+    if (a->hi != b->hi) return a->hi < b->hi;
+    if (a->lo != b->lo) return a->lo < b->lo;
+    return a->port <= b->port;
 }
 
 /* range_order(cuts, batches) -> ((order, bounds), ...), one pair per batch: order (an int64 per row) lists the
@@ -1856,9 +1871,11 @@ static PyObject *range_order(PyObject *self, PyObject *args) {
     Py_ssize_t nb = PyTuple_GET_SIZE(batches);
     batch *all = calloc((size_t)nb + 1, sizeof *all);
     int64_t *next = calloc(nparts, sizeof *next);
+    range_key *cut = malloc(nparts * sizeof *cut);
     uint32_t *ids = NULL;
     out = PyTuple_New(nb);
-    if (!all || !next || !out) { PyErr_NoMemory(); goto done; }
+    if (!all || !next || !cut || !out) { PyErr_NoMemory(); goto done; }
+    for (size_t r = 0; r < ncut; r++) cut[r] = range_key_from((const uint8_t *)cuts + RANGE_KEY * r);
     if (take_batches(batches, all, &h) < 0) goto done;
     size_t most = 0;
     for (Py_ssize_t k = 0; k < nb; k++) {
@@ -1874,7 +1891,6 @@ static PyObject *range_order(PyObject *self, PyObject *args) {
     ids = malloc((most + 1) * sizeof *ids);
     if (!ids) { PyErr_NoMemory(); goto done; }
     Py_BEGIN_ALLOW_THREADS
-    const uint8_t *cut = (const uint8_t *)cuts;
     for (Py_ssize_t k = 0; k < nb; k++) {
         const batch *b = &all[k];
         PyObject *pair = PyTuple_GET_ITEM(out, k);
@@ -1882,12 +1898,11 @@ static PyObject *range_order(PyObject *self, PyObject *args) {
         int64_t *bounds = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1));
         memset(bounds, 0, 8 * (nparts + 1));
         for (size_t i = 0; i < b->n; i++) {
-            uint8_t key[RANGE_KEY];
-            range_key_of(b, i, key);
+            range_key key = range_key_of(b, i);
             size_t lo = 0, hi = ncut; /* the cuts at or below the key */
             while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
-                if (memcmp(cut + RANGE_KEY * mid, key, RANGE_KEY) <= 0) lo = mid + 1; else hi = mid;
+                if (range_key_le(&cut[mid], &key)) lo = mid + 1; else hi = mid;
             }
             ids[i] = (uint32_t)lo;
             bounds[lo + 1]++;
@@ -1904,6 +1919,7 @@ done:
     release(&h);
     free(all);
     free(next);
+    free(cut);
     free(ids);
     return result;
 }
