@@ -120,27 +120,16 @@ def _plan(paths: Sequence[Path], parts: int) -> np.ndarray:
 
 
 class _Coverage:
-    """Each source's coverage (its last nat event's time), gathered from the batches as they pass."""
+    """Each source's coverage (its last nat event's time), gathered from the batches as they pass: an event file
+    holds one source's events, as natbuild.incremental_rows also takes them."""
 
     def __init__(self) -> None:
         self.last: dict[int, int] = {}
 
     def add(self, batch: pa.RecordBatch) -> None:
-        src = batch.column("src")
-        bounds = pc.min_max(src).as_py()
-        if src.null_count == 0 and bounds["min"] == bounds["max"]:  # an event file holds one source's events
-            pairs = [(bounds["min"], pc.max(batch.column("t_ms")).as_py())]
-        else:
-            grouped = pa.table({"src": src, "t_ms": batch.column("t_ms")}).group_by("src").aggregate(
-                [("t_ms", "max")])
-            pairs = list(zip(grouped.column("src").to_pylist(), grouped.column("t_ms_max").to_pylist(), strict=True))
-        for source, t in pairs:
-            if source is not None and t is not None:
-                self.last[source] = max(t, self.last.get(source, t))
-
-    def table(self) -> pa.Table:
-        return pa.table({"src": pa.array(list(self.last), pa.int64()),
-                         "coverage": pa.array(list(self.last.values()), pa.int64())})
+        src, t = pc.min(batch.column("src")).as_py(), pc.max(batch.column("t_ms")).as_py()
+        if src is not None and t is not None:
+            self.last[src] = max(t, self.last.get(src, t))
 
 
 def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
@@ -160,11 +149,12 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
         yield batch.take(pa.array(order)), bounds.tolist()
 
 
-def _ahead(items: Iterator[_Item]) -> Iterator[_Item]:
-    """The items, the next computed on a thread while the caller handles this one (the work of both releases the
-    GIL: reading, splitting and taking in one thread, compressing and writing in the other)."""
+def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:
+    """The items, the next computed on a thread (named `name`) while the caller handles this one: both sides' work
+    releases the GIL (a batch read, split and taken while the one before is compressed and written; a range's rows
+    computed while the one before is written)."""
     end = object()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-split") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
         ahead = pool.submit(next, items, end)
         while (item := ahead.result()) is not end:
             ahead = pool.submit(next, items, end)
@@ -185,7 +175,7 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
     writers: list[pa.ipc.RecordBatchFileWriter] = []
     try:
         schema: pa.Schema | None = None
-        for taken, bounds in _ahead(_split(paths, columns, cuts, covered)):
+        for taken, bounds in _ahead(_split(paths, columns, cuts, covered), "nohaven-split"):
             if schema is None:
                 schema = taken.schema
                 options = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -198,7 +188,7 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
         writers = []
         if schema is None:
             return
-        coverage = covered.table()
+        coverage = natbuild.coverage_table(covered.last)
 
         def one(f: Path) -> _Rows | None:
             with pa.memory_map(str(f)) as source:
@@ -208,15 +198,9 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
 
         # The next range is computed (the compiled build releases the GIL) while the caller writes this one:
         # two ranges in memory at once, which parts_needed allows for.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nohaven-range") as pool:
-            ahead = pool.submit(one, files[0])
-            for f in files[1:]:
-                current, ahead = ahead.result(), pool.submit(one, f)
-                if current is not None:
-                    yield current
-            last = ahead.result()
-            if last is not None:
-                yield last
+        for rows in _ahead((one(f) for f in files), "nohaven-range"):
+            if rows is not None:
+                yield rows
     finally:
         for writer in writers:
             writer.close()

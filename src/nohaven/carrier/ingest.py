@@ -275,8 +275,7 @@ def _ingest_one(store: Store, path: Path, name: str, fmt: str, zone: ZoneInfo | 
     result = FileResult(name, digests.content_sha256 if digests else "", cls.name, detected)
     source = _Source(store, path, digests)
     try:
-        digests = _parse_into(store, path, name, source, cls(zone), result,
-                              counted if progress else (held.seen if held is not None else None), options, held)
+        digests = _parse_into(store, path, name, source, cls(zone), result, counted, options, held)
     except _AlreadyStored as stored:
         return skipped(stored.digests, stored.manifest)
     finally:

@@ -52,7 +52,7 @@ The extension is built by the install where a C compiler exists; `available()` s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -65,8 +65,8 @@ from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, source_id
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "day_tables", "incremental_rows", "nat_rows",
-           "only_nat", "range_order", "range_rows"]
+__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "coverage_table", "day_tables",
+           "incremental_rows", "nat_rows", "only_nat", "range_order", "range_rows"]
 
 _native: ModuleType | None
 try:
@@ -226,6 +226,11 @@ def day_tables(events: pa.Table, coverage: pa.Table | None = None, order: int = 
         yield day, _arrays(NAT_SCHEMA, count, buffers)
 
 
+def coverage_table(last: Mapping[int, int]) -> pa.Table:
+    """Each source's coverage (its last nat time, by source id) as the build takes it: columns src, coverage."""
+    return pa.table({"src": pa.array(list(last), pa.int64()), "coverage": pa.array(list(last.values()), pa.int64())})
+
+
 KEY = ("proto", "priv_ip", "priv_port", "pub_ip", "pub_port")  # a mapping's key, in the build's order
 
 
@@ -241,20 +246,19 @@ def incremental_rows(events_of: Callable[[str], pa.Table], shas: Sequence[str],
         return None
     wanted = _native.key_set(_batches(new_events))
     chosen: list[pa.RecordBatch] = []
-    cover_src, cover_t = [], []
+    covered: dict[int, int] = {}
     for sha in shas:
         table = only_nat(events_of(sha))
         if table.num_rows == 0:
             continue
         last = pc.max(table.column("t_ms")).as_py()
         if last is not None:  # the source's coverage: the last time it says anything of nat
-            cover_src.append(pc.min(table.column("src")).as_py())
-            cover_t.append(last)
+            covered[pc.min(table.column("src")).as_py()] = last
         batches, columns = _aligned(table)
         masks = _native.keys_in(wanted, columns)
         chosen += [b.filter(pa.array(np.frombuffer(m, dtype=np.bool_))) for b, m in zip(batches, masks, strict=True)]
-    events = pa.Table.from_batches(chosen, schema=pa.schema([EVENT_SCHEMA.field(n) for n in COLUMNS]))
-    coverage = pa.table({"src": pa.array(cover_src, pa.int64()), "coverage": pa.array(cover_t, pa.int64())})
+    events = pa.Table.from_batches(chosen, schema=NAT_EVENTS)
+    coverage = coverage_table(covered)
     new_ids = pa.array(sorted({int(source_id(sha)) for sha in new}), pa.int64())
     old = events.filter(pc.invert(pc.is_in(events.column("src"), new_ids)))
     before = {int(d) for d in pc.unique(nat_rows(old, coverage).column("day")).to_pylist()}
