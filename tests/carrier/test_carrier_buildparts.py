@@ -109,6 +109,15 @@ def test_the_compiled_split_puts_each_event_in_the_range_numpy_puts_it_in() -> N
     assert order.tolist() == np.argsort(which, kind="stable").tolist()
     assert bounds.tolist() == np.searchsorted(np.sort(which), np.arange(len(cuts) + 2)).tolist()
     assert bounds[-1] == n and 0 < bounds[-2] < n  # the NULLs' range (the last) holds the events without a key
+    # malformed input is an error that names it, from each of the extension's calls that take batches
+    native = natbuild._native
+    assert native is not None
+    with pytest.raises(ValueError, match="keys of 21 bytes"):
+        native.range_order(b"short", ())
+    for call in (lambda bad: native.range_order(b"", bad), native.key_set,
+                 lambda bad: native.keys_in(native.key_set(()), bad)):
+        with pytest.raises(ValueError, match="13 columns"):
+            call(((3, ()),))
 
 
 def test_the_plan_samples_one_batch_in_several_and_the_ranges_stay_even(tmp_path: Path,

@@ -1707,22 +1707,32 @@ static void key_set_capsule_free(PyObject *capsule) {
     key_set_free(PyCapsule_GetPointer(capsule, "nohaven.natbuild.key_set"));
 }
 
-/* Take batches (as nat_start takes them) into `all`; -1 with an exception set. */
-static int take_batches(PyObject *batches, batch *all, held *h) {
+/* The batches (as nat_start takes them), in an array of their own to free (one more, zeroed, than the batches);
+   NULL with an exception set. */
+static batch *take_batches(PyObject *batches, held *h) {
+    batch *all = calloc((size_t)PyTuple_GET_SIZE(batches) + 1, sizeof *all);
+    if (!all) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(batches); k++) {
         PyObject *item = PyTuple_GET_ITEM(batches, k), *columns;
         Py_ssize_t n;
         if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "nO!", &n, &PyTuple_Type, &columns)
             || PyTuple_GET_SIZE(columns) != NCOL || n < 0) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a batch is (rows, 13 columns)");
-            return -1;
+            free(all);
+            return NULL;
         }
         all[k].n = (size_t)n;
         for (int c = 0; c < NCOL; c++)
-            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &all[k].col[c], h) < 0)
-                return -1;
+            if (take_column(PyTuple_GET_ITEM(columns, c), COLUMN_NAMES[c], n, COLUMN_WIDTH[c], &all[k].col[c],
+                            h) < 0) {
+                free(all);
+                return NULL;
+            }
     }
-    return 0;
+    return all;
 }
 
 /* key_set(batches) -> the set of their rows' mapping keys (NULL equal to NULL), for keys_in. */
@@ -1732,10 +1742,10 @@ static PyObject *make_key_set(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!:key_set", &PyTuple_Type, &batches)) return NULL;
     held h = {NULL, 0, 0};
     Py_ssize_t nb = PyTuple_GET_SIZE(batches);
-    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    batch *all = NULL;
     key_set *ks = calloc(1, sizeof *ks);
-    if (!all || !ks) { PyErr_NoMemory(); goto done; }
-    if (take_batches(batches, all, &h) < 0) goto done;
+    if (!ks) { PyErr_NoMemory(); goto done; }
+    if (!(all = take_batches(batches, &h))) goto done;
     size_t rows = 0;
     for (Py_ssize_t k = 0; k < nb; k++) rows += all[k].n;
     ks->slots = 64;
@@ -1779,10 +1789,9 @@ static PyObject *keys_in(PyObject *self, PyObject *args) {
     if (!ks) return NULL;
     held h = {NULL, 0, 0};
     Py_ssize_t nb = PyTuple_GET_SIZE(batches);
-    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    batch *all = NULL;
     PyObject *masks = PyTuple_New(nb);
-    if (!all || !masks) { PyErr_NoMemory(); goto done; }
-    if (take_batches(batches, all, &h) < 0) goto done;
+    if (!masks || !(all = take_batches(batches, &h))) goto done;
     for (Py_ssize_t k = 0; k < nb; k++) {
         PyObject *mask = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)all[k].n);
         if (!mask) goto done;
@@ -1869,14 +1878,14 @@ static PyObject *range_order(PyObject *self, PyObject *args) {
     size_t ncut = (size_t)cuts_len / RANGE_KEY, nparts = ncut + 1;
     held h = {NULL, 0, 0};
     Py_ssize_t nb = PyTuple_GET_SIZE(batches);
-    batch *all = calloc((size_t)nb + 1, sizeof *all);
+    batch *all = NULL;
     int64_t *next = calloc(nparts, sizeof *next);
     range_key *cut = malloc(nparts * sizeof *cut);
     uint32_t *ids = NULL;
     out = PyTuple_New(nb);
-    if (!all || !next || !cut || !out) { PyErr_NoMemory(); goto done; }
+    if (!next || !cut || !out) { PyErr_NoMemory(); goto done; }
     for (size_t r = 0; r < ncut; r++) cut[r] = range_key_from((const uint8_t *)cuts + RANGE_KEY * r);
-    if (take_batches(batches, all, &h) < 0) goto done;
+    if (!(all = take_batches(batches, &h))) goto done;
     size_t most = 0;
     for (Py_ssize_t k = 0; k < nb; k++) {
         if (all[k].n > most) most = all[k].n;
