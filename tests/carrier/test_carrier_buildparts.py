@@ -89,32 +89,40 @@ def test_a_budget_that_is_not_a_size_is_refused(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.skipif(natbuild._native is None and os.environ.get("CI", "").lower() != "true",
                     reason="the compiled build is not built here (no C compiler)")
-def test_the_compiled_split_puts_each_event_in_the_range_numpy_puts_it_in() -> None:
+def test_the_compiled_split_takes_each_event_into_the_range_numpy_puts_it_in() -> None:
     rng = np.random.default_rng(5)
     n = 5000
     addresses = [to_bytes(a) for a in ("203.0.113.9", "203.0.113.10", "2001:db8::1", "198.51.100.200")]
     ips = [None if k % 97 == 0 else addresses[int(rng.integers(len(addresses)))] for k in range(n)]
     ports = [None if k % 89 == 0 else int(rng.integers(0, 70000)) for k in range(n)]
     table = natbuild.NAT_EVENTS.empty_table().to_pydict()
-    table.update({name: [None] * n for name in table})
-    table.update(pub_ip=ips, pub_port=ports)
+    table.update({name: [None] * n for name in table})  # begin_ms stays NULL throughout: a column not taken
+    table.update(pub_ip=ips, pub_port=ports, action=[k % 2 for k in range(n)],
+                 t_ms=[None if k % 31 == 0 else 1_795_737_600_000 + 7 * k for k in range(n)],
+                 slack_ms=[0] * n, flags=[None if k % 5 == 0 else k % 3 for k in range(n)], proto=[6] * n,
+                 priv_ip=[to_bytes(f"100.64.{k // 250}.{k % 250}") for k in range(n)],
+                 priv_port=[1024 + k for k in range(n)], src=[11] * n, line=list(range(1, n + 1)), nlines=[1] * n)
     batch = pa.Table.from_pydict(table, schema=natbuild.NAT_EVENTS).combine_chunks().to_batches()[0]
     keys = np.sort(buildparts._keys(batch))
     # cuts at keys that occur (so that some events equal a cut), and the NULL key's, last
     cuts = np.unique(np.concatenate([keys[::700], keys[-1:]]))
-    got = natbuild.range_order(cuts, batch)
+    got = natbuild.range_split(cuts, batch)
     assert got is not None
-    order, bounds = got
+    taken, bounds = got
     which = np.searchsorted(cuts, buildparts._keys(batch), side="right")
-    assert order.tolist() == np.argsort(which, kind="stable").tolist()
+    # every column, its values and its NULLs, as Arrow's take in numpy's stable order of the ranges gives them
+    assert taken.equals(batch.take(pa.array(np.argsort(which, kind="stable"))))
+    assert taken.column("flags").null_count == batch.column("flags").null_count > 0
     assert bounds.tolist() == np.searchsorted(np.sort(which), np.arange(len(cuts) + 2)).tolist()
     assert bounds[-1] == n and 0 < bounds[-2] < n  # the NULLs' range (the last) holds the events without a key
     # malformed input is an error that names it, from each of the extension's calls that take batches
     native = natbuild._native
     assert native is not None
     with pytest.raises(ValueError, match="keys of 21 bytes"):
-        native.range_order(b"short", ())
-    for call in (lambda bad: native.range_order(b"", bad), native.key_set,
+        native.range_split(b"short", (), bytes(13))
+    with pytest.raises(ValueError, match="a byte per column"):
+        native.range_split(b"", (), b"")
+    for call in (lambda bad: native.range_split(b"", bad, bytes(13)), native.key_set,
                  lambda bad: native.keys_in(native.key_set(()), bad)):
         with pytest.raises(ValueError, match="13 columns"):
             call(((3, ()),))

@@ -1861,18 +1861,64 @@ static inline int range_key_le(const range_key *a, const range_key *b) {
     return a->port <= b->port;
 }
 
-/* range_order(cuts, batches) -> ((order, bounds), ...), one pair per batch: order (an int64 per row) lists the
-   batch's rows range by range, each range's rows in their order; bounds (an int64 per range, and one more) where
-   each range starts in order. cuts: ascending keys of RANGE_KEY bytes, concatenated; range r holds the keys k with
-   cut r-1 <= k < cut r (numpy.searchsorted(cuts, keys, side="right")). */
-static PyObject *range_order(PyObject *self, PyObject *args) {
+/* One column's rows moved to their places (row i to at[i], n of them): the data, and the validity bitmap (zeroed
+   first) where the column has one. Each column is read in order and written in as many runs as ranges. */
+static void scatter(const column *c, Py_ssize_t width, const uint32_t *at, size_t n, uint8_t *data,
+                    uint8_t *valid) {
+    const uint8_t *in = c->data;
+    switch (width) {
+    case 1:
+        for (size_t i = 0; i < n; i++) data[at[i]] = in[i];
+        break;
+    case 4:
+        for (size_t i = 0; i < n; i++) memcpy(data + 4 * (size_t)at[i], in + 4 * i, 4);
+        break;
+    case 8:
+        for (size_t i = 0; i < n; i++) memcpy(data + 8 * (size_t)at[i], in + 8 * i, 8);
+        break;
+    case 16:
+        for (size_t i = 0; i < n; i++) memcpy(data + 16 * (size_t)at[i], in + 16 * i, 16);
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) memcpy(data + (size_t)width * at[i], in + width * i, (size_t)width);
+    }
+    if (!valid) return;
+    memset(valid, 0, (n + 7) / 8);
+    for (size_t i = 0; i < n; i++) valid[at[i] >> 3] |= (uint8_t)(ok(c, i) << (at[i] & 7));
+}
+
+/* The range of a key: how many cuts are at or below it (a search without branches on the comparisons, which a
+   random key would mispredict). */
+static inline size_t range_of(const range_key *cut, size_t ncut, const range_key *key) {
+    const range_key *base = cut;
+    size_t n = ncut;
+    if (n == 0) return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = range_key_le(&base[half], key) ? base + half : base;
+        n -= half;
+    }
+    return (size_t)(base - cut) + range_key_le(base, key);
+}
+
+/* range_split(cuts, batches, skip) -> ((bounds, columns), ...), one pair per batch: the batch's rows taken range
+   by range, each range's rows in their order, as columns of (validity or None, data) buffers (None for a column
+   whose byte in skip is not 0: not taken), and bounds (an int64 per range, and one more) where each range starts.
+   cuts: ascending keys of RANGE_KEY bytes, concatenated; range r holds the keys k with cut r-1 <= k < cut r
+   (numpy.searchsorted(cuts, keys, side="right")). */
+static PyObject *range_split(PyObject *self, PyObject *args) {
     (void)self;
-    const char *cuts;
-    Py_ssize_t cuts_len;
+    const char *cuts, *skip;
+    Py_ssize_t cuts_len, skip_len;
     PyObject *batches, *result = NULL, *out = NULL;
-    if (!PyArg_ParseTuple(args, "y#O!:range_order", &cuts, &cuts_len, &PyTuple_Type, &batches)) return NULL;
+    if (!PyArg_ParseTuple(args, "y#O!y#:range_split", &cuts, &cuts_len, &PyTuple_Type, &batches, &skip, &skip_len))
+        return NULL;
     if (cuts_len % RANGE_KEY) {
         PyErr_Format(PyExc_ValueError, "cuts are keys of %d bytes", RANGE_KEY);
+        return NULL;
+    }
+    if (skip_len != NCOL) {
+        PyErr_Format(PyExc_ValueError, "skip is a byte per column (%d)", NCOL);
         return NULL;
     }
     size_t ncut = (size_t)cuts_len / RANGE_KEY, nparts = ncut + 1;
@@ -1888,37 +1934,59 @@ static PyObject *range_order(PyObject *self, PyObject *args) {
     if (!(all = take_batches(batches, &h))) goto done;
     size_t most = 0;
     for (Py_ssize_t k = 0; k < nb; k++) {
-        if (all[k].n > most) most = all[k].n;
-        PyObject *order = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * all[k].n));
+        size_t n = all[k].n;
+        if (n > most) most = n;
         PyObject *bounds = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (nparts + 1)));
-        PyObject *pair = order && bounds ? PyTuple_Pack(2, order, bounds) : NULL;
-        Py_XDECREF(order);
+        PyObject *columns = PyTuple_New(NCOL);
+        PyObject *pair = bounds && columns ? PyTuple_Pack(2, bounds, columns) : NULL;
         Py_XDECREF(bounds);
+        Py_XDECREF(columns);
         if (!pair) goto done;
         PyTuple_SET_ITEM(out, k, pair);
+        for (int c = 0; c < NCOL; c++) {
+            PyObject *taken = Py_None;
+            if (!skip[c]) {
+                PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * (size_t)COLUMN_WIDTH[c]));
+                PyObject *valid = all[k].col[c].valid ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 7) / 8))
+                                                      : Py_NewRef(Py_None);
+                taken = data && valid ? PyTuple_Pack(2, valid, data) : NULL;
+                Py_XDECREF(data);
+                Py_XDECREF(valid);
+                if (!taken) goto done;
+            } else {
+                Py_INCREF(taken);
+            }
+            PyTuple_SET_ITEM(columns, c, taken);
+        }
+    }
+    if (most > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "range_split: a batch of more than 2^32 rows");
+        goto done;
     }
     ids = malloc((most + 1) * sizeof *ids);
     if (!ids) { PyErr_NoMemory(); goto done; }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < nb; k++) {
         const batch *b = &all[k];
-        PyObject *pair = PyTuple_GET_ITEM(out, k);
-        int64_t *order = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0));
-        int64_t *bounds = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1));
+        PyObject *pair = PyTuple_GET_ITEM(out, k), *columns = PyTuple_GET_ITEM(pair, 1);
+        int64_t *bounds = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0));
         memset(bounds, 0, 8 * (nparts + 1));
         for (size_t i = 0; i < b->n; i++) {
             range_key key = range_key_of(b, i);
-            size_t lo = 0, hi = ncut; /* the cuts at or below the key */
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (range_key_le(&cut[mid], &key)) lo = mid + 1; else hi = mid;
-            }
-            ids[i] = (uint32_t)lo;
-            bounds[lo + 1]++;
+            size_t r = range_of(cut, ncut, &key);
+            ids[i] = (uint32_t)r;
+            bounds[r + 1]++;
         }
         for (size_t r = 0; r < nparts; r++) bounds[r + 1] += bounds[r];
         memcpy(next, bounds, 8 * nparts);
-        for (size_t i = 0; i < b->n; i++) order[next[ids[i]]++] = (int64_t)i;
+        for (size_t i = 0; i < b->n; i++) ids[i] = (uint32_t)next[ids[i]]++; /* now each row's place */
+        for (int c = 0; c < NCOL; c++) {
+            PyObject *taken = PyTuple_GET_ITEM(columns, c);
+            if (taken == Py_None) continue;
+            PyObject *valid = PyTuple_GET_ITEM(taken, 0);
+            scatter(&b->col[c], COLUMN_WIDTH[c], ids, b->n, (uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(taken, 1)),
+                    valid == Py_None ? NULL : (uint8_t *)PyBytes_AS_STRING(valid));
+        }
     }
     Py_END_ALLOW_THREADS
     result = out;
@@ -1943,9 +2011,10 @@ static PyMethodDef methods[] = {
      "key_set(batches) -> the set of their rows' mapping keys (NULL equal to NULL), for keys_in."},
     {"keys_in", keys_in, METH_VARARGS,
      "keys_in(key_set, batches) -> masks: a byte per row of each batch, 1 where its mapping key is in the set."},
-    {"range_order", range_order, METH_VARARGS,
-     "range_order(cuts, batches) -> ((order, bounds), ...): each batch's rows by key range of public (address, "
-     "port), for a ranged build's split (int64 buffers: the rows' order, and where each range starts in it)."},
+    {"range_split", range_split, METH_VARARGS,
+     "range_split(cuts, batches, skip) -> ((bounds, columns), ...): each batch's rows taken by key range of public "
+     "(address, port), for a ranged build's split: the columns (validity or None, data) but those skip names (None), "
+     "and where each range starts (int64)."},
     {"nat_next", nat_next, METH_VARARGS,
      "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
      "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},

@@ -139,14 +139,13 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
     for batch in _nat_batches(paths, columns):
         batch = batch.select(list(columns))
         coverage.add(batch)
-        got = natbuild.range_order(cuts, batch) if tuple(columns) == natbuild.COLUMNS else None
+        got = natbuild.range_split(cuts, batch) if tuple(columns) == natbuild.COLUMNS else None
         if got is None:
             which = np.searchsorted(cuts, _keys(batch), side="right")
             order = np.argsort(which, kind="stable")
             bounds = np.searchsorted(which[order], np.arange(len(cuts) + 2))
-        else:
-            order, bounds = got
-        yield batch.take(pa.array(order)), bounds.tolist()
+            got = batch.take(pa.array(order)), bounds
+        yield got[0], got[1].tolist()
 
 
 def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:

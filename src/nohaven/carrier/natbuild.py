@@ -61,12 +61,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, source_id
+from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, null_array, source_id
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
 __all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "coverage_table", "day_tables",
-           "incremental_rows", "nat_rows", "only_nat", "range_order", "range_rows"]
+           "incremental_rows", "nat_rows", "only_nat", "range_rows", "range_split"]
 
 _native: ModuleType | None
 try:
@@ -154,15 +154,25 @@ def _batches(table: pa.Table) -> tuple[tuple[int, tuple[_Buffers, ...]], ...]:
     return _aligned(table)[1]
 
 
-def range_order(cuts: np.ndarray, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray] | None:
-    """A batch's rows (of COLUMNS) by key range (buildparts: keys of (public address, port), `cuts` ascending),
-    compiled: the rows' order (range by range, each range's rows in their order) and where each range starts in
-    it (one more than the ranges). None where the compiled build is not available."""
+def range_split(cuts: np.ndarray, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray] | None:
+    """A batch's rows (of COLUMNS) taken by key range (buildparts: keys of (public address, port), `cuts`
+    ascending), compiled: the rows range by range, each range's rows in their order, and where each range starts
+    (one more than the ranges). A column of NULLs only is not taken (it is a slice of one kept array). None where
+    the compiled build is not available."""
     if not available():
         return None
     assert _native is not None
-    ((order, bounds),) = _native.range_order(cuts.tobytes(), _batches(pa.Table.from_batches([batch])))
-    return np.frombuffer(order, dtype=np.int64), np.frombuffer(bounds, dtype=np.int64)
+    n = batch.num_rows
+    if n == 0:
+        return batch.select(list(COLUMNS)), np.zeros(len(cuts) + 2, dtype=np.int64)
+    (aligned,), columns = _aligned(pa.Table.from_batches([batch]))
+    skip = bytes(int(n > 0 and column.null_count == n) for column in aligned.columns)
+    ((bounds, taken),) = _native.range_split(cuts.tobytes(), columns, skip)
+    arrays = [null_array(field.type, n) if got is None else
+              pa.Array.from_buffers(field.type, n, [None if got[0] is None else pa.py_buffer(got[0]),
+                                                    pa.py_buffer(got[1])], null_count=-1)
+              for field, got in zip(NAT_EVENTS, taken, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=NAT_EVENTS), np.frombuffer(bounds, dtype=np.int64)
 
 
 def _start(events: pa.Table, coverage: pa.Table | None, order: int, parts: int = 0) -> object:
