@@ -258,16 +258,29 @@ def test_a_first_ingest_builds_from_the_events_it_holds_and_writes_what_a_build_
     (store.tables_dir / "BUILD.json").unlink()
     store.build()  # a full build from the files
     assert sum(read) == (4 if compiled else 0) and tables(store.root) == held
-    handed: list[int] = []
+    handed: list[tuple[int, int]] = []
     build = Store.build
 
-    def spied(self: Store, events: object = None) -> dict[str, int]:
-        handed.append(len(events or {}))  # type: ignore[arg-type]
-        return build(self, events)  # type: ignore[arg-type]
+    def spied(self: Store, events: object = None, presplit: buildparts.Presplit | None = None) -> dict[str, int]:
+        handed.append((len(events or {}), len(presplit.sources) if presplit else 0))  # type: ignore[arg-type]
+        return build(self, events, presplit)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "build", spied)
+    split: list[int] = []
+    splitting = buildparts._split
+
+    def files_split(paths: list[Path], *args: object) -> object:
+        split.append(len(paths))
+        return splitting(paths, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(buildparts, "_split", files_split)
     budget = buildparts.nat_event_count([store.events_file(s) for s in store.sources()]) * buildparts.BYTES_PER_EVENT
     monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY", str(budget // 3))  # the events do not fit: none is held
     other = Store(tmp_path / "other")
     ingest(other, sources)
-    assert handed == [0] and tables(other.root) == held
+    assert tables(other.root) == held
+    if compiled:  # the ingest split every source's nat events into key ranges as it wrote them: no file is split
+        assert handed == [(0, 4)] and split == [0]
+    else:
+        assert handed == [(0, 0)]
+    assert not (other.root / "tmp" / "presplit").exists()

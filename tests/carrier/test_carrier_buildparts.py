@@ -144,3 +144,57 @@ def test_the_plan_samples_one_batch_in_several_and_the_ranges_stay_even(tmp_path
     keys = np.concatenate([buildparts._keys(b) for b in buildparts._nat_batches([events], ("pub_ip", "pub_port"))])
     sizes = np.bincount(np.searchsorted(cuts, keys, side="right"), minlength=8)
     assert len(cuts) == 7 and sizes.min() > 0.6 * len(keys) / 8 and sizes.max() < 1.4 * len(keys) / 8
+
+
+@pytest.mark.skipif(natbuild._native is None and os.environ.get("CI", "").lower() != "true",
+                    reason="the compiled build is not built here (no C compiler)")
+@pytest.mark.parametrize("room", ["disk-to-spare", "disk-short"])
+def test_a_first_ingest_split_as_written_builds_the_files_of_a_build_in_one_piece(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, room: str) -> None:
+    """Past the memory budget, a first ingest splits the nat events into key ranges as it writes them (cuts from its
+    first batches); the build takes ranges together up to a part's size and cuts a range that came out too large
+    again. The spill is written as it is where the disk has room for it twice, else compressed."""
+    from nohaven.carrier import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "BATCH", 500)
+    sources = [str(mappings(tmp_path / f"a10-{k}.log", 3000, k)) for k in range(3)]
+    whole = Store(tmp_path / "whole")
+    ingest(whole, sources)
+    expected = tables(whole.root)
+    events = [whole.events_path(sha) for sha in sorted(whole.sources())]
+    monkeypatch.setenv("NOHAVEN_CARRIER_BUILD_MEMORY",
+                       str(buildparts.nat_event_count(events) * buildparts.BYTES_PER_EVENT // 4))
+    if room == "disk-short":
+        monkeypatch.setattr(buildparts, "SPILL_BYTES_PER_EVENT", 1 << 50)
+    # cuts from the first 40 events only: ranges far from even, some cut again by the build
+    start = buildparts.Presplit.start
+
+    def skewed(self: buildparts.Presplit, batches: list[pa.RecordBatch], count: int) -> None:
+        start(self, [batches[0].slice(0, 40)], count)
+
+    monkeypatch.setattr(buildparts.Presplit, "start", skewed)
+    seen: dict[str, object] = {}
+    build = Store.build
+
+    def spied(self: Store, held: object = None, presplit: buildparts.Presplit | None = None) -> dict[str, int]:
+        assert presplit is not None
+        seen.update(codec=presplit.codec, sources=len(presplit.sources), ranges=len(presplit.cuts) + 1,
+                    files=sorted(p.name for p in presplit.folder.rglob("*.arrow")))
+        return build(self, held, presplit)  # type: ignore[arg-type]
+
+    again: list[int] = []
+    cut_again = buildparts._cut_again
+
+    def counted(files: list[Path], parts: int, folder: Path) -> list[buildparts.RangeSpill]:
+        again.append(parts)
+        return cut_again(files, parts, folder)
+
+    monkeypatch.setattr(Store, "build", spied)
+    monkeypatch.setattr(buildparts, "_cut_again", counted)
+    split = Store(tmp_path / "split")
+    ingest(split, sources)
+    assert seen["codec"] == ("lz4" if room == "disk-short" else None) and seen["sources"] == 3
+    assert seen["files"] and 2 <= seen["ranges"] <= 5  # type: ignore[operator]  # a sample of 4 keys, 4 cuts
+    assert again and max(again) > 1  # a range far over a part's size was cut again
+    assert tables(split.root) == expected
+    assert not list((split.root / "tmp").rglob("*.arrow"))  # the spills are gone

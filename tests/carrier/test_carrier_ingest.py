@@ -276,17 +276,17 @@ def test_events_that_will_not_fit_the_build_are_not_held_from_the_first_batch(tm
     # 100 events of 10 kB read: 1 MB expected would make 10,000, more than twice the limit of 1000
     for expected, kept in ((1_000_000, False), (150_000, True), (0, True)):
         held = ingest_module._Held(1000, expected)
-        into: list[pa.RecordBatch] = []
+        into = ingest_module._Kept("a")
         held.seen(10_000)
         held.keep(batch, into)
-        assert (held.on, len(into)) == (kept, 1 if kept else 0), expected
+        assert (held.on, len(into.batches)) == (kept, 1 if kept else 0), expected
         held.commit("sha", into)
         assert list(held.sources) == (["sha"] if kept else [])
     held = ingest_module._Held(150, 0)  # without a projection, the limit itself
-    into = []
+    into = ingest_module._Kept("b")
     held.keep(batch, into)
     held.keep(batch, into)
-    assert not held.on and into == []
+    assert not held.on and into.batches == [] and into.spill is None  # no presplit given: nothing split
     # the lower bound of what an ingest will read: files' sizes, but plain files of a stored source's size
     plain, packed = tmp_path / "a.log", tmp_path / "b.log.zst"
     plain.write_text("x\n" * 500)

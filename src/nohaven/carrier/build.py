@@ -81,10 +81,12 @@ _SPECS = {
 }
 
 
-def build(store: Store, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None) -> dict[str, int]:
+def build(store: Store, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None,
+          presplit: buildparts.Presplit | None = None) -> dict[str, int]:
     """Bring the tables up to date with the store's sources; returns row counts per table. `events`: sources'
     events the caller holds in memory (the ingest that just wrote them), by content digest; a full build reads
-    those from there instead of from their files."""
+    those from there instead of from their files. `presplit`: sources' nat events the ingest split into key ranges
+    as it wrote them, which a full build in key ranges takes instead of splitting their files again."""
     manifests = store.sources()
     shas = sorted(manifests)
     state = store.build_state()
@@ -92,7 +94,7 @@ def build(store: Store, events: Mapping[str, Sequence[pa.RecordBatch]] | None = 
     paths = [p for p in map(store.events_file, shas) if p is not None]
     if state is not None and state.get("layout") == LAYOUT and built is not None and built < set(shas) and paths:
         return _incremental(store, shas, paths, sorted(set(shas) - built), state["days"], events or {})
-    return _full(store, shas, paths, _kinds(manifests, shas), events or {})
+    return _full(store, shas, paths, _kinds(manifests, shas), events or {}, presplit)
 
 
 def _duckdb(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -117,7 +119,7 @@ def _connect(paths: list[Path], spill: Path | None = None) -> duckdb.DuckDBPyCon
 
 
 def _full(store: Store, shas: list[str], paths: list[Path], held: set[str],
-          in_memory: Mapping[str, Sequence[pa.RecordBatch]]) -> dict[str, int]:
+          in_memory: Mapping[str, Sequence[pa.RecordBatch]], presplit: buildparts.Presplit | None) -> dict[str, int]:
     work = store.root / "tables.new"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -136,7 +138,7 @@ def _full(store: Store, shas: list[str], paths: list[Path], held: set[str],
                 if _SPECS[name].kind not in held:
                     continue
                 if name == "nat" and parts > 1:
-                    days["nat"] = _nat_in_ranges(paths, parts, store.tmp_dir() / "build-spill", work / "nat")
+                    days["nat"] = _nat_in_ranges(store, shas, parts, work / "nat", presplit)
                 elif name == "nat":
                     days["nat"] = _write_days(_nat_days(con, store, shas, in_memory), work / "nat", "nat")
                 else:
@@ -207,10 +209,17 @@ def _write_days(chunks: Iterable[tuple[int, pa.Table]], folder: Path, name: str,
     return {day_name(day): writers[day].close() for day in sorted(writers)}
 
 
-def _nat_in_ranges(paths: list[Path], parts: int, spill: Path, folder: Path) -> dict[str, int]:
+def _nat_in_ranges(store: Store, shas: list[str], parts: int, folder: Path,
+                   presplit: buildparts.Presplit | None) -> dict[str, int]:
     """The NAT table built range by range of public (address, port) within the memory budget
-    (nohaven.carrier.buildparts): the same files as the whole table written at once."""
-    ranges = buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, spill, natbuild.range_rows)
+    (nohaven.carrier.buildparts): the same files as the whole table written at once. The sources an ingest split
+    as it wrote them (`presplit`) are not split again."""
+    cuts = presplit.cuts if presplit is not None else None
+    split = presplit.sources if presplit is not None and cuts is not None else {}
+    paths = [p for p in (store.events_file(sha) for sha in shas if sha not in split) if p is not None]
+    given = (cuts, [split[sha] for sha in shas if sha in split]) if cuts is not None and split else None
+    ranges = buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, store.tmp_dir() / "build-spill",
+                                         natbuild.range_rows, given)
     return _write_days((chunk for chunks in ranges for chunk in chunks), folder, "nat")
 
 

@@ -28,7 +28,7 @@ import itertools
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -42,9 +42,11 @@ from nohaven.carrier.errors import StoreError
 from nohaven.carrier.natbuild import only_nat
 from nohaven.carrier.store import event_batches, event_count
 
-__all__ = ["BYTES_PER_EVENT", "memory_budget", "nat_event_count", "partitioned_rows", "parts_needed"]
+__all__ = ["BYTES_PER_EVENT", "Presplit", "RangeSpill", "cuts_of", "memory_budget", "nat_event_count",
+           "partitioned_rows", "parts_needed", "split_batch"]
 
 BYTES_PER_EVENT = 250  # measured peak of a first ingest and its build per nat event (3.25 GB for 2·10^7), with a margin
+SPILL_BYTES_PER_EVENT = 88  # an event of the build's columns in an uncompressed spill file (83 bytes and bitmaps)
 _SAMPLE_EVERY = 13
 _SAMPLE_BATCHES = 8
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
@@ -112,8 +114,14 @@ def _plan(paths: Sequence[Path], parts: int) -> np.ndarray:
     """Range boundaries (keys; range i holds keys from boundary i-1 up to, not including, boundary i), from a sample
     of the nat events: one in `_SAMPLE_EVERY` of one batch in `_SAMPLE_BATCHES` of each file (a file's batches
     follow its lines through the day, and every file has its first read)."""
+    return cuts_of(_nat_batches(paths, ("pub_ip", "pub_port"), _SAMPLE_BATCHES), parts)
+
+
+def cuts_of(batches: Iterable[pa.RecordBatch], parts: int) -> np.ndarray:
+    """Boundaries of `parts` ranges holding about as many of the batches' events each (one event in
+    `_SAMPLE_EVERY` sampled); fewer where the sample has fewer distinct keys."""
     samples: list[np.ndarray] = []
-    for batch in _nat_batches(paths, ("pub_ip", "pub_port"), _SAMPLE_BATCHES):
+    for batch in batches:
         samples.append(_keys(batch.take(pa.array(np.arange(0, batch.num_rows, _SAMPLE_EVERY)))))
     sample = np.sort(np.concatenate(samples)) if samples else np.array([], dtype=f"S{_KEY_WIDTH}")
     return np.unique(sample[(np.arange(1, parts) * len(sample)) // parts]) if len(sample) else sample
@@ -139,13 +147,100 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
     for batch in _nat_batches(paths, columns):
         batch = batch.select(list(columns))
         coverage.add(batch)
-        got = natbuild.range_split(cuts, batch) if tuple(columns) == natbuild.COLUMNS else None
-        if got is None:
-            which = np.searchsorted(cuts, _keys(batch), side="right")
-            order = np.argsort(which, kind="stable")
-            bounds = np.searchsorted(which[order], np.arange(len(cuts) + 2))
-            got = batch.take(pa.array(order)), bounds
-        yield got[0], got[1].tolist()
+        yield split_batch(batch, cuts)
+
+
+def split_batch(batch: pa.RecordBatch, cuts: np.ndarray) -> tuple[pa.RecordBatch, list[int]]:
+    """A batch's rows taken range by range (compiled for the build's columns, else numpy's sort and Arrow's take),
+    and where each range starts (one more than the ranges)."""
+    got = natbuild.range_split(cuts, batch) if tuple(batch.schema.names) == natbuild.COLUMNS else None
+    if got is None:
+        which = np.searchsorted(cuts, _keys(batch), side="right")
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(cuts) + 2))
+        got = batch.take(pa.array(order)), bounds
+    return got[0], got[1].tolist()
+
+
+def spill_codec(folder: Path, events: int) -> str | None:
+    """How a spill of about `events` events under `folder` is written: as they are (None; read back without a
+    copy, from the page cache where it still holds them) where twice their size is free on the disk, else lz4
+    (about a third of the size, for 60-70 ns an event of compression and decompression)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return None if 2 * events * SPILL_BYTES_PER_EVENT <= shutil.disk_usage(folder).free else "lz4"
+
+
+class RangeSpill:
+    """Events written to one file per key range (`part-NNNN.arrow` in `folder`: Arrow IPC, compressed by `codec` or
+    not), each range's events in the order they came; the events of each range counted, and each source's coverage
+    taken."""
+
+    def __init__(self, folder: Path, ranges: int, codec: str | None = "lz4") -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.codec = codec
+        self.writers: list[pa.ipc.RecordBatchFileWriter | None] = [None] * ranges
+        self.counts = [0] * ranges
+        self.coverage = _Coverage()
+
+    def file(self, part: int) -> Path:
+        return self.folder / f"part-{part:04d}.arrow"
+
+    def write(self, taken: pa.RecordBatch, bounds: Sequence[int]) -> None:
+        """A batch taken range by range (split_batch), written a slice to each range it holds events of."""
+        for part, (a, b) in enumerate(itertools.pairwise(bounds)):
+            if b > a:
+                writer = self.writers[part]
+                if writer is None:
+                    options = pa.ipc.IpcWriteOptions(compression=self.codec)
+                    writer = self.writers[part] = pa.ipc.new_file(str(self.file(part)), taken.schema, options=options)
+                writer.write_batch(taken.slice(a, b - a))
+                self.counts[part] += b - a
+
+    def close(self) -> None:
+        for writer in self.writers:
+            if writer is not None:
+                writer.close()
+        self.writers = [None] * len(self.writers)
+
+
+class Presplit:
+    """The nat events of the sources an ingest writes, split into key ranges as they are written (so that a build
+    in key ranges need not read them from their event files again to split them): the cuts, taken from the first
+    events, and each committed source's RangeSpill, under `folder`. Ranges are many more than the build needs
+    (RANGES_PER_PART a part); the build takes consecutive ones together up to its part's size, and cuts a range
+    that came out too large again."""
+
+    RANGES_PER_PART = 4
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cuts: np.ndarray | None = None
+        self.codec: str | None = "lz4"
+        self.sources: dict[str, RangeSpill] = {}
+
+    def start(self, batches: Sequence[pa.RecordBatch], events: int) -> None:
+        """The cuts, from a sample of `batches`, for an estimated `events` nat events in all."""
+        parts = max(1, -(-events * BYTES_PER_EVENT * 2 // max(memory_budget(), 1)))
+        self.cuts = cuts_of([b for b in batches if b.num_rows], min(256, max(2, self.RANGES_PER_PART * parts)))
+        self.codec = spill_codec(self.folder, events)
+
+    def spill(self, name: str) -> RangeSpill:
+        """A new source's spill (committed by `commit`, else removed by `discard`)."""
+        assert self.cuts is not None
+        return RangeSpill(self.folder / name, len(self.cuts) + 1, self.codec)
+
+    def commit(self, sha: str, spill: RangeSpill) -> None:
+        spill.close()
+        self.sources[sha] = spill
+
+    @staticmethod
+    def discard(spill: RangeSpill) -> None:
+        spill.close()
+        shutil.rmtree(spill.folder, ignore_errors=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:
@@ -161,46 +256,96 @@ def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:
 
 
 def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, spill: Path,
-                     compute: Callable[[pa.Table, pa.Table], _Rows]) -> Iterator[_Rows]:
+                     compute: Callable[[pa.Table, pa.Table], _Rows],
+                     presplit: tuple[np.ndarray, Sequence[RangeSpill]] | None = None) -> Iterator[_Rows]:
     """The NAT table's rows (in the table's order within each day), one key range at a time.
 
     `compute(events, coverage)` gives a range's rows from its nat events (the columns `columns`) and the
-    coverage of every source.
+    coverage of every source. `presplit`: cuts and the spills of sources an ingest split by them (Presplit);
+    `paths` are then the event files of the other sources, split here by the same cuts.
     """
-    cuts = _plan(paths, parts)
-    covered = _Coverage()
-    spill.mkdir(parents=True, exist_ok=True)
-    files = [spill / f"part-{i:04d}.arrow" for i in range(len(cuts) + 1)]
-    writers: list[pa.ipc.RecordBatchFileWriter] = []
+    here_events = event_count(paths)
+    total = here_events + (sum(sum(s.counts) for s in presplit[1]) if presplit else 0)
+    size = max(1, -(-total // parts))  # a part's events
+    cuts = presplit[0] if presplit is not None else _plan(paths, parts)
+    spills = list(presplit[1]) if presplit is not None else []
     try:
-        schema: pa.Schema | None = None
-        for taken, bounds in _ahead(_split(paths, columns, cuts, covered), "nohaven-split"):
-            if schema is None:
-                schema = taken.schema
-                options = pa.ipc.IpcWriteOptions(compression="lz4")
-                writers = [pa.ipc.new_file(f, schema, options=options) for f in files]
-            for part, (a, b) in enumerate(itertools.pairwise(bounds)):
-                if b > a:
-                    writers[part].write_batch(taken.slice(a, b - a))
-        for writer in writers:
-            writer.close()
-        writers = []
-        if schema is None:
-            return
-        coverage = natbuild.coverage_table(covered.last)
+        here = RangeSpill(spill / "split", len(cuts) + 1, spill_codec(spill, here_events))
+        spills.append(here)
+        try:
+            for taken, bounds in _ahead(_split(paths, columns, cuts, here.coverage), "nohaven-split"):
+                here.write(taken, bounds)
+        finally:
+            here.close()
+        covered: dict[int, int] = {}
+        for one in spills:
+            for src, last in one.coverage.last.items():
+                covered[src] = max(last, covered.get(src, last))
+        coverage = natbuild.coverage_table(covered)
 
-        def one(f: Path) -> _Rows | None:
-            with pa.memory_map(str(f)) as source:
-                events = pa.ipc.open_file(source).read_all()
-            f.unlink()
+        def rows(files: list[Path]) -> _Rows | None:
+            events = _read(files)
+            for f in files:
+                f.unlink()
             return compute(events, coverage) if events.num_rows else None
 
-        # The next range is computed (the compiled build releases the GIL) while the caller writes this one:
-        # two ranges in memory at once, which parts_needed allows for.
-        for rows in _ahead((one(f) for f in files), "nohaven-range"):
-            if rows is not None:
-                yield rows
+        # The next unit is computed (the compiled build releases the GIL) while the caller writes this one: two
+        # units in memory at once, which parts_needed allows for.
+        for got in _ahead((rows(files) for files in _units(spills, size, spill)), "nohaven-range"):
+            if got is not None:
+                yield got
     finally:
-        for writer in writers:
-            writer.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _read(files: Sequence[Path]) -> pa.Table:
+    tables = []
+    for f in files:
+        with pa.memory_map(str(f)) as source:
+            tables.append(pa.ipc.open_file(source).read_all())
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _units(spills: Sequence[RangeSpill], size: int, spill: Path) -> Iterator[list[Path]]:
+    """The range files, in the ranges' order, in units of about `size` events: consecutive ranges taken together
+    up to it, and a range of more than a quarter over it cut again by a sample of its own events (into ranges
+    written under `spill`). A unit's files are removed once they are read."""
+    ranges = len(spills[0].counts) if spills else 0
+    unit: list[Path] = []
+    held = 0
+    for part in range(ranges):
+        count = sum(s.counts[part] for s in spills)
+        files = [s.file(part) for s in spills if s.counts[part]]
+        if not count:
+            continue
+        if held and held + count > size:
+            yield unit
+            unit, held = [], 0
+        if count > size + size // 4:
+            yield from _units(_cut_again(files, -(-count // size), spill / f"again-{part:04d}"), size, spill)
+            continue
+        unit += files
+        held += count
+    if unit:
+        yield unit
+
+
+def _cut_again(files: Sequence[Path], parts: int, folder: Path) -> list[RangeSpill]:
+    """The events of one range's files cut into `parts` ranges of their own (by a sample of them)."""
+    def batches() -> Iterator[pa.RecordBatch]:
+        for f in files:
+            with pa.memory_map(str(f)) as source:
+                reader = pa.ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i)
+
+    cuts = cuts_of(batches(), parts)
+    again = RangeSpill(folder, len(cuts) + 1, spill_codec(folder, sum(event_count([f]) for f in files)))
+    try:
+        for batch in batches():
+            again.write(*split_batch(batch, cuts))
+    finally:
+        again.close()
+    for f in files:
+        f.unlink()
+    return [again]

@@ -147,8 +147,15 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     store.clear_tmp()  # what a killed run left half-written; nothing in tmp/ was ever committed
     # The content sizes of the stored sources: a plain file of none of these sizes is not among them.
     sizes = {m.get("size") for m in store.sources().values()}
-    # The build that follows takes the new sources' events from memory where they fit its budget.
-    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT, _expected_bytes(inputs, sizes))
+    # The build that follows takes the new sources' events from memory where they fit its budget; where they do
+    # not and it is a first build, split into its key ranges as they are written.
+    presplit = None
+    stored = 0
+    if store.build_state() is None and natbuild.available():
+        presplit = buildparts.Presplit(store.tmp_dir() / "presplit")
+        stored = buildparts.nat_event_count([p for p in map(store.events_file, store.sources()) if p is not None])
+    held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT, _expected_bytes(inputs, sizes), presplit,
+                 stored)
     results = []
     for name in inputs:
         spooled = None
@@ -167,8 +174,12 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
     tables = None
-    if not store.is_current():
-        tables = store.build(held.sources)
+    try:
+        if not store.is_current():
+            tables = store.build(held.sources, presplit)
+    finally:
+        if presplit is not None:
+            presplit.remove()
     return IngestResult(results, tables, time.monotonic() - started)
 
 
@@ -372,9 +383,11 @@ def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: Lo
     src = source.parse_src
     ignored: Counter[str] = Counter()
     fast = block_parser(parser, options.vectorised, options.native)
+    kept = _Kept(f"source-{tag}")  # what `held` keeps of the source's events
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
-                rejects_tmp.open("w", encoding="utf-8") as rejects, _EventWriter(events_tmp, source, held) as writer:
+                rejects_tmp.open("w", encoding="utf-8") as rejects, \
+                _EventWriter(events_tmp, source, held, kept) as writer:
             rejects.write("file\tline\treason\ttext\n")
             if fast is not None:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -395,9 +408,11 @@ def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: Lo
             durable.sync_file(tmp_path)
             durable.replace(tmp_path, final)  # its folder made by Store.create
         if held is not None:
-            held.commit(sha, writer.kept)
+            held.commit(sha, kept)
         return digests
     finally:
+        if held is not None:
+            held.discard(kept)  # a committed source's spill is the build's by now: nothing to remove
         for leftover in (raw_tmp, events_tmp, rejects_tmp):
             leftover.unlink(missing_ok=True)
 
@@ -480,38 +495,77 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
         yield carry, True
 
 
-class _Held:
-    """The events an ingest keeps in memory for the build that follows it (which then does not read them back
-    from their files), by source, as long as all of them fit the build's memory in one piece; past that, none
-    are kept. `expected`: a lower bound of the content bytes the ingest will parse (0: unknown); where the events
-    of the bytes read so far, scaled to it, come to more than twice the limit, they are let go at once rather
-    than when the limit is reached (the build of so many events reads them back in key ranges, and holding them
-    until then only cost fresh memory and copies)."""
+class _Kept:
+    """What an ingest keeps of one source's events for the build while writing them: the batches themselves (in
+    memory), or their nat events split into key ranges (`spill`, under the name `name`)."""
 
-    def __init__(self, limit: int, expected: int = 0) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.batches: list[pa.RecordBatch] = []
+        self.spill: buildparts.RangeSpill | None = None
+
+
+class _Held:
+    """The events an ingest keeps for the build that follows it (which then does not read them back from their
+    files), by source: in memory as long as all of them fit the build's memory in one piece; past that, none are
+    kept there, and where the ingest was given a `presplit` (a first build, which will be cut into key ranges),
+    the nat events are split into their ranges as they are written, from then on (nohaven.carrier.buildparts).
+    `expected`: a lower bound of the content bytes the ingest will parse (0: unknown); where the events of the
+    bytes read so far, scaled to it, come to more than twice the limit, they are let go at once rather than when
+    the limit is reached (the build of so many events reads them back in key ranges, and holding them until then
+    only cost fresh memory and copies). `stored`: the events already in the store, which the build adds."""
+
+    def __init__(self, limit: int, expected: int = 0, presplit: buildparts.Presplit | None = None,
+                 stored: int = 0) -> None:
         self.limit, self.rows, self.on = limit, 0, limit > 0
         self.expected, self.read = expected, 0
+        self.presplit, self.stored = presplit, stored
         self.sources: dict[str, list[pa.RecordBatch]] = {}
 
     def seen(self, n: int) -> None:
         """`n` more content bytes read."""
         self.read += n
 
-    def keep(self, batch: pa.RecordBatch, into: list[pa.RecordBatch]) -> None:
-        """A batch of a source being written, kept in `into` (only the columns a build reads)."""
-        if not self.on:
-            return
+    def keep(self, batch: pa.RecordBatch, source: _Kept) -> None:
+        """A batch of a source being written, kept for the build (only the nat events' columns a build reads)."""
         self.rows += batch.num_rows
-        if self.rows > self.limit or (self.read and self.rows * self.expected > 2 * self.limit * self.read):
+        nat = natbuild.only_nat(batch).select(list(natbuild.COLUMNS))
+        if self.on:
+            if not (self.rows > self.limit or (self.read and self.rows * self.expected > 2 * self.limit * self.read)):
+                source.batches.append(nat)
+                return
             self.on = False
             self.sources.clear()
-            into.clear()
+            pending = [*source.batches, nat]
+            source.batches.clear()
+        else:
+            pending = [nat]
+        if self.presplit is None:
             return
-        into.append(natbuild.only_nat(batch).select(list(natbuild.COLUMNS)))
+        if self.presplit.cuts is None:  # the events of the bytes read so far, scaled to all the ingest will read
+            scale = max(1.0, self.expected / self.read) if self.read else 1.0
+            self.presplit.start(pending, self.stored + int(self.rows * scale))
+            assert self.presplit.cuts is not None
+        if source.spill is None:
+            source.spill = self.presplit.spill(source.name)
+        for part in pending:
+            if part.num_rows:
+                source.spill.coverage.add(part)
+                source.spill.write(*buildparts.split_batch(part, self.presplit.cuts))
 
-    def commit(self, sha: str, batches: list[pa.RecordBatch]) -> None:
+    def commit(self, sha: str, source: _Kept) -> None:
+        """The source is in the store: what was kept of it is the build's."""
         if self.on:
-            self.sources[sha] = batches
+            self.sources[sha] = source.batches
+        if source.spill is not None and self.presplit is not None:
+            self.presplit.commit(sha, source.spill)
+            source.spill = None
+
+    def discard(self, source: _Kept) -> None:
+        """The source was not written (it failed, or was found in the store): its spill is removed."""
+        if source.spill is not None:
+            buildparts.Presplit.discard(source.spill)
+            source.spill = None
 
 
 class _EventWriter:
@@ -520,10 +574,10 @@ class _EventWriter:
     order they were added. Events parsed before the source's digest is known are held, and its source id written
     into them once it is (the parse waits for the digest past WAITING_BYTES of them)."""
 
-    def __init__(self, path: Path, source: _Source, held: _Held | None = None) -> None:
+    def __init__(self, path: Path, source: _Source, held: _Held | None = None, kept: _Kept | None = None) -> None:
         self.source = source
         self.held = held
-        self.kept: list[pa.RecordBatch] = []  # what `held` keeps of this source's events
+        self.kept = _Kept(path.stem) if kept is None else kept  # what `held` keeps of this source's events
         self.stamp = source.digests is None  # the events come with _NO_SOURCE
         self.src: int | None = None if self.stamp else source.parse_src
         self.writer = pa.ipc.new_file(str(path), EVENT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd"))

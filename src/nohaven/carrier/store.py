@@ -52,6 +52,8 @@ from nohaven.carrier.schema import BLOCK_SCHEMA, EVENT_SCHEMA, IDENTITY_SCHEMA, 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
+    from nohaven.carrier.buildparts import Presplit
+
 __all__ = ["EVENT_SUFFIXES", "FILE_ROWS", "LAYOUT", "TABLES", "DayIndex", "DayWriter", "Store", "event_batches",
            "event_count", "event_dataset", "event_table", "lookup_key", "write_parquet"]
 
@@ -412,12 +414,14 @@ class Store:
         return files
 
     # -- build --------------------------------------------------------------------------------------------------
-    def build(self, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None) -> dict[str, int]:
+    def build(self, events: Mapping[str, Sequence[pa.RecordBatch]] | None = None,
+              presplit: Presplit | None = None) -> dict[str, int]:
         """Bring the interval tables up to date with the sources (see nohaven.carrier.build); row counts.
-        `events`: sources' events held in memory by content digest, which a full build need not read again."""
+        `events`: sources' events held in memory by content digest, which a full build need not read again;
+        `presplit`: sources' events split into key ranges by the ingest (nohaven.carrier.buildparts)."""
         from nohaven.carrier.build import build
 
-        return build(self, events)
+        return build(self, events, presplit)
 
 
 def _ipc_reader(path: Path, columns: Sequence[str]) -> pa.ipc.RecordBatchFileReader:
