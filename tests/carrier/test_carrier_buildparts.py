@@ -198,3 +198,19 @@ def test_a_first_ingest_split_as_written_builds_the_files_of_a_build_in_one_piec
     assert again and max(again) > 1  # a range far over a part's size was cut again
     assert tables(split.root) == expected
     assert not list((split.root / "tmp").rglob("*.arrow"))  # the spills are gone
+
+
+def test_a_range_of_one_key_past_a_parts_size_is_cut_again_once_and_kept_whole(tmp_path: Path) -> None:
+    n = 100
+    table = natbuild.NAT_EVENTS.empty_table().to_pydict()
+    table.update({name: [None] * n for name in table})
+    table.update(pub_ip=[to_bytes("203.0.113.9")] * n, pub_port=[40001] * n, t_ms=list(range(n)), src=[1] * n,
+                 line=list(range(1, n + 1)))
+    batch = pa.Table.from_pydict(table, schema=natbuild.NAT_EVENTS).to_batches()[0]
+    spill = buildparts.RangeSpill(tmp_path / "spill" / "one", 2)
+    spill.write(*buildparts.split_batch(batch, np.array([], dtype="S21")))  # no cut: the first range holds all
+    spill.close()
+    assert spill.counts == [n, 0]
+    units = list(buildparts._units([spill], 10, tmp_path / "spill"))
+    assert len(units) == 1  # one key's events cannot be cut: they stay one unit, after one attempt
+    assert buildparts._read(units[0]).column("line").to_pylist() == list(range(1, n + 1))

@@ -306,10 +306,11 @@ def _read(files: Sequence[Path]) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def _units(spills: Sequence[RangeSpill], size: int, spill: Path) -> Iterator[list[Path]]:
+def _units(spills: Sequence[RangeSpill], size: int, spill: Path, again: bool = True) -> Iterator[list[Path]]:
     """The range files, in the ranges' order, in units of about `size` events: consecutive ranges taken together
     up to it, and a range of more than a quarter over it cut again by a sample of its own events (into ranges
-    written under `spill`). A unit's files are removed once they are read."""
+    written under `spill`; once: a range of one key's events cannot be cut). A unit's files are removed once they
+    are read."""
     ranges = len(spills[0].counts) if spills else 0
     unit: list[Path] = []
     held = 0
@@ -321,8 +322,8 @@ def _units(spills: Sequence[RangeSpill], size: int, spill: Path) -> Iterator[lis
         if held and held + count > size:
             yield unit
             unit, held = [], 0
-        if count > size + size // 4:
-            yield from _units(_cut_again(files, -(-count // size), spill / f"again-{part:04d}"), size, spill)
+        if again and count > size + size // 4:
+            yield from _units(_cut_again(files, -(-count // size), spill / f"again-{part:04d}"), size, spill, False)
             continue
         unit += files
         held += count

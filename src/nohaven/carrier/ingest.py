@@ -540,8 +540,8 @@ class _Held:
             source.batches.clear()
         else:
             pending = [nat]
-        if self.presplit is None:
-            return
+        if self.presplit is None or (self.presplit.cuts is None and not any(b.num_rows for b in pending)):
+            return  # no split, or no nat event yet to take the cuts from
         if self.presplit.cuts is None:  # the events of the bytes read so far, scaled to all the ingest will read
             scale = max(1.0, self.expected / self.read) if self.read else 1.0
             self.presplit.start(pending, self.stored + int(self.rows * scale))
