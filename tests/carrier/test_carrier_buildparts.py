@@ -106,23 +106,34 @@ def test_the_compiled_split_takes_each_event_into_the_range_numpy_puts_it_in() -
     keys = np.sort(buildparts._keys(batch))
     # cuts at keys that occur (so that some events equal a cut), and the NULL key's, last
     cuts = np.unique(np.concatenate([keys[::700], keys[-1:]]))
-    got = natbuild.range_split(cuts, batch)
-    assert got is not None
-    taken, bounds = got
     which = np.searchsorted(cuts, buildparts._keys(batch), side="right")
+    expected = batch.take(pa.array(np.argsort(which, kind="stable")))
+    into = natbuild.SplitBuffers()
+    for rows in (batch.slice(0, 1000), batch):  # the buffers kept from a smaller batch are replaced, not overrun
+        got = natbuild.range_split(cuts, rows, into)
+        assert got is not None
+    taken, bounds = got
     # every column, its values and its NULLs, as Arrow's take in numpy's stable order of the ranges gives them
-    assert taken.equals(batch.take(pa.array(np.argsort(which, kind="stable"))))
+    assert taken.equals(expected)
     assert taken.column("flags").null_count == batch.column("flags").null_count > 0
     assert bounds.tolist() == np.searchsorted(np.sort(which), np.arange(len(cuts) + 2)).tolist()
     assert bounds[-1] == n and 0 < bounds[-2] < n  # the NULLs' range (the last) holds the events without a key
     # malformed input is an error that names it, from each of the extension's calls that take batches
     native = natbuild._native
     assert native is not None
+    none = (None,) * 13
+    columns = natbuild._batches(pa.Table.from_batches([batch]))
     with pytest.raises(ValueError, match="keys of 21 bytes"):
-        native.range_split(b"short", (), bytes(13))
-    with pytest.raises(ValueError, match="a byte per column"):
-        native.range_split(b"", (), b"")
-    for call in (lambda bad: native.range_split(b"", bad, bytes(13)), native.key_set,
+        native.range_split(b"short", columns, none)
+    with pytest.raises(ValueError, match="one batch and an output a column"):
+        native.range_split(b"", columns, ())
+    with pytest.raises(ValueError, match="the data buffer of column t_ms holds 8 bytes, 40000 needed"):
+        native.range_split(b"", columns, (None, (None, bytearray(8)), *none[2:]))
+    with pytest.raises(ValueError, match="column flags has NULLs and no validity buffer"):
+        native.range_split(b"", columns, (*none[:4], (None, bytearray(n)), *none[5:]))
+    with pytest.raises(BufferError):  # read-only memory is not written into
+        native.range_split(b"", columns, (None, (None, bytes(8 * n)), *none[2:]))
+    for call in (lambda bad: native.range_split(b"", bad, none), native.key_set,
                  lambda bad: native.keys_in(native.key_set(()), bad)):
         with pytest.raises(ValueError, match="13 columns"):
             call(((3, ()),))

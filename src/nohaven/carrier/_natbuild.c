@@ -1901,98 +1901,105 @@ static inline size_t range_of(const range_key *cut, size_t ncut, const range_key
     return (size_t)(base - cut) + range_key_le(base, key);
 }
 
-/* range_split(cuts, batches, skip) -> ((bounds, columns), ...), one pair per batch: the batch's rows taken range
-   by range, each range's rows in their order, as columns of (validity or None, data) buffers (None for a column
-   whose byte in skip is not 0: not taken), and bounds (an int64 per range, and one more) where each range starts.
-   cuts: ascending keys of RANGE_KEY bytes, concatenated; range r holds the keys k with cut r-1 <= k < cut r
-   (numpy.searchsorted(cuts, keys, side="right")). */
+/* A writable buffer of at least `need` bytes into `view`; -1 with an exception set. */
+static int writable(PyObject *object, Py_ssize_t need, const char *what, int column, Py_buffer *view) {
+    if (PyObject_GetBuffer(object, view, PyBUF_WRITABLE) < 0) return -1;
+    if (view->len < need) {
+        PyErr_Format(PyExc_ValueError, "range_split: the %s buffer of column %s holds %zd bytes, %zd needed", what,
+                     COLUMN_NAMES[column], view->len, need);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* range_split(cuts, batch, outputs) -> bounds: the batch's rows (one batch, as nat_start takes batches) taken
+   range by range, each range's rows in their order, into the caller's buffers: outputs holds for each column None
+   (not taken) or (validity or None, data), writable buffers of at least (rows + 7) / 8 and rows * width bytes (a
+   validity bitmap is needed where the column has one). bounds: an int64 per range, and one more, where each range
+   starts. cuts: ascending keys of RANGE_KEY bytes, concatenated; range r holds the keys k with
+   cut r-1 <= k < cut r (numpy.searchsorted(cuts, keys, side="right")). */
 static PyObject *range_split(PyObject *self, PyObject *args) {
     (void)self;
-    const char *cuts, *skip;
-    Py_ssize_t cuts_len, skip_len;
-    PyObject *batches, *result = NULL, *out = NULL;
-    if (!PyArg_ParseTuple(args, "y#O!y#:range_split", &cuts, &cuts_len, &PyTuple_Type, &batches, &skip, &skip_len))
+    const char *cuts;
+    Py_ssize_t cuts_len;
+    PyObject *batches, *outputs, *result = NULL;
+    if (!PyArg_ParseTuple(args, "y#O!O!:range_split", &cuts, &cuts_len, &PyTuple_Type, &batches, &PyTuple_Type,
+                          &outputs))
         return NULL;
     if (cuts_len % RANGE_KEY) {
         PyErr_Format(PyExc_ValueError, "cuts are keys of %d bytes", RANGE_KEY);
         return NULL;
     }
-    if (skip_len != NCOL) {
-        PyErr_Format(PyExc_ValueError, "skip is a byte per column (%d)", NCOL);
+    if (PyTuple_GET_SIZE(batches) != 1 || PyTuple_GET_SIZE(outputs) != NCOL) {
+        PyErr_Format(PyExc_ValueError, "range_split takes one batch and an output a column (%d)", NCOL);
         return NULL;
     }
     size_t ncut = (size_t)cuts_len / RANGE_KEY, nparts = ncut + 1;
     held h = {NULL, 0, 0};
-    Py_ssize_t nb = PyTuple_GET_SIZE(batches);
     batch *all = NULL;
+    Py_buffer data[NCOL], valid[NCOL];
+    int have[NCOL] = {0}, have_valid[NCOL] = {0};
     int64_t *next = calloc(nparts, sizeof *next);
     range_key *cut = malloc(nparts * sizeof *cut);
     uint32_t *ids = NULL;
-    out = PyTuple_New(nb);
-    if (!next || !cut || !out) { PyErr_NoMemory(); goto done; }
+    PyObject *bounds_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (nparts + 1)));
+    if (!next || !cut || !bounds_obj) { PyErr_NoMemory(); goto done; }
     for (size_t r = 0; r < ncut; r++) cut[r] = range_key_from((const uint8_t *)cuts + RANGE_KEY * r);
     if (!(all = take_batches(batches, &h))) goto done;
-    size_t most = 0;
-    for (Py_ssize_t k = 0; k < nb; k++) {
-        size_t n = all[k].n;
-        if (n > most) most = n;
-        PyObject *bounds = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (nparts + 1)));
-        PyObject *columns = PyTuple_New(NCOL);
-        PyObject *pair = bounds && columns ? PyTuple_Pack(2, bounds, columns) : NULL;
-        Py_XDECREF(bounds);
-        Py_XDECREF(columns);
-        if (!pair) goto done;
-        PyTuple_SET_ITEM(out, k, pair);
-        for (int c = 0; c < NCOL; c++) {
-            PyObject *taken = Py_None;
-            if (!skip[c]) {
-                PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * (size_t)COLUMN_WIDTH[c]));
-                PyObject *valid = all[k].col[c].valid ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 7) / 8))
-                                                      : Py_NewRef(Py_None);
-                taken = data && valid ? PyTuple_Pack(2, valid, data) : NULL;
-                Py_XDECREF(data);
-                Py_XDECREF(valid);
-                if (!taken) goto done;
-            } else {
-                Py_INCREF(taken);
-            }
-            PyTuple_SET_ITEM(columns, c, taken);
-        }
-    }
-    if (most > UINT32_MAX) {
+    const batch *b = &all[0];
+    if (b->n > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "range_split: a batch of more than 2^32 rows");
         goto done;
     }
-    ids = malloc((most + 1) * sizeof *ids);
-    if (!ids) { PyErr_NoMemory(); goto done; }
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < nb; k++) {
-        const batch *b = &all[k];
-        PyObject *pair = PyTuple_GET_ITEM(out, k), *columns = PyTuple_GET_ITEM(pair, 1);
-        int64_t *bounds = (int64_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0));
-        memset(bounds, 0, 8 * (nparts + 1));
-        for (size_t i = 0; i < b->n; i++) {
-            range_key key = range_key_of(b, i);
-            size_t r = range_of(cut, ncut, &key);
-            ids[i] = (uint32_t)r;
-            bounds[r + 1]++;
+    for (int c = 0; c < NCOL; c++) {
+        PyObject *out = PyTuple_GET_ITEM(outputs, c);
+        if (out == Py_None) continue;
+        if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 2) {
+            PyErr_Format(PyExc_TypeError, "range_split: column %s: expected (validity or None, data)", COLUMN_NAMES[c]);
+            goto done;
         }
-        for (size_t r = 0; r < nparts; r++) bounds[r + 1] += bounds[r];
-        memcpy(next, bounds, 8 * nparts);
-        for (size_t i = 0; i < b->n; i++) ids[i] = (uint32_t)next[ids[i]]++; /* now each row's place */
-        for (int c = 0; c < NCOL; c++) {
-            PyObject *taken = PyTuple_GET_ITEM(columns, c);
-            if (taken == Py_None) continue;
-            PyObject *valid = PyTuple_GET_ITEM(taken, 0);
-            scatter(&b->col[c], COLUMN_WIDTH[c], ids, b->n, (uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(taken, 1)),
-                    valid == Py_None ? NULL : (uint8_t *)PyBytes_AS_STRING(valid));
+        if (writable(PyTuple_GET_ITEM(out, 1), (Py_ssize_t)(b->n * (size_t)COLUMN_WIDTH[c]), "data", c, &data[c]) < 0)
+            goto done;
+        have[c] = 1;
+        PyObject *bitmap = PyTuple_GET_ITEM(out, 0);
+        if (bitmap == Py_None) {
+            if (b->col[c].valid) {
+                PyErr_Format(PyExc_ValueError, "range_split: column %s has NULLs and no validity buffer to take them",
+                             COLUMN_NAMES[c]);
+                goto done;
+            }
+            continue;
         }
+        if (writable(bitmap, (Py_ssize_t)((b->n + 7) / 8), "validity", c, &valid[c]) < 0) goto done;
+        have_valid[c] = 1;
     }
+    ids = malloc((b->n + 1) * sizeof *ids);
+    if (!ids) { PyErr_NoMemory(); goto done; }
+    int64_t *bounds = (int64_t *)PyBytes_AS_STRING(bounds_obj);
+    Py_BEGIN_ALLOW_THREADS
+    memset(bounds, 0, 8 * (nparts + 1));
+    for (size_t i = 0; i < b->n; i++) {
+        range_key key = range_key_of(b, i);
+        size_t r = range_of(cut, ncut, &key);
+        ids[i] = (uint32_t)r;
+        bounds[r + 1]++;
+    }
+    for (size_t r = 0; r < nparts; r++) bounds[r + 1] += bounds[r];
+    memcpy(next, bounds, 8 * nparts);
+    for (size_t i = 0; i < b->n; i++) ids[i] = (uint32_t)next[ids[i]]++; /* now each row's place */
+    for (int c = 0; c < NCOL; c++)
+        if (have[c])
+            scatter(&b->col[c], COLUMN_WIDTH[c], ids, b->n, data[c].buf, have_valid[c] ? valid[c].buf : NULL);
     Py_END_ALLOW_THREADS
-    result = out;
-    out = NULL;
+    result = bounds_obj;
+    bounds_obj = NULL;
 done:
-    Py_XDECREF(out);
+    for (int c = 0; c < NCOL; c++) {
+        if (have[c]) PyBuffer_Release(&data[c]);
+        if (have_valid[c]) PyBuffer_Release(&valid[c]);
+    }
+    Py_XDECREF(bounds_obj);
     release(&h);
     free(all);
     free(next);
@@ -2012,9 +2019,9 @@ static PyMethodDef methods[] = {
     {"keys_in", keys_in, METH_VARARGS,
      "keys_in(key_set, batches) -> masks: a byte per row of each batch, 1 where its mapping key is in the set."},
     {"range_split", range_split, METH_VARARGS,
-     "range_split(cuts, batches, skip) -> ((bounds, columns), ...): each batch's rows taken by key range of public "
-     "(address, port), for a ranged build's split: the columns (validity or None, data) but those skip names (None), "
-     "and where each range starts (int64)."},
+     "range_split(cuts, (batch,), outputs) -> bounds: a batch's rows taken by key range of public (address, port) "
+     "into the caller's buffers (a (validity or None, data) pair a column, or None: not taken), for a ranged "
+     "build's split; where each range starts (int64)."},
     {"nat_next", nat_next, METH_VARARGS,
      "nat_next(state, max_rows, stored) -> (day, rows, buffers) or None: the next rows (of one day and one part) "
      "as Arrow buffers, in the stored table's form (stored) or in the SQL's form with their day."},

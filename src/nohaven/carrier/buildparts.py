@@ -144,16 +144,21 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
            coverage: _Coverage) -> Iterator[tuple[pa.RecordBatch, list[int]]]:
     """The nat events batch by batch, each batch's rows taken in range order (one take, not a filter a range), and
     where each range starts in it (one more than the ranges); each batch counted into `coverage`."""
-    for batch in _nat_batches(paths, columns):
+    # Three sets of buffers in turn (the batches are handed to another thread by _ahead: the one written, the
+    # one split ahead, and the generator's last, which it holds until it resumes).
+    rings = [natbuild.SplitBuffers() for _ in range(3)]
+    for k, batch in enumerate(_nat_batches(paths, columns)):
         batch = batch.select(list(columns))
         coverage.add(batch)
-        yield split_batch(batch, cuts)
+        yield split_batch(batch, cuts, rings[k % 3])
 
 
-def split_batch(batch: pa.RecordBatch, cuts: np.ndarray) -> tuple[pa.RecordBatch, list[int]]:
-    """A batch's rows taken range by range (compiled for the build's columns, else numpy's sort and Arrow's take),
-    and where each range starts (one more than the ranges)."""
-    got = natbuild.range_split(cuts, batch) if tuple(batch.schema.names) == natbuild.COLUMNS else None
+def split_batch(batch: pa.RecordBatch, cuts: np.ndarray,
+                into: natbuild.SplitBuffers | None = None) -> tuple[pa.RecordBatch, list[int]]:
+    """A batch's rows taken range by range (compiled for the build's columns, into `into` where given: see
+    natbuild.range_split; else numpy's sort and Arrow's take), and where each range starts (one more than the
+    ranges)."""
+    got = natbuild.range_split(cuts, batch, into) if tuple(batch.schema.names) == natbuild.COLUMNS else None
     if got is None:
         which = np.searchsorted(cuts, _keys(batch), side="right")
         order = np.argsort(which, kind="stable")
@@ -218,6 +223,7 @@ class Presplit:
         self.cuts: np.ndarray | None = None
         self.codec: str | None = "lz4"
         self.sources: dict[str, RangeSpill] = {}
+        self.buffers = natbuild.SplitBuffers()  # a batch is split and written before the next (one thread)
 
     def start(self, batches: Sequence[pa.RecordBatch], events: int) -> None:
         """The cuts, from a sample of `batches`, for an estimated `events` nat events in all."""
@@ -342,9 +348,10 @@ def _cut_again(files: Sequence[Path], parts: int, folder: Path) -> list[RangeSpi
 
     cuts = cuts_of(batches(), parts)
     again = RangeSpill(folder, len(cuts) + 1, spill_codec(folder, sum(event_count([f]) for f in files)))
+    into = natbuild.SplitBuffers()
     try:
         for batch in batches():
-            again.write(*split_batch(batch, cuts))
+            again.write(*split_batch(batch, cuts, into))
     finally:
         again.close()
     for f in files:

@@ -551,7 +551,7 @@ class _Held:
         for part in pending:
             if part.num_rows:
                 source.spill.coverage.add(part)
-                source.spill.write(*buildparts.split_batch(part, self.presplit.cuts))
+                source.spill.write(*buildparts.split_batch(part, self.presplit.cuts, self.presplit.buffers))
 
     def commit(self, sha: str, source: _Kept) -> None:
         """The source is in the store: what was kept of it is the build's."""

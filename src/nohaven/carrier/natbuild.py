@@ -65,8 +65,21 @@ from nohaven.carrier.schema import EVENT_SCHEMA, NAT_SCHEMA, null_array, source_
 from nohaven.carrier.store import DAY_MS, FILE_ROWS, event_table
 from nohaven.carrier.timeparse import FLAG_END_OPEN, FLAG_START_UNKNOWN
 
-__all__ = ["COLUMNS", "EVENTS_READ", "KEY", "NAT_EVENTS", "available", "coverage_table", "day_tables",
-           "incremental_rows", "nat_rows", "only_nat", "range_rows", "range_split"]
+__all__ = [
+    "COLUMNS",
+    "EVENTS_READ",
+    "KEY",
+    "NAT_EVENTS",
+    "SplitBuffers",
+    "available",
+    "coverage_table",
+    "day_tables",
+    "incremental_rows",
+    "nat_rows",
+    "only_nat",
+    "range_rows",
+    "range_split",
+]
 
 _native: ModuleType | None
 try:
@@ -154,24 +167,49 @@ def _batches(table: pa.Table) -> tuple[tuple[int, tuple[_Buffers, ...]], ...]:
     return _aligned(table)[1]
 
 
-def range_split(cuts: np.ndarray, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray] | None:
+class SplitBuffers:
+    """Memory for range_split's output, kept from one batch to the next: fresh memory for every batch came as new
+    pages, which the kernel faults in and zeroes (at 10^8 mappings, millions of page faults). The arrays a split
+    gives are views of it, valid until the next split into the same buffers: write them out first."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[int, bool], bytearray] = {}
+
+    def get(self, column: int, validity: bool, size: int) -> bytearray:
+        held = self.buffers.get((column, validity))
+        if held is None or len(held) < size:  # a new one: an exported bytearray cannot be resized
+            held = self.buffers[column, validity] = bytearray(max(size, 1))
+        return held
+
+
+def range_split(cuts: np.ndarray, batch: pa.RecordBatch,
+                into: SplitBuffers | None = None) -> tuple[pa.RecordBatch, np.ndarray] | None:
     """A batch's rows (of COLUMNS) taken by key range (buildparts: keys of (public address, port), `cuts`
     ascending), compiled: the rows range by range, each range's rows in their order, and where each range starts
-    (one more than the ranges). A column of NULLs only is not taken (it is a slice of one kept array). None where
-    the compiled build is not available."""
+    (one more than the ranges). A column of NULLs only is not taken (it is a slice of one kept array). `into`: the
+    buffers the rows are taken into (the batch is a view of them until the next split into them), else new ones.
+    None where the compiled build is not available."""
     if not available():
         return None
     assert _native is not None
     n = batch.num_rows
     if n == 0:
         return batch.select(list(COLUMNS)), np.zeros(len(cuts) + 2, dtype=np.int64)
+    into = SplitBuffers() if into is None else into
     (aligned,), columns = _aligned(pa.Table.from_batches([batch]))
-    skip = bytes(int(n > 0 and column.null_count == n) for column in aligned.columns)
-    ((bounds, taken),) = _native.range_split(cuts.tobytes(), columns, skip)
+    outputs: list[tuple[memoryview | None, memoryview] | None] = []
+    for k, (field, column) in enumerate(zip(NAT_EVENTS, aligned.columns, strict=True)):
+        if column.null_count == n:
+            outputs.append(None)
+            continue
+        bits, size = (n + 7) // 8, n * field.type.byte_width
+        validity = memoryview(into.get(k, True, bits))[:bits] if column.null_count else None
+        outputs.append((validity, memoryview(into.get(k, False, size))[:size]))
+    bounds = _native.range_split(cuts.tobytes(), columns, tuple(outputs))
     arrays = [null_array(field.type, n) if got is None else
               pa.Array.from_buffers(field.type, n, [None if got[0] is None else pa.py_buffer(got[0]),
-                                                    pa.py_buffer(got[1])], null_count=-1)
-              for field, got in zip(NAT_EVENTS, taken, strict=True)]
+                                                    pa.py_buffer(got[1])], null_count=column.null_count)
+              for field, got, column in zip(NAT_EVENTS, outputs, aligned.columns, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=NAT_EVENTS), np.frombuffer(bounds, dtype=np.int64)
 
 
