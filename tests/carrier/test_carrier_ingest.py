@@ -287,6 +287,12 @@ def test_events_that_will_not_fit_the_build_are_not_held_from_the_first_batch(tm
     held.keep(batch, into)
     held.keep(batch, into)
     assert not held.on and into.batches == [] and into.spill is None  # no presplit given: nothing split
+    # a source's events, estimated from those of the bytes parsed so far (for its spill's room on the disk)
+    source = ingest_module._Kept("c", size=1_000_000)
+    assert source.estimate() is None
+    source.parsed(8000, 60)
+    source.parsed(2000, 40)
+    assert source.estimate() == 10_000 and ingest_module._Kept("d").estimate() is None
     # the lower bound of what an ingest will read: files' sizes, but plain files of a stored source's size
     plain, packed = tmp_path / "a.log", tmp_path / "b.log.zst"
     plain.write_text("x\n" * 500)

@@ -221,7 +221,6 @@ class Presplit:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.cuts: np.ndarray | None = None
-        self.codec: str | None = "lz4"
         self.sources: dict[str, RangeSpill] = {}
         self.buffers = natbuild.SplitBuffers()  # a batch is split and written before the next (one thread)
 
@@ -229,12 +228,12 @@ class Presplit:
         """The cuts, from a sample of `batches`, for an estimated `events` nat events in all."""
         parts = max(1, -(-events * BYTES_PER_EVENT * 2 // max(memory_budget(), 1)))
         self.cuts = cuts_of([b for b in batches if b.num_rows], min(256, max(2, self.RANGES_PER_PART * parts)))
-        self.codec = spill_codec(self.folder, events)
 
-    def spill(self, name: str) -> RangeSpill:
-        """A new source's spill (committed by `commit`, else removed by `discard`)."""
+    def spill(self, name: str, events: int) -> RangeSpill:
+        """A new source's spill, of an estimated `events` events (committed by `commit`, else removed by
+        `discard`), compressed or not as the disk's room has it when it begins."""
         assert self.cuts is not None
-        return RangeSpill(self.folder / name, len(self.cuts) + 1, self.codec)
+        return RangeSpill(self.folder / name, len(self.cuts) + 1, spill_codec(self.folder, events))
 
     def commit(self, sha: str, spill: RangeSpill) -> None:
         spill.close()

@@ -383,7 +383,8 @@ def _parse_into(store: Store, path: Path, name: str, source: _Source, parser: Lo
     src = source.parse_src
     ignored: Counter[str] = Counter()
     fast = block_parser(parser, options.vectorised, options.native)
-    kept = _Kept(f"source-{tag}")  # what `held` keeps of the source's events
+    # what `held` keeps of the source's events
+    kept = _Kept(f"source-{tag}", source.digests.size if source.digests else path.stat().st_size)
     try:
         with open_content(path) as content, raw_tmp.open("wb") as raw_out, \
                 rejects_tmp.open("w", encoding="utf-8") as rejects, \
@@ -449,9 +450,10 @@ def _parse_blocks(content: BinaryIO, archive: _Archive, progress: Progress | Non
                   writer: _EventWriter, result: FileResult, ignored: Counter[str], block_bytes: int,
                   pool: ThreadPoolExecutor) -> None:
     """The vectorised path: blocks of whole lines parsed on both cores, results taken in order."""
-    pending: deque[Future[BlockResult]] = deque()
+    pending: deque[tuple[int, Future[BlockResult]]] = deque()
 
-    def take(block: BlockResult) -> None:
+    def take(size: int, block: BlockResult) -> None:
+        writer.kept.parsed(size, block.events.num_rows)
         writer.add(block.events)
         result.records += block.records
         for line, reason, text in block.rejects:
@@ -462,12 +464,14 @@ def _parse_blocks(content: BinaryIO, archive: _Archive, progress: Progress | Non
     line = 1
     for data, last in _blocks(content, archive, progress, block_bytes):
         scanned = scan(data)  # one pass for the line count here and the parser's checks
-        pending.append(pool.submit(parse_block, data, line, fast, parser, src, _events_table, scanned))
+        pending.append((len(data), pool.submit(parse_block, data, line, fast, parser, src, _events_table, scanned)))
         line += count_lines(data, last, scanned)
         while len(pending) > WORKERS:
-            take(pending.popleft().result())
+            size, future = pending.popleft()
+            take(size, future.result())
     while pending:
-        take(pending.popleft().result())
+        size, future = pending.popleft()
+        take(size, future.result())
     result.lines = line - 1
     result.events = writer.rows
 
@@ -497,12 +501,25 @@ def _blocks(content: BinaryIO, archive: _Archive, progress: Progress | None, siz
 
 class _Kept:
     """What an ingest keeps of one source's events for the build while writing them: the batches themselves (in
-    memory), or their nat events split into key ranges (`spill`, under the name `name`)."""
+    memory), or their nat events split into key ranges (`spill`, under the name `name`). `size`: the source's
+    content bytes (0: unknown); with the bytes parsed so far and their events, an estimate of its events."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, size: int = 0) -> None:
+        self.name, self.size = name, size
         self.batches: list[pa.RecordBatch] = []
         self.spill: buildparts.RangeSpill | None = None
+        self.bytes = self.events = 0
+
+    def parsed(self, size: int, events: int) -> None:
+        """`size` more content bytes parsed, into `events` events."""
+        self.bytes += size
+        self.events += events
+
+    def estimate(self) -> int | None:
+        """The source's events, scaled from those of the bytes parsed so far (None: nothing to scale from)."""
+        if not (self.bytes and self.size):
+            return None
+        return max(self.events, self.events * self.size // self.bytes)
 
 
 class _Held:
@@ -546,8 +563,9 @@ class _Held:
             scale = max(1.0, self.expected / self.read) if self.read else 1.0
             self.presplit.start(pending, self.stored + int(self.rows * scale))
             assert self.presplit.cuts is not None
-        if source.spill is None:
-            source.spill = self.presplit.spill(source.name)
+        if source.spill is None:  # written as it is, or compressed where the disk is short (buildparts.spill_codec)
+            estimate = source.estimate()
+            source.spill = self.presplit.spill(source.name, self.rows if estimate is None else estimate)
         for part in pending:
             if part.num_rows:
                 source.spill.coverage.add(part)
