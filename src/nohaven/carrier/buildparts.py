@@ -9,15 +9,19 @@ memory budget asks for; one means the in-memory build (nohaven.carrier.build) as
 
 1. A sample of the partition keys (one nat event in `_SAMPLE_EVERY` of one batch in `_SAMPLE_BATCHES` of each
    event file) is read; its quantiles cut the key space into the ranges.
-2. A pass over every event writes each range's events to a spill file of its own (Arrow IPC, lz4), under the
-   store's tmp/, and takes each source's coverage (its last nat time): a thread reads a batch, finds each event's
-   range (compiled: a binary search of the cuts and a counting sort) and takes the batch's events in range order,
-   while the caller compresses and writes the one before.
-3. Each range is read back, its rows computed (the compiled build, or DuckDB's SQL where it is not built), and
-   handed to a `DayWriter` per day, which writes files of exactly FILE_ROWS rows so that the files' bytes do
-   not depend on where the ranges were cut.
+2. A pass over every event writes each range's events to a spill file of its own (a `RangeSpill`: Arrow IPC,
+   uncompressed where the disk has twice the room, else lz4), under the store's tmp/, and takes each source's
+   coverage (its last nat time): a thread reads a batch and takes its events into their ranges (compiled: a
+   search of the cuts, then each column scattered to its range's run), while the caller writes the one before.
+   A first ingest whose events will not fit does this as it writes them (`Presplit`: cuts from its first batches
+   that hold nat events, RANGES_PER_PART ranges a part), and the build then splits only the files of the sources
+   it did not.
+3. The ranges are taken in order, consecutive ones together up to a part's events, a range of more than a part
+   and a quarter cut again once by a sample of its own events; each unit is read back, its rows computed (the
+   compiled build, or DuckDB's SQL where it is not built), and handed to a `DayWriter` per day, which writes
+   files of exactly FILE_ROWS rows so that the files' bytes do not depend on where the ranges were cut.
 
-Memory: two ranges' events and rows (about `BYTES_PER_EVENT` per event; the next range is computed while this one
+Memory: two units' events and rows (about `BYTES_PER_EVENT` per event; the next unit is computed while this one
 is written), a writer's buffered file per day, and the sample. The budget is `NOHAVEN_CARRIER_BUILD_MEMORY`
 (bytes, or with a K/M/G suffix), else 40 % of the memory the system reports available.
 """
