@@ -223,6 +223,20 @@ def test_a_range_of_one_key_past_a_parts_size_is_cut_again_once_and_kept_whole(t
     spill.write(*buildparts.split_batch(batch, np.array([], dtype="S21")))  # no cut: the first range holds all
     spill.close()
     assert spill.counts == [n, 0]
+    # a column of one value in the batch (the source) or of NULLs only is not in the file, but its value is
+    (stored,) = spill.files(0)
+    assert pa.ipc.open_file(pa.memory_map(str(stored))).schema.names == [
+        "action", "t_ms", "proto", "priv_ip", "priv_port", "pub_ip", "pub_port", "line"]
+    whole = buildparts._read([stored])
+    assert whole.schema == natbuild.NAT_EVENTS and whole.to_pydict() == batch.to_pydict()
     units = list(buildparts._units([spill], 10, tmp_path / "spill"))
     assert len(units) == 1  # one key's events cannot be cut: they stay one unit, after one attempt
     assert buildparts._read(units[0]).column("line").to_pylist() == list(range(1, n + 1))
+    # where a column's value changes from one batch to the next, the range goes on in a file of its own
+    other = buildparts.RangeSpill(tmp_path / "spill" / "two", 1)
+    for src in (1, 1, 2):
+        part = batch.set_column(batch.schema.get_field_index("src"), "src", pa.array([src] * n, pa.int64()))
+        other.write(*buildparts.split_batch(part, np.array([], dtype="S21")))
+    other.close()
+    assert len(other.files(0)) == 2 and other.counts == [3 * n]
+    assert buildparts._read(other.files(0)).column("src").to_pylist() == [1] * (2 * n) + [2] * n

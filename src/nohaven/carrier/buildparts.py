@@ -29,6 +29,7 @@ is written), a writer's buffered file per day, and the sample. The budget is `NO
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ import pyarrow.compute as pc
 from nohaven.carrier import natbuild
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.natbuild import only_nat
+from nohaven.carrier.schema import EVENT_SCHEMA, constant_array, null_array
 from nohaven.carrier.store import event_batches, event_count
 
 __all__ = ["BYTES_PER_EVENT", "Presplit", "RangeSpill", "cuts_of", "memory_budget", "nat_event_count",
@@ -145,7 +147,7 @@ class _Coverage:
 
 
 def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
-           coverage: _Coverage) -> Iterator[tuple[pa.RecordBatch, list[int]]]:
+           coverage: _Coverage) -> Iterator[tuple[pa.RecordBatch, list[int], dict[str, int | None]]]:
     """The nat events batch by batch, each batch's rows taken in range order (one take, not a filter a range), and
     where each range starts in it (one more than the ranges); each batch counted into `coverage`."""
     # Three sets of buffers in turn (the batches are handed to another thread by _ahead: the one written, the
@@ -157,18 +159,57 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
         yield split_batch(batch, cuts, rings[k % 3])
 
 
-def split_batch(batch: pa.RecordBatch, cuts: np.ndarray,
-                into: natbuild.SplitBuffers | None = None) -> tuple[pa.RecordBatch, list[int]]:
+# Columns that often hold one value (or only NULLs) in all of a batch: a spill file does not hold them, but their
+# value once, in its schema's metadata.
+_ONE_VALUE = ("begin_ms", "slack_ms", "flags", "src", "nlines")
+_CONSTANTS_KEY = b"nohaven.constants"
+
+
+def _one_value(batch: pa.RecordBatch) -> dict[str, int | None]:
+    """The columns among _ONE_VALUE with one value in all of the batch (None: NULL throughout)."""
+    found: dict[str, int | None] = {}
+    n = batch.num_rows
+    for name in _ONE_VALUE:
+        if name not in batch.schema.names or not n:
+            continue
+        column = batch.column(name)
+        if column.null_count == n:
+            found[name] = None
+        elif column.null_count == 0:
+            low, high = pc.min_max(column).values()
+            if low == high:
+                found[name] = low.as_py()
+    return found
+
+
+def split_batch(batch: pa.RecordBatch, cuts: np.ndarray, into: natbuild.SplitBuffers | None = None
+                ) -> tuple[pa.RecordBatch, list[int], dict[str, int | None]]:
     """A batch's rows taken range by range (compiled for the build's columns, into `into` where given: see
-    natbuild.range_split; else numpy's sort and Arrow's take), and where each range starts (one more than the
-    ranges)."""
-    got = natbuild.range_split(cuts, batch, into) if tuple(batch.schema.names) == natbuild.COLUMNS else None
+    natbuild.range_split; else numpy's sort and Arrow's take), where each range starts (one more than the ranges),
+    and the columns of one value, which are not taken (their value)."""
+    constants = _one_value(batch)
+    got = (natbuild.range_split(cuts, batch, into, constants) if tuple(batch.schema.names) == natbuild.COLUMNS
+           else None)
     if got is None:
         which = np.searchsorted(cuts, _keys(batch), side="right")
         order = np.argsort(which, kind="stable")
         bounds = np.searchsorted(which[order], np.arange(len(cuts) + 2))
-        got = batch.take(pa.array(order)), bounds
-    return got[0], got[1].tolist()
+        got = batch.select([n for n in batch.schema.names if n not in constants]).take(pa.array(order)), bounds
+    return got[0], got[1].tolist(), constants
+
+
+def _spill_table(path: Path) -> pa.Table:
+    """A spill file's events with every column, those of one value made again (slices of kept arrays)."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    meta = table.schema.metadata or {}
+    constants, names = json.loads(meta[_CONSTANTS_KEY])
+    n = table.num_rows
+    fields = [EVENT_SCHEMA.field(name) for name in names]
+    arrays = [table.column(f.name) if f.name not in constants else
+              pa.chunked_array([null_array(f.type, n) if constants[f.name] is None
+                                else constant_array(f.type, constants[f.name], n)], f.type) for f in fields]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def spill_codec(folder: Path, events: int) -> str | None:
@@ -180,36 +221,47 @@ def spill_codec(folder: Path, events: int) -> str | None:
 
 
 class RangeSpill:
-    """Events written to one file per key range (`part-NNNN.arrow` in `folder`: Arrow IPC, compressed by `codec` or
-    not), each range's events in the order they came; the events of each range counted, and each source's coverage
+    """Events written to files by key range (`part-NNNN-K.arrow` in `folder`: Arrow IPC, compressed by `codec` or
+    not), each range's events in the order they came, the columns of one value in a batch kept as that value (a
+    range's next file begins where they change); the events of each range counted, and each source's coverage
     taken."""
 
     def __init__(self, folder: Path, ranges: int, codec: str | None = "lz4") -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.codec = codec
-        self.writers: list[pa.ipc.RecordBatchFileWriter | None] = [None] * ranges
+        self.writers: list[tuple[str, pa.ipc.RecordBatchFileWriter] | None] = [None] * ranges
+        self.paths: list[list[Path]] = [[] for _ in range(ranges)]
         self.counts = [0] * ranges
         self.coverage = _Coverage()
 
-    def file(self, part: int) -> Path:
-        return self.folder / f"part-{part:04d}.arrow"
+    def files(self, part: int) -> list[Path]:
+        return self.paths[part]
 
-    def write(self, taken: pa.RecordBatch, bounds: Sequence[int]) -> None:
+    def write(self, taken: pa.RecordBatch, bounds: Sequence[int], constants: dict[str, int | None]) -> None:
         """A batch taken range by range (split_batch), written a slice to each range it holds events of."""
+        names = [*taken.schema.names, *constants]
+        order = [n for n in natbuild.COLUMNS if n in names] + [n for n in names if n not in natbuild.COLUMNS]
+        signature = json.dumps([constants, order], sort_keys=True)
         for part, (a, b) in enumerate(itertools.pairwise(bounds)):
-            if b > a:
-                writer = self.writers[part]
-                if writer is None:
-                    options = pa.ipc.IpcWriteOptions(compression=self.codec)
-                    writer = self.writers[part] = pa.ipc.new_file(str(self.file(part)), taken.schema, options=options)
-                writer.write_batch(taken.slice(a, b - a))
-                self.counts[part] += b - a
+            if b <= a:
+                continue
+            current = self.writers[part]
+            if current is None or current[0] != signature:
+                if current is not None:
+                    current[1].close()
+                path = self.folder / f"part-{part:04d}-{len(self.paths[part])}.arrow"
+                options = pa.ipc.IpcWriteOptions(compression=self.codec)
+                schema = taken.schema.with_metadata({_CONSTANTS_KEY: signature.encode()})
+                current = self.writers[part] = signature, pa.ipc.new_file(str(path), schema, options=options)
+                self.paths[part].append(path)
+            current[1].write_batch(taken.slice(a, b - a))
+            self.counts[part] += b - a
 
     def close(self) -> None:
-        for writer in self.writers:
-            if writer is not None:
-                writer.close()
+        for current in self.writers:
+            if current is not None:
+                current[1].close()
         self.writers = [None] * len(self.writers)
 
 
@@ -282,8 +334,8 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
         here = RangeSpill(spill / "split", len(cuts) + 1, spill_codec(spill, here_events))
         spills.append(here)
         try:
-            for taken, bounds in _ahead(_split(paths, columns, cuts, here.coverage), "nohaven-split"):
-                here.write(taken, bounds)
+            for taken, bounds, constants in _ahead(_split(paths, columns, cuts, here.coverage), "nohaven-split"):
+                here.write(taken, bounds, constants)
         finally:
             here.close()
         covered: dict[int, int] = {}
@@ -308,10 +360,7 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
 
 
 def _read(files: Sequence[Path]) -> pa.Table:
-    tables = []
-    for f in files:
-        with pa.memory_map(str(f)) as source:
-            tables.append(pa.ipc.open_file(source).read_all())
+    tables = [_spill_table(f) for f in files]
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
@@ -325,7 +374,7 @@ def _units(spills: Sequence[RangeSpill], size: int, spill: Path, again: bool = T
     held = 0
     for part in range(ranges):
         count = sum(s.counts[part] for s in spills)
-        files = [s.file(part) for s in spills if s.counts[part]]
+        files = [f for s in spills if s.counts[part] for f in s.files(part)]
         if not count:
             continue
         if held and held + count > size:
@@ -344,10 +393,7 @@ def _cut_again(files: Sequence[Path], parts: int, folder: Path) -> list[RangeSpi
     """The events of one range's files cut into `parts` ranges of their own (by a sample of them)."""
     def batches() -> Iterator[pa.RecordBatch]:
         for f in files:
-            with pa.memory_map(str(f)) as source:
-                reader = pa.ipc.open_file(source)
-                for i in range(reader.num_record_batches):
-                    yield reader.get_batch(i)
+            yield from _spill_table(f).to_batches()
 
     cuts = cuts_of(batches(), parts)
     again = RangeSpill(folder, len(cuts) + 1, spill_codec(folder, sum(event_count([f]) for f in files)))

@@ -52,7 +52,7 @@ The extension is built by the install where a C compiler exists; `available()` s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -182,24 +182,25 @@ class SplitBuffers:
         return held
 
 
-def range_split(cuts: np.ndarray, batch: pa.RecordBatch,
-                into: SplitBuffers | None = None) -> tuple[pa.RecordBatch, np.ndarray] | None:
+def range_split(cuts: np.ndarray, batch: pa.RecordBatch, into: SplitBuffers | None = None,
+                skip: Collection[str] = ()) -> tuple[pa.RecordBatch, np.ndarray] | None:
     """A batch's rows (of COLUMNS) taken by key range (buildparts: keys of (public address, port), `cuts`
-    ascending), compiled: the rows range by range, each range's rows in their order, and where each range starts
-    (one more than the ranges). A column of NULLs only is not taken (it is a slice of one kept array). `into`: the
-    buffers the rows are taken into (the batch is a view of them until the next split into them), else new ones.
-    None where the compiled build is not available."""
+    ascending), compiled: the rows range by range, each range's rows in their order (the columns but those named in
+    `skip`), and where each range starts (one more than the ranges). A column of NULLs only is not taken (it is a
+    slice of one kept array). `into`: the buffers the rows are taken into (the batch is a view of them until the
+    next split into them), else new ones. None where the compiled build is not available."""
     if not available():
         return None
     assert _native is not None
     n = batch.num_rows
+    kept = [name for name in COLUMNS if name not in skip]
     if n == 0:
-        return batch.select(list(COLUMNS)), np.zeros(len(cuts) + 2, dtype=np.int64)
+        return batch.select(kept), np.zeros(len(cuts) + 2, dtype=np.int64)
     into = SplitBuffers() if into is None else into
     (aligned,), columns = _aligned(pa.Table.from_batches([batch]))
     outputs: list[tuple[memoryview | None, memoryview] | None] = []
     for k, (field, column) in enumerate(zip(NAT_EVENTS, aligned.columns, strict=True)):
-        if column.null_count == n:
+        if column.null_count == n or field.name in skip:
             outputs.append(None)
             continue
         bits, size = (n + 7) // 8, n * field.type.byte_width
@@ -209,8 +210,10 @@ def range_split(cuts: np.ndarray, batch: pa.RecordBatch,
     arrays = [null_array(field.type, n) if got is None else
               pa.Array.from_buffers(field.type, n, [None if got[0] is None else pa.py_buffer(got[0]),
                                                     pa.py_buffer(got[1])], null_count=column.null_count)
-              for field, got, column in zip(NAT_EVENTS, outputs, aligned.columns, strict=True)]
-    return pa.RecordBatch.from_arrays(arrays, schema=NAT_EVENTS), np.frombuffer(bounds, dtype=np.int64)
+              for field, got, column in zip(NAT_EVENTS, outputs, aligned.columns, strict=True)
+              if field.name not in skip]
+    return (pa.RecordBatch.from_arrays(arrays, schema=pa.schema([NAT_EVENTS.field(name) for name in kept])),
+            np.frombuffer(bounds, dtype=np.int64))
 
 
 def _start(events: pa.Table, coverage: pa.Table | None, order: int, parts: int = 0) -> object:
