@@ -157,30 +157,37 @@ def _ingest_locked(store: Store, inputs: list[str], fmt: str, zone: ZoneInfo | N
     held = _Held(buildparts.memory_budget() // buildparts.BYTES_PER_EVENT, _expected_bytes(inputs, sizes), presplit,
                  stored)
     results = []
-    for name in inputs:
-        spooled = None
-        if name == "-":
-            spooled = spool_stdin(store.tmp_dir() / f"stdin-{uuid.uuid4().hex}")
-            path = spooled
-        else:
-            path = Path(name)
-        try:
-            result = _ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format, options,
-                                 sizes, held)
-            results.append(result)
-            if not result.skipped:
-                sizes.add(json.loads(store.marker(result.sha256).read_text()).get("size"))
-        finally:
-            if spooled is not None:
-                spooled.unlink(missing_ok=True)
     tables = None
     try:
+        for name in inputs:
+            results.append(_ingest_input(store, name, fmt, zone, progress, on_format, options, sizes, held))
         if not store.is_current():
             tables = store.build(held.sources, presplit)
-    finally:
+    finally:  # the spill of sources split as they were written is the build's alone
         if presplit is not None:
             presplit.remove()
     return IngestResult(results, tables, time.monotonic() - started)
+
+
+def _ingest_input(store: Store, name: str, fmt: str, zone: ZoneInfo | None, progress: Progress | None,
+                  on_format: Callable[[str, str], None] | None, options: ParseOptions, sizes: set[Any],
+                  held: _Held) -> FileResult:
+    """One input (a path, or '-': standard input, spooled to a file first); its content size joins `sizes`."""
+    spooled = None
+    if name == "-":
+        spooled = spool_stdin(store.tmp_dir() / f"stdin-{uuid.uuid4().hex}")
+        path = spooled
+    else:
+        path = Path(name)
+    try:
+        result = _ingest_one(store, path, "-" if spooled else name, fmt, zone, progress, on_format, options, sizes,
+                             held)
+        if not result.skipped:
+            sizes.add(json.loads(store.marker(result.sha256).read_text()).get("size"))
+        return result
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
 
 
 def _expected_bytes(inputs: list[str], sizes: set[Any]) -> int:
