@@ -261,6 +261,11 @@ def test_a_column_of_one_value_is_a_slice_of_a_kept_array_and_others_are_copied_
         pa.int64(), 5, 2).buffers()[1].address
     with_null = ingest_module._contiguous("nlines", pa.chunked_array([[1, None]], pa.int32()))
     assert with_null.to_pylist() == [1, None]
+    # the same test of one value serves the ranged build's spill files (buildparts)
+    assert schema.one_value(pa.chunked_array([[7, 7], [7]], pa.int64())) == (True, 7)
+    assert schema.one_value(pa.array([None, None], pa.int64())) == (True, None)
+    for many in ([7, 8], [7, None], []):
+        assert schema.one_value(pa.array(many, pa.int64())) == (False, None)
     for value in range(100, 140):  # the values kept are bounded: an ingest of many files adds one source each
         schema.constant_array(pa.int64(), value, 4)
     assert len(schema._CONSTANTS) <= schema._CONSTANTS_KEPT

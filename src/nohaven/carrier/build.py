@@ -214,12 +214,9 @@ def _nat_in_ranges(store: Store, shas: list[str], parts: int, folder: Path,
     """The NAT table built range by range of public (address, port) within the memory budget
     (nohaven.carrier.buildparts): the same files as the whole table written at once. The sources an ingest split
     as it wrote them (`presplit`) are not split again."""
-    cuts = presplit.cuts if presplit is not None else None
-    split = presplit.sources if presplit is not None and cuts is not None else {}
-    paths = [p for p in (store.events_file(sha) for sha in shas if sha not in split) if p is not None]
-    given = (cuts, [split[sha] for sha in shas if sha in split]) if cuts is not None and split else None
-    ranges = buildparts.partitioned_rows(paths, natbuild.COLUMNS, parts, store.tmp_dir() / "build-spill",
-                                         natbuild.range_rows, given)
+    events = {sha: p for sha in shas if (p := store.events_file(sha)) is not None}
+    ranges = buildparts.partitioned_rows(events, natbuild.COLUMNS, parts, store.tmp_dir() / "build-spill",
+                                         natbuild.range_rows, presplit)
     return _write_days((chunk for chunks in ranges for chunk in chunks), folder, "nat")
 
 

@@ -33,7 +33,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 from nohaven.carrier import natbuild
 from nohaven.carrier.errors import StoreError
 from nohaven.carrier.natbuild import only_nat
-from nohaven.carrier.schema import EVENT_SCHEMA, constant_array, null_array
+from nohaven.carrier.schema import EVENT_SCHEMA, ONE_VALUE_COLUMNS, constant_array, null_array, one_value
 from nohaven.carrier.store import event_batches, event_count
 
 __all__ = ["BYTES_PER_EVENT", "Presplit", "RangeSpill", "cuts_of", "memory_budget", "nat_event_count",
@@ -141,7 +141,13 @@ class _Coverage:
         self.last: dict[int, int] = {}
 
     def add(self, batch: pa.RecordBatch) -> None:
-        src, t = pc.min(batch.column("src")).as_py(), pc.max(batch.column("t_ms")).as_py()
+        self._note(pc.min(batch.column("src")).as_py(), pc.max(batch.column("t_ms")).as_py())
+
+    def merge(self, other: _Coverage) -> None:
+        for src, last in other.last.items():
+            self._note(src, last)
+
+    def _note(self, src: int | None, t: int | None) -> None:
         if src is not None and t is not None:
             self.last[src] = max(t, self.last.get(src, t))
 
@@ -159,26 +165,16 @@ def _split(paths: Sequence[Path], columns: Sequence[str], cuts: np.ndarray,
         yield split_batch(batch, cuts, rings[k % 3])
 
 
-# Columns that often hold one value (or only NULLs) in all of a batch: a spill file does not hold them, but their
-# value once, in its schema's metadata.
-_ONE_VALUE = ("begin_ms", "slack_ms", "flags", "src", "nlines")
-_CONSTANTS_KEY = b"nohaven.constants"
+_CONSTANTS_KEY = b"nohaven.constants"  # a spill file's columns of one value, in its schema's metadata
 
 
 def _one_value(batch: pa.RecordBatch) -> dict[str, int | None]:
-    """The columns among _ONE_VALUE with one value in all of the batch (None: NULL throughout)."""
+    """The columns among ONE_VALUE_COLUMNS with one value in all of the batch (None: NULL throughout)."""
     found: dict[str, int | None] = {}
-    n = batch.num_rows
-    for name in _ONE_VALUE:
-        if name not in batch.schema.names or not n:
-            continue
-        column = batch.column(name)
-        if column.null_count == n:
-            found[name] = None
-        elif column.null_count == 0:
-            low, high = pc.min_max(column).values()
-            if low == high:
-                found[name] = low.as_py()
+    for name in ONE_VALUE_COLUMNS.intersection(batch.schema.names):
+        single, value = one_value(batch.column(name))
+        if single:
+            found[name] = value  # type: ignore[assignment]  # the columns are integers
     return found
 
 
@@ -258,11 +254,20 @@ class RangeSpill:
             current[1].write_batch(taken.slice(a, b - a))
             self.counts[part] += b - a
 
+    def add(self, batch: pa.RecordBatch, cuts: np.ndarray, into: natbuild.SplitBuffers | None = None) -> None:
+        """A batch of one source's events: its coverage taken, and it split by `cuts` and written."""
+        self.coverage.add(batch)
+        self.write(*split_batch(batch, cuts, into))
+
     def close(self) -> None:
         for current in self.writers:
             if current is not None:
                 current[1].close()
         self.writers = [None] * len(self.writers)
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Presplit:
@@ -295,13 +300,16 @@ class Presplit:
         spill.close()
         self.sources[sha] = spill
 
-    @staticmethod
-    def discard(spill: RangeSpill) -> None:
-        spill.close()
-        shutil.rmtree(spill.folder, ignore_errors=True)
-
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def split(self, paths: Mapping[str, Path]) -> tuple[list[Path], list[RangeSpill]]:
+        """Of the sources' event files (by content digest), those not split here, and the spills of those that
+        were, in the sources' order."""
+        if self.cuts is None:
+            return list(paths.values()), []
+        return ([p for sha, p in paths.items() if sha not in self.sources],
+                [self.sources[sha] for sha in paths if sha in self.sources])
 
 
 def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:
@@ -316,20 +324,20 @@ def _ahead(items: Iterator[_Item], name: str) -> Iterator[_Item]:
             yield item  # type: ignore[misc]
 
 
-def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, spill: Path,
-                     compute: Callable[[pa.Table, pa.Table], _Rows],
-                     presplit: tuple[np.ndarray, Sequence[RangeSpill]] | None = None) -> Iterator[_Rows]:
+def partitioned_rows(events: Mapping[str, Path], columns: Sequence[str], parts: int, spill: Path,
+                     compute: Callable[[pa.Table, pa.Table], _Rows], presplit: Presplit | None = None
+                     ) -> Iterator[_Rows]:
     """The NAT table's rows (in the table's order within each day), one key range at a time.
 
-    `compute(events, coverage)` gives a range's rows from its nat events (the columns `columns`) and the
-    coverage of every source. `presplit`: cuts and the spills of sources an ingest split by them (Presplit);
-    `paths` are then the event files of the other sources, split here by the same cuts.
+    `events`: the sources' event files, by content digest. `compute(events, coverage)` gives a range's rows from
+    its nat events (the columns `columns`) and the coverage of every source. `presplit`: the sources an ingest
+    split as it wrote them (their files are not read), by whose cuts the other files are split.
     """
+    paths, spills = presplit.split(events) if presplit is not None else (list(events.values()), [])
     here_events = event_count(paths)
-    total = here_events + (sum(sum(s.counts) for s in presplit[1]) if presplit else 0)
+    total = here_events + sum(sum(s.counts) for s in spills)
     size = max(1, -(-total // parts))  # a part's events
-    cuts = presplit[0] if presplit is not None else _plan(paths, parts)
-    spills = list(presplit[1]) if presplit is not None else []
+    cuts = presplit.cuts if presplit is not None and presplit.cuts is not None else _plan(paths, parts)
     try:
         here = RangeSpill(spill / "split", len(cuts) + 1, spill_codec(spill, here_events))
         spills.append(here)
@@ -338,11 +346,10 @@ def partitioned_rows(paths: Sequence[Path], columns: Sequence[str], parts: int, 
                 here.write(taken, bounds, constants)
         finally:
             here.close()
-        covered: dict[int, int] = {}
+        covered = _Coverage()
         for one in spills:
-            for src, last in one.coverage.last.items():
-                covered[src] = max(last, covered.get(src, last))
-        coverage = natbuild.coverage_table(covered)
+            covered.merge(one.coverage)
+        coverage = natbuild.coverage_table(covered.last)
 
         def rows(files: list[Path]) -> _Rows | None:
             events = _read(files)
@@ -390,17 +397,15 @@ def _units(spills: Sequence[RangeSpill], size: int, spill: Path, again: bool = T
 
 
 def _cut_again(files: Sequence[Path], parts: int, folder: Path) -> list[RangeSpill]:
-    """The events of one range's files cut into `parts` ranges of their own (by a sample of them)."""
-    def batches() -> Iterator[pa.RecordBatch]:
-        for f in files:
-            yield from _spill_table(f).to_batches()
-
-    cuts = cuts_of(batches(), parts)
-    again = RangeSpill(folder, len(cuts) + 1, spill_codec(folder, sum(event_count([f]) for f in files)))
+    """The events of one range's files cut into `parts` ranges of their own (by a sample of them, as _plan takes
+    one: the spill files are IPC files of nat events)."""
+    cuts = cuts_of(event_batches(files, ("pub_ip", "pub_port"), _SAMPLE_BATCHES), parts)
+    again = RangeSpill(folder, len(cuts) + 1, spill_codec(folder, event_count(files)))
     into = natbuild.SplitBuffers()
     try:
-        for batch in batches():
-            again.write(*split_batch(batch, cuts, into))
+        for f in files:
+            for batch in _spill_table(f).to_batches():
+                again.add(batch, cuts, into)
     finally:
         again.close()
     for f in files:

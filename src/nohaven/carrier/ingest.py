@@ -43,7 +43,7 @@ from nohaven.carrier.blocks import BlockResult, block_parser, count_lines, parse
 from nohaven.carrier.errors import LineRejected
 from nohaven.carrier.formats import LogFormat
 from nohaven.carrier.nativeparse import NativeParser
-from nohaven.carrier.schema import EVENT_SCHEMA, constant_array, null_array, source_id
+from nohaven.carrier.schema import EVENT_SCHEMA, ONE_VALUE_COLUMNS, constant_array, null_array, one_value, source_id
 from nohaven.carrier.sources import Digests, digest_file, is_plain, iter_lines, open_content, spool_stdin
 from nohaven.carrier.store import Store
 from nohaven.carrier.vectorised import FastParser
@@ -558,6 +558,8 @@ class _Held:
     def keep(self, batch: pa.RecordBatch, source: _Kept) -> None:
         """A batch of a source being written, kept for the build (only the nat events' columns a build reads)."""
         self.rows += batch.num_rows
+        if not (self.on or self.presplit):
+            return  # nothing is kept
         nat = natbuild.only_nat(batch).select(list(natbuild.COLUMNS))
         if self.on:
             if not (self.rows > self.limit or (self.read and self.rows * self.expected > 2 * self.limit * self.read)):
@@ -571,17 +573,17 @@ class _Held:
             pending = [nat]
         if self.presplit is None or (self.presplit.cuts is None and not any(b.num_rows for b in pending)):
             return  # no split, or no nat event yet to take the cuts from
-        if self.presplit.cuts is None:  # the events of the bytes read so far, scaled to all the ingest will read
-            scale = max(1.0, self.expected / self.read) if self.read else 1.0
-            self.presplit.start(pending, self.stored + int(self.rows * scale))
+        # the events of the bytes read so far, scaled to all the ingest will read
+        projected = self.stored + int(self.rows * (max(1.0, self.expected / self.read) if self.read else 1.0))
+        if self.presplit.cuts is None:
+            self.presplit.start(pending, projected)
             assert self.presplit.cuts is not None
         if source.spill is None:  # written as it is, or compressed where the disk is short (buildparts.spill_codec)
             estimate = source.estimate()
-            source.spill = self.presplit.spill(source.name, self.rows if estimate is None else estimate)
+            source.spill = self.presplit.spill(source.name, projected if estimate is None else estimate)
         for part in pending:
             if part.num_rows:
-                source.spill.coverage.add(part)
-                source.spill.write(*buildparts.split_batch(part, self.presplit.cuts, self.presplit.buffers))
+                source.spill.add(part, self.presplit.cuts, self.presplit.buffers)
 
     def commit(self, sha: str, source: _Kept) -> None:
         """The source is in the store: what was kept of it is the build's."""
@@ -594,7 +596,7 @@ class _Held:
     def discard(self, source: _Kept) -> None:
         """The source was not written (it failed, or was found in the store): its spill is removed."""
         if source.spill is not None:
-            buildparts.Presplit.discard(source.spill)
+            source.spill.remove()
             source.spill = None
 
 
@@ -604,10 +606,10 @@ class _EventWriter:
     order they were added. Events parsed before the source's digest is known are held, and its source id written
     into them once it is (the parse waits for the digest past WAITING_BYTES of them)."""
 
-    def __init__(self, path: Path, source: _Source, held: _Held | None = None, kept: _Kept | None = None) -> None:
+    def __init__(self, path: Path, source: _Source, held: _Held | None, kept: _Kept) -> None:
         self.source = source
         self.held = held
-        self.kept = _Kept(path.stem) if kept is None else kept  # what `held` keeps of this source's events
+        self.kept = kept  # what `held` keeps of this source's events
         self.stamp = source.digests is None  # the events come with _NO_SOURCE
         self.src: int | None = None if self.stamp else source.parse_src
         self.writer = pa.ipc.new_file(str(path), EVENT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd"))
@@ -685,23 +687,18 @@ class _EventWriter:
             self.writer.close()
 
 
-# Columns that often hold one value in all of a batch: the source, the lines of a record, the kind, the slack of
-# the format's timestamps, the flags.
-_OFTEN_CONSTANT = frozenset({"src", "nlines", "kind", "slack_ms", "flags"})
-
-
 def _contiguous(name: str, column: pa.ChunkedArray) -> pa.Array:
-    """A batch's column in one piece. A column of NULLs only (seven of a NAT line's), or of one value only, is a
-    slice of an array kept for that value, as the IPC file writes it: no copy of it is made (on the two cores,
-    copying the columns made a seventh of the ingest's page faults and the events the build is handed by the
-    ingest hold one array less per column)."""
+    """A batch's column in one piece. A column of NULLs only (seven of a NAT line's), or of one value only (among
+    ONE_VALUE_COLUMNS), is a slice of an array kept for that value, as the IPC file writes it: no copy of it is
+    made (on the two cores, copying the columns made a seventh of the ingest's page faults and the events the build
+    is handed by the ingest hold one array less per column)."""
     n = len(column)
     if column.null_count == n:
         return null_array(column.type, n)
-    if name in _OFTEN_CONSTANT and column.null_count == 0 and n:
-        low, high = pc.min_max(column).values()
-        if low == high:
-            return constant_array(column.type, low.as_py(), n)
+    if name in ONE_VALUE_COLUMNS:
+        single, value = one_value(column)
+        if single:
+            return constant_array(column.type, value, n)
     return _canonical(column.combine_chunks())
 
 

@@ -6,9 +6,10 @@ import threading
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "KEY_IP", "NAT_SCHEMA", "NAT_VIEW", "V4_ANY",
-           "null_array", "source_id"]
+__all__ = ["BLOCK_SCHEMA", "EVENT_SCHEMA", "IDENTITY_SCHEMA", "KEY_IP", "NAT_SCHEMA", "NAT_VIEW", "ONE_VALUE_COLUMNS",
+           "V4_ANY", "constant_array", "null_array", "one_value", "source_id"]
 
 IP = pa.binary(16)
 # The addresses a blocks or identity lookup filters on are written as variable-length binary (always 16 bytes),
@@ -95,6 +96,23 @@ def constant_array(kind: pa.DataType, value: object, n: int) -> pa.Array:
         while len(_CONSTANTS) > _CONSTANTS_KEPT:
             del _CONSTANTS[next(iter(_CONSTANTS))]
     return held.slice(0, n)
+
+
+# Event columns that often hold one value in all of a batch: the kind, the source, the lines of a record, the
+# slack of the format's timestamps, the flags, and a begin most formats leave NULL. The ingest writes such a column
+# as a slice of a kept array (constant_array, null_array), a spill file of the ranged build only as its value.
+ONE_VALUE_COLUMNS = frozenset({"kind", "src", "nlines", "slack_ms", "flags", "begin_ms"})
+
+
+def one_value(column: pa.Array | pa.ChunkedArray) -> tuple[bool, object]:
+    """Whether every row of a (non-empty) column holds one value, and that value (None: NULL in every row)."""
+    n = len(column)
+    if n == 0 or 0 < column.null_count < n:
+        return False, None
+    if column.null_count == n:
+        return True, None
+    low, high = pc.min_max(column).values()
+    return (True, low.as_py()) if low == high else (False, None)
 
 
 def source_id(content_sha256: str) -> int:
